@@ -1,0 +1,49 @@
+//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout` and the internal
+//! `hello:secret`.
+
+use kiln::{ActionCtx, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
+use serde::Deserialize;
+
+/// `hello` (the module's default function): a constant greeting.
+#[query]
+fn default(_ctx: &QueryCtx) -> Result<String, Error> {
+    Ok("hello".to_string())
+}
+
+#[derive(Deserialize)]
+struct Greet {
+    name: String,
+}
+
+#[query]
+fn greet(_ctx: &QueryCtx, args: Greet) -> Result<String, Error> {
+    Ok(format!("Hello, {}!", args.name))
+}
+
+#[derive(Deserialize)]
+struct Echo {
+    value: Value,
+}
+
+/// Returns its argument unchanged: every Convex type, Int64 and bytes included.
+#[mutation]
+fn echo(_ctx: &MutationCtx, args: Echo) -> Result<Value, Error> {
+    Ok(args.value)
+}
+
+#[derive(Deserialize)]
+struct Shout {
+    text: String,
+}
+
+#[action]
+fn shout(ctx: &ActionCtx, args: Shout) -> Result<String, Error> {
+    ctx.log(format!("shouting {} characters", args.text.chars().count()));
+    Ok(args.text.to_uppercase())
+}
+
+/// Only callable with the admin key (or, later, from other functions).
+#[query(internal)]
+fn secret(_ctx: &QueryCtx) -> Result<String, Error> {
+    Ok("secret".to_string())
+}

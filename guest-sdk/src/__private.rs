@@ -1,0 +1,60 @@
+//! What the `#[query]`/`#[mutation]`/`#[action]` expansions call. Not part of the API.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use inventory;
+use kiln_values::Value;
+
+use crate::{Error, FunctionKind, Visibility};
+
+/// One function of the module, registered by its attribute.
+pub struct Registration {
+    pub name: &'static str,
+    pub kind: FunctionKind,
+    pub visibility: Visibility,
+    /// Decodes the arguments, runs the function, encodes its result.
+    pub invoke: fn(Value) -> Result<Value, Error>,
+}
+
+inventory::collect!(Registration);
+
+/// Every function the module registered.
+pub(crate) fn registrations() -> impl Iterator<Item = &'static Registration> {
+    inventory::iter::<Registration>.into_iter()
+}
+
+/// Decodes the arguments object into the function's argument type; a mismatch names the
+/// field (`args.name: invalid type: integer `5`, expected a string`).
+pub fn decode_args<A: DeserializeOwned>(args: Value) -> Result<A, Error> {
+    kiln_values::from_value_at(args, "args")
+        .map_err(|err| Error::new(format!("invalid arguments: {err}")))
+}
+
+/// For functions that take no argument value: anything but an empty object is a mistake
+/// the caller should hear about.
+pub fn no_args(args: Value) -> Result<(), Error> {
+    match args {
+        Value::Object(fields) if fields.is_empty() => Ok(()),
+        Value::Object(fields) => {
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            Err(Error::new(format!(
+                "invalid arguments: this function takes no arguments, got {}",
+                names.join(", ")
+            )))
+        }
+        other => Err(Error::new(format!(
+            "invalid arguments: expected an object, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Result<Value, Error> {
+    let value = result.map_err(Into::into)?;
+    let encoded = kiln_values::to_value(&value);
+    // Free the typed result before the caller encodes the value as text: a large result
+    // then needs about twice its size in guest memory, not three times.
+    drop(value);
+    encoded.map_err(|err| Error::new(format!("invalid return value: {err}")))
+}

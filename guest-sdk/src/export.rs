@@ -1,0 +1,69 @@
+//! The SDK's implementation of the `kiln:platform/module` export: lists the registered
+//! functions and dispatches calls to them.
+
+use std::sync::Once;
+
+use kiln_values::Value;
+
+use crate::__private::registrations;
+use crate::bindings::exports::kiln::platform::module::Guest;
+use crate::bindings::kiln::platform::types::{
+    FunctionError, FunctionKind as WitKind, FunctionSpec, Visibility as WitVisibility,
+};
+use crate::{Error, FunctionKind, Visibility};
+
+struct Module;
+
+impl Guest for Module {
+    fn functions() -> Vec<FunctionSpec> {
+        registrations()
+            .map(|registration| FunctionSpec {
+                name: registration.name.to_string(),
+                kind: match registration.kind {
+                    FunctionKind::Query => WitKind::Query,
+                    FunctionKind::Mutation => WitKind::Mutation,
+                    FunctionKind::Action => WitKind::Action,
+                },
+                visibility: match registration.visibility {
+                    Visibility::Public => WitVisibility::Public,
+                    Visibility::Internal => WitVisibility::Internal,
+                },
+            })
+            .collect()
+    }
+
+    fn call(name: String, args: String) -> Result<String, FunctionError> {
+        install_panic_hook();
+        let registration = registrations()
+            .find(|registration| registration.name == name)
+            .ok_or_else(|| {
+                to_wit_error(Error::new(format!(
+                    "no function named `{name}` in this module"
+                )))
+            })?;
+        let args = Value::from_convex_json_str(&args)
+            .map_err(|err| to_wit_error(Error::new(format!("invalid arguments: {err}"))))?;
+        let result = (registration.invoke)(args).map_err(to_wit_error)?;
+        Ok(result.to_convex_json_string())
+    }
+}
+
+fn to_wit_error(error: Error) -> FunctionError {
+    FunctionError {
+        message: error.message().to_string(),
+        data: error.data().map(Value::to_convex_json_string),
+    }
+}
+
+/// A panic aborts the instance (wasm has no unwinding here); log its message first so the
+/// caller sees why, not only that the guest trapped.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            crate::log::error(format!("panicked: {info}"))
+        }));
+    });
+}
+
+crate::bindings::export!(Module with_types_in crate::bindings);

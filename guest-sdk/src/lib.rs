@@ -1,0 +1,56 @@
+//! Kiln's Rust guest SDK: write Kiln functions as ordinary Rust functions.
+//!
+//! ```ignore
+//! use kiln::{query, QueryCtx, Error};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Greet { name: String }
+//!
+//! #[query]
+//! fn greet(_ctx: &QueryCtx, args: Greet) -> Result<String, Error> {
+//!     Ok(format!("Hello, {}!", args.name))
+//! }
+//! ```
+//!
+//! Build the crate as a `cdylib` for `wasm32-wasip2` and deploy the `.wasm`. Arguments are
+//! decoded with serde from Convex values (an argument that does not fit names the field:
+//! `args.name: invalid type: ...`), results are encoded the same way, and `println!`,
+//! `eprintln!` and [`log`] output become the call's log lines. The SDK implements the
+//! `kiln:platform/module` export; authors never touch wit-bindgen.
+
+mod context;
+mod error;
+mod export;
+pub mod log;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use context::{ActionCtx, MutationCtx, QueryCtx};
+pub use error::Error;
+pub use kiln_sdk_macros::{action, mutation, query};
+pub use kiln_values::Value;
+
+/// What a function may do (DESIGN.md section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionKind {
+    Query,
+    Mutation,
+    Action,
+}
+
+/// Who may call a function: anyone, or only other functions and admin requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    Public,
+    Internal,
+}
+
+/// The generated bindings of the `kiln:platform` WIT package.
+pub(crate) mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "kiln:platform/function-module",
+    });
+}

@@ -1,0 +1,236 @@
+//! Convex's function-call endpoints: `POST /api/query`, `/api/mutation`, `/api/action`
+//! (body `{path, args, format}`) and `POST /api/run/<module path>/<function>` (body
+//! `{args, format}`, any kind).
+//!
+//! A request that cannot be understood is a 4xx `{code, message}`. Once it names a
+//! function, every outcome is `200 {"status": "success" | "error", ...}` with the log lines.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use kiln_values::Value;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+use super::auth::Principal;
+use super::router::json_response;
+use super::{ApiError, AppState, body};
+use crate::function_path::FunctionPath;
+use crate::runtime::{FunctionFailure, FunctionKind, LogLine, Visibility};
+
+/// How values are written in a request and its response.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Format {
+    /// Convex JSON: lossless (`{"$integer": ...}`, `{"$bytes": ...}`).
+    ConvexEncodedJson,
+    /// Plain JSON: numbers are float64 in arguments; int64 and bytes come back as strings.
+    Json,
+}
+
+impl Format {
+    fn parse(format: Option<&str>) -> Result<Self, ApiError> {
+        match format {
+            None | Some("convex_encoded_json") => Ok(Format::ConvexEncodedJson),
+            Some("json") => Ok(Format::Json),
+            Some(other) => Err(ApiError::bad_request(
+                "BadFormat",
+                format!("unknown format {other:?}: use \"convex_encoded_json\" or \"json\""),
+            )),
+        }
+    }
+
+    fn decode(self, json: Json) -> Result<Value, kiln_values::ValueError> {
+        match self {
+            Format::ConvexEncodedJson => Value::from_convex_json(json),
+            Format::Json => Value::from_plain_json(json),
+        }
+    }
+
+    fn encode(self, value: &Value) -> Json {
+        match self {
+            Format::ConvexEncodedJson => value.to_convex_json(),
+            Format::Json => value.to_export_json(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallBody {
+    path: String,
+    #[serde(default)]
+    args: Option<Json>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    #[serde(default)]
+    args: Option<Json>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `/api/query`, `/api/mutation`, `/api/action`: the function must be of `expected` kind.
+pub async fn call(
+    state: &AppState,
+    request: Request<Incoming>,
+    expected: Option<FunctionKind>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let principal = state.admin_key.principal(request.headers())?;
+    let limit = state.runtime.limits().max_call_body_bytes;
+    let body: CallBody = body::read_json(request.into_body(), limit).await?;
+    let path = FunctionPath::parse(&body.path)
+        .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
+    execute(
+        state,
+        principal,
+        path,
+        expected,
+        body.args,
+        body.format.as_deref(),
+    )
+    .await
+}
+
+/// `/api/run/<module path>/<function>`: any kind.
+pub async fn run(
+    state: &AppState,
+    request: Request<Incoming>,
+    url_path: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let principal = state.admin_key.principal(request.headers())?;
+    let path = FunctionPath::from_url_path(url_path)
+        .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
+    let limit = state.runtime.limits().max_call_body_bytes;
+    let body: RunBody = body::read_json(request.into_body(), limit).await?;
+    execute(
+        state,
+        principal,
+        path,
+        None,
+        body.args,
+        body.format.as_deref(),
+    )
+    .await
+}
+
+async fn execute(
+    state: &AppState,
+    principal: Principal,
+    path: FunctionPath,
+    expected: Option<FunctionKind>,
+    args: Option<Json>,
+    format: Option<&str>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let format = Format::parse(format)?;
+    let args = decode_args(state, format, args)?;
+
+    let deployment = state.deployments.current();
+    let found = deployment
+        .function(&path)
+        .filter(|(_, spec)| spec.visibility == Visibility::Public || principal == Principal::Admin);
+    let Some((module, spec)) = found else {
+        // An internal function answers a public caller exactly like a missing one.
+        let visibility = if principal == Principal::Admin {
+            ""
+        } else {
+            "public "
+        };
+        let message = format!(
+            "Could not find {visibility}function for '{path}'. Did you forget to run `kiln deploy`?"
+        );
+        return Ok(function_error(format, message, None, &[]));
+    };
+    if let Some(expected) = expected.filter(|expected| *expected != spec.kind) {
+        let message = format!(
+            "'{path}' is a {actual}, not a {expected}: call it with /api/{actual}",
+            actual = spec.kind
+        );
+        return Ok(function_error(format, message, None, &[]));
+    }
+
+    let invocation = state
+        .runtime
+        .invoke(module, &spec.name, spec.kind, &args)
+        .await;
+    for line in &invocation.log_lines {
+        tracing::debug!(function = %path, "{line}");
+    }
+    Ok(match invocation.outcome {
+        Ok(value) => json_response(
+            StatusCode::OK,
+            &json!({
+                "status": "success",
+                "value": format.encode(&value),
+                "logLines": log_lines(&invocation.log_lines),
+            }),
+        ),
+        Err(FunctionFailure::Raised { message, data }) => {
+            function_error(format, message, data.as_ref(), &invocation.log_lines)
+        }
+        Err(failure) => {
+            tracing::info!(function = %path, "{failure}");
+            function_error(format, failure.to_string(), None, &invocation.log_lines)
+        }
+    })
+}
+
+/// Arguments are one object, sent bare or as a one-element array (Convex accepts both).
+fn decode_args(state: &AppState, format: Format, args: Option<Json>) -> Result<Value, ApiError> {
+    let invalid = |message: String| ApiError::bad_request("InvalidArgs", message);
+    let object = match args {
+        None | Some(Json::Null) => Json::Object(Map::new()),
+        Some(Json::Array(mut items)) if items.len() == 1 => items.remove(0),
+        Some(other) => other,
+    };
+    if !object.is_object() {
+        return Err(invalid(format!(
+            "args must be an object (or an array holding one object), got {}",
+            json_type(&object)
+        )));
+    }
+    let limits = state.runtime.limits().value_limits();
+    let value = format
+        .decode(object)
+        .map_err(|err| invalid(format!("invalid args: {err}")))?;
+    value
+        .check(&limits)
+        .map_err(|err| invalid(format!("invalid args: {err}")))?;
+    Ok(value)
+}
+
+fn function_error(
+    format: Format,
+    message: String,
+    data: Option<&Value>,
+    lines: &[LogLine],
+) -> Response<Full<Bytes>> {
+    let mut body = json!({
+        "status": "error",
+        "errorMessage": message,
+        "logLines": log_lines(lines),
+    });
+    if let Some(data) = data {
+        body["errorData"] = format.encode(data);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+fn log_lines(lines: &[LogLine]) -> Vec<String> {
+    lines.iter().map(ToString::to_string).collect()
+}
+
+fn json_type(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,63 @@
+//! The HTTP API: Convex's function-call endpoints, deploy and admin endpoints. The only
+//! layer that speaks HTTP.
+
+mod auth;
+mod body;
+mod calls;
+mod deploy;
+mod error;
+mod router;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+pub use auth::AdminKey;
+pub use deploy::FunctionListing;
+pub use error::ApiError;
+
+use crate::deploy::Deployments;
+use crate::runtime::Runtime;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub runtime: Arc<Runtime>,
+    pub deployments: Arc<Deployments>,
+    pub admin_key: AdminKey,
+}
+
+/// Serves HTTP/1.1 with keep-alive on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Running out of file descriptors must not end the server.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(serve_connection(stream, peer, state));
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<AppState>) {
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request).await) }
+    });
+    if let Err(err) = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
+}

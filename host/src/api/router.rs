@@ -1,0 +1,67 @@
+//! Which handler answers which method and path.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::{ApiError, AppState, calls, deploy};
+use crate::runtime::FunctionKind;
+
+/// Routes one request; every error becomes its response here.
+pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let result = match (&method, path.as_str()) {
+        (&Method::GET, "/version") => Ok(text_response(StatusCode::OK, crate::VERSION)),
+        (&Method::POST, "/api/query") => {
+            calls::call(state, request, Some(FunctionKind::Query)).await
+        }
+        (&Method::POST, "/api/mutation") => {
+            calls::call(state, request, Some(FunctionKind::Mutation)).await
+        }
+        (&Method::POST, "/api/action") => {
+            calls::call(state, request, Some(FunctionKind::Action)).await
+        }
+        (&Method::POST, run) if run.starts_with("/api/run/") => {
+            let function = run["/api/run/".len()..].to_string();
+            calls::run(state, request, &function).await
+        }
+        (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
+        (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
+        (
+            _,
+            "/version" | "/api/query" | "/api/mutation" | "/api/action" | "/api/deploy"
+            | "/api/functions",
+        ) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not allowed on {path}"),
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no endpoint at {path}"),
+        )),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).expect("serializing a response cannot fail");
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .expect("a valid response")
+}
+
+fn text_response(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from_static(text.as_bytes())))
+        .expect("a valid response")
+}

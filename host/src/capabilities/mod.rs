@@ -1,0 +1,20 @@
+//! The host side of every interface a component may import: one file per WIT interface
+//! (STYLE.md section 1), holding its implementation, its permission checks per function
+//! kind and its limits. `add_to_linker` is the one list that links them all.
+
+mod log;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::runtime::InvocationState;
+use crate::runtime::bindings::kiln::platform;
+
+/// Links WASI (no filesystem, sockets or environment: see `InvocationState`) and every
+/// Kiln capability.
+pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    platform::log::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
+        state
+    })?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! `kiln deploy [DIR]`: uploads the modules listed in `DIR/kiln.toml` and prints what
+//! changed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+
+use super::ServerArgs;
+use super::client::Client;
+use super::project::Project;
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// The project directory, holding kiln.toml.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// The server's deploy report (`POST /api/deploy`).
+#[derive(Deserialize)]
+struct DeployReport {
+    deployment_id: u64,
+    added: Vec<String>,
+    updated: Vec<String>,
+    removed: Vec<String>,
+    unchanged: Vec<String>,
+    functions: Vec<String>,
+}
+
+pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
+    let project = Project::load(&args.dir)?;
+    let client = Client::new(&args.server);
+    client.require_admin_key()?;
+
+    let progress = ProgressBar::new(project.modules.len() as u64).with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:20}] {pos}/{len}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut modules = BTreeMap::new();
+    for (name, path) in &project.modules {
+        progress.set_message(format!("reading {name}"));
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("module `{name}`: cannot read {}", path.display()))?;
+        modules.insert(name.clone(), BASE64.encode(bytes));
+        progress.inc(1);
+    }
+    progress.set_message(format!("uploading and compiling {} modules", modules.len()));
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let response = client.post("/api/deploy", &serde_json::json!({ "modules": modules }));
+    progress.finish_and_clear();
+    let report: DeployReport =
+        serde_json::from_value(response?).context("unexpected response from the server")?;
+
+    println!(
+        "Deployed to {} (deployment {})",
+        client.url(),
+        report.deployment_id
+    );
+    for (sign, label, names) in [
+        ('+', "added", &report.added),
+        ('~', "updated", &report.updated),
+        ('-', "removed", &report.removed),
+        ('=', "unchanged", &report.unchanged),
+    ] {
+        for name in names {
+            println!("  {sign} {name} ({label})");
+        }
+    }
+    println!(
+        "{} functions: {}",
+        report.functions.len(),
+        report.functions.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,66 @@
+//! The `kiln` command (DESIGN.md section 9): `serve`, `deploy`, `run`, `functions`.
+//!
+//! Every failure is reported as one line on stderr (`error: ...`) with a non-zero exit.
+
+mod client;
+mod deploy;
+mod functions;
+mod project;
+mod run;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Kiln: a transactional document database and the WebAssembly functions that use it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Deploy the modules listed in DIR/kiln.toml.
+    Deploy(deploy::DeployArgs),
+    /// Call a function and print its result as JSON.
+    Run(run::RunArgs),
+    /// List the deployed functions.
+    Functions(functions::FunctionsArgs),
+}
+
+/// Where the server is and how to authenticate, for every client command.
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// The server's URL.
+    #[arg(long, env = "KILN_URL", default_value = "http://127.0.0.1:3210")]
+    pub url: String,
+    /// The admin key (printed by `kiln serve` on first start, stored in its data directory).
+    #[arg(long, env = "KILN_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Run(args) => run::run(args),
+        Command::Functions(args) => functions::functions(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // `{:#}` joins the context chain into one line: "cannot read x: No such file".
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Every limit and setting of a Kiln server, in one place (STYLE.md section 5).
+//!
+//! Each field has its unit in its name and a default from DESIGN.md section 1. A server
+//! reads them from an optional TOML file (`kiln serve --config FILE`); anything the file
+//! leaves out keeps its default. The README's limits table lists the same fields.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::runtime::FunctionKind;
+
+/// The whole server configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// Reads a configuration file; a missing field keeps its default, an unknown one is an
+    /// error (a typo should not silently leave a limit at its default).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// All limits, per function kind and for the server as a whole.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    #[serde(deserialize_with = "query_limits")]
+    pub query: FunctionLimits,
+    #[serde(deserialize_with = "mutation_limits")]
+    pub mutation: FunctionLimits,
+    #[serde(deserialize_with = "action_limits")]
+    pub action: FunctionLimits,
+    /// Largest arguments value and largest return value of a call, in bytes (Convex: 8 MiB).
+    pub max_value_bytes: usize,
+    /// Deepest nesting of arrays and objects in a value (Convex: 64).
+    pub max_value_depth: usize,
+    /// Largest body of a function call request. Bigger than `max_value_bytes` because the
+    /// JSON encoding of a value is larger than the value.
+    pub max_call_body_bytes: usize,
+    /// Largest body of a deploy request (all modules, base64-encoded).
+    pub max_deploy_body_bytes: usize,
+    /// Largest single module (`.wasm`) accepted at deploy.
+    pub max_module_bytes: usize,
+    /// Log lines kept per invocation; later lines are dropped and counted.
+    pub max_log_lines: usize,
+    /// Bytes of stdout/stderr kept per invocation.
+    pub max_output_bytes: usize,
+    /// Wasm stack available to a guest; deeper recursion is a "stack overflow" error.
+    pub max_wasm_stack_bytes: usize,
+    /// Instances that may exist at once (the pooling allocator's slots). A call that finds
+    /// every slot taken fails with an error saying the server is at capacity.
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            query: FunctionLimits::QUERY,
+            mutation: FunctionLimits::MUTATION,
+            action: FunctionLimits::ACTION,
+            max_value_bytes: 8 << 20,
+            max_value_depth: 64,
+            max_call_body_bytes: 16 << 20,
+            max_deploy_body_bytes: 256 << 20,
+            max_module_bytes: 64 << 20,
+            max_log_lines: 256,
+            max_output_bytes: 1 << 20,
+            max_wasm_stack_bytes: 512 << 10,
+            max_concurrent_instances: 256,
+        }
+    }
+}
+
+impl Limits {
+    pub fn for_kind(&self, kind: FunctionKind) -> &FunctionLimits {
+        match kind {
+            FunctionKind::Query => &self.query,
+            FunctionKind::Mutation => &self.mutation,
+            FunctionKind::Action => &self.action,
+        }
+    }
+
+    /// The memory every pooling slot must be able to hold: the largest per-kind limit.
+    pub fn max_memory_bytes(&self) -> usize {
+        [&self.query, &self.mutation, &self.action]
+            .iter()
+            .map(|limits| limits.memory_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn value_limits(&self) -> kiln_values::ValueLimits {
+        kiln_values::ValueLimits {
+            max_size_bytes: self.max_value_bytes,
+            max_nesting_depth: self.max_value_depth,
+        }
+    }
+}
+
+/// What one invocation of a function of a given kind may use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionLimits {
+    /// Wall-clock time from instantiation to result, in milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory of the instance, in bytes.
+    pub memory_bytes: usize,
+    /// Wasm instructions (wasmtime fuel units) the call may execute. Bounds CPU even when
+    /// the wall clock is generous, e.g. for actions that mostly wait.
+    pub fuel: u64,
+}
+
+impl FunctionLimits {
+    /// Queries: 1 s and 64 MiB (DESIGN.md section 1). 10¹⁰ fuel is roughly 0.7 s of
+    /// straight-line wasm on this class of machine, so the wall clock usually binds first.
+    pub const QUERY: Self = Self {
+        timeout_ms: 1_000,
+        memory_bytes: 64 << 20,
+        fuel: 10_000_000_000,
+    };
+    /// Mutations: as queries.
+    pub const MUTATION: Self = Self::QUERY;
+    /// Actions: 2 minutes and 512 MiB, as Convex.
+    pub const ACTION: Self = Self {
+        timeout_ms: 120_000,
+        memory_bytes: 512 << 20,
+        fuel: 1_000_000_000_000,
+    };
+}
+
+/// A `[limits.<kind>]` table as written in the file: each field overrides the kind's
+/// default, so `[limits.action] timeout_ms = 5000` keeps the action memory default.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FunctionLimitsOverride {
+    timeout_ms: Option<u64>,
+    memory_bytes: Option<usize>,
+    fuel: Option<u64>,
+}
+
+impl FunctionLimitsOverride {
+    fn over(self, base: FunctionLimits) -> FunctionLimits {
+        FunctionLimits {
+            timeout_ms: self.timeout_ms.unwrap_or(base.timeout_ms),
+            memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
+            fuel: self.fuel.unwrap_or(base.fuel),
+        }
+    }
+}
+
+fn query_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FunctionLimits, D::Error> {
+    Ok(FunctionLimitsOverride::deserialize(d)?.over(FunctionLimits::QUERY))
+}
+
+fn mutation_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FunctionLimits, D::Error> {
+    Ok(FunctionLimitsOverride::deserialize(d)?.over(FunctionLimits::MUTATION))
+}
+
+fn action_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FunctionLimits, D::Error> {
+    Ok(FunctionLimitsOverride::deserialize(d)?.over(FunctionLimits::ACTION))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_keeps_the_other_defaults() {
+        let config: ServerConfig = toml::from_str(
+            "[limits]\nmax_log_lines = 3\n[limits.query]\ntimeout_ms = 50\n[limits.action]\nfuel = 7\n",
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_log_lines, 3);
+        assert_eq!(config.limits.query.timeout_ms, 50);
+        assert_eq!(config.limits.query.memory_bytes, 64 << 20);
+        assert_eq!(config.limits.action.fuel, 7);
+        assert_eq!(config.limits.action.memory_bytes, 512 << 20);
+        assert_eq!(config.limits.mutation, FunctionLimits::MUTATION);
+    }
+
+    #[test]
+    fn a_misspelled_limit_is_an_error() {
+        let err = toml::from_str::<ServerConfig>("[limits]\nmax_log_line = 3\n").unwrap_err();
+        assert!(err.to_string().contains("max_log_line"), "{err}");
+    }
+}

@@ -1,0 +1,253 @@
+//! Turning uploaded modules into the live deployment, and bringing it back at start-up.
+//!
+//! A deploy validates and compiles every module first (off the async threads), links each
+//! and reads its function list, and only then stores the new deployment in one redb
+//! transaction and swaps it in. Any failure leaves the old deployment live and names the
+//! module and the reason.
+
+mod deployment;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use redb::Database;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+pub use deployment::Deployment;
+use store::{DeploymentRecord, ModuleRecord, NewModuleBlobs};
+
+use crate::function_path::check_module_name;
+use crate::runtime::Runtime;
+
+/// Owns the live deployment and replaces it.
+pub struct Deployments {
+    runtime: Arc<Runtime>,
+    db: Arc<Database>,
+    live: RwLock<Arc<Deployment>>,
+    /// Deploys run one at a time; calls never wait for it.
+    deploying: tokio::sync::Mutex<()>,
+}
+
+/// Why a deploy was refused. The old deployment stays live.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("module `{module}`: {reason}")]
+    InvalidModule { module: String, reason: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What a deploy changed, for `kiln deploy` to print.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct DeployReport {
+    pub deployment_id: u64,
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Canonical paths of every function now deployed.
+    pub functions: Vec<String>,
+}
+
+/// How the deployment was brought back at start-up.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub modules: usize,
+    /// Modules whose stored artifact was reused.
+    pub from_cache: usize,
+    /// Modules compiled again because their artifact did not fit this engine.
+    pub recompiled: usize,
+}
+
+impl Deployments {
+    /// Loads the stored deployment, reusing compiled artifacts where the engine accepts them.
+    pub async fn load(
+        runtime: Arc<Runtime>,
+        db: Arc<Database>,
+    ) -> anyhow::Result<(Self, LoadReport)> {
+        let mut report = LoadReport::default();
+        let record = blocking({
+            let db = db.clone();
+            move || store::current_deployment(&db)
+        })
+        .await?
+        .unwrap_or_default();
+        let mut modules = BTreeMap::new();
+        for (name, module) in &record.modules {
+            let component = load_component(&runtime, &db, &module.sha256, &mut report)
+                .await
+                .with_context(|| format!("cannot load module `{name}`"))?;
+            let loaded = runtime
+                .load_module(&component, Some(module.functions.clone()))
+                .await
+                .with_context(|| format!("cannot load module `{name}`"))?;
+            modules.insert(name.clone(), Arc::new(loaded));
+            report.modules += 1;
+        }
+        let live = Deployment { record, modules };
+        Ok((
+            Self {
+                runtime,
+                db,
+                live: RwLock::new(Arc::new(live)),
+                deploying: tokio::sync::Mutex::new(()),
+            },
+            report,
+        ))
+    }
+
+    /// The deployment calls are served from now.
+    pub fn current(&self) -> Arc<Deployment> {
+        self.live.read().expect("deployment lock poisoned").clone()
+    }
+
+    /// Replaces the deployment with `modules` (name → `.wasm` bytes), all or nothing.
+    pub async fn deploy(
+        &self,
+        modules: BTreeMap<String, Vec<u8>>,
+    ) -> Result<DeployReport, DeployError> {
+        let _one_at_a_time = self.deploying.lock().await;
+        let old = self.current();
+        let mut report = DeployReport::default();
+        let mut record = DeploymentRecord {
+            id: old.record.id + 1,
+            deployed_at_ms: now_ms(),
+            modules: BTreeMap::new(),
+        };
+        let mut loaded_modules = BTreeMap::new();
+        let mut new_blobs = Vec::new();
+
+        for (name, bytes) in modules {
+            let invalid = |reason: String| DeployError::InvalidModule {
+                module: name.clone(),
+                reason,
+            };
+            check_module_name(&name).map_err(invalid)?;
+            if name.ends_with(".js") {
+                return Err(invalid(
+                    "module names may not end in .js: the suffix is dropped from function paths"
+                        .into(),
+                ));
+            }
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let unchanged = old
+                .record
+                .modules
+                .get(&name)
+                .filter(|module| module.sha256 == sha256)
+                .and_then(|_| old.modules.get(&name));
+            let loaded = match unchanged {
+                Some(loaded) => {
+                    report.unchanged.push(name.clone());
+                    loaded.clone()
+                }
+                None => {
+                    if old.modules.contains_key(&name) {
+                        report.updated.push(name.clone());
+                    } else {
+                        report.added.push(name.clone());
+                    }
+                    let runtime = self.runtime.clone();
+                    let (compiled, source) =
+                        blocking(move || Ok((runtime.compile(&bytes), bytes))).await?;
+                    let compiled = compiled.map_err(|err| invalid(err.to_string()))?;
+                    let loaded = self
+                        .runtime
+                        .load_module(&compiled.component, None)
+                        .await
+                        .map_err(|err| invalid(err.to_string()))?;
+                    new_blobs.push(NewModuleBlobs {
+                        sha256: sha256.clone(),
+                        source,
+                        artifact: compiled.artifact,
+                    });
+                    Arc::new(loaded)
+                }
+            };
+            record.modules.insert(
+                name.clone(),
+                ModuleRecord {
+                    sha256,
+                    functions: loaded.functions().to_vec(),
+                },
+            );
+            loaded_modules.insert(name, loaded);
+        }
+        report.removed = old
+            .modules
+            .keys()
+            .filter(|name| !record.modules.contains_key(*name))
+            .cloned()
+            .collect();
+
+        blocking({
+            let db = self.db.clone();
+            let record = record.clone();
+            move || store::replace_deployment(&db, &record, &new_blobs)
+        })
+        .await
+        .context("cannot store the deployment")?;
+
+        let deployment = Deployment {
+            record,
+            modules: loaded_modules,
+        };
+        report.deployment_id = deployment.id();
+        report.functions = deployment
+            .functions()
+            .map(|(path, _)| path.to_string())
+            .collect();
+        *self.live.write().expect("deployment lock poisoned") = Arc::new(deployment);
+        Ok(report)
+    }
+}
+
+/// The stored artifact of a module, or, if this engine refuses it, a fresh compilation of
+/// its stored source (which then replaces the artifact).
+async fn load_component(
+    runtime: &Arc<Runtime>,
+    db: &Arc<Database>,
+    sha256: &str,
+    report: &mut LoadReport,
+) -> anyhow::Result<Component> {
+    let (runtime, db, sha256) = (runtime.clone(), db.clone(), sha256.to_string());
+    let (component, recompiled) = blocking(move || {
+        if let Some(artifact) = store::compiled_artifact(&db, &sha256)?
+            && let Some(component) = runtime.load_artifact(&artifact)
+        {
+            return Ok((component, false));
+        }
+        let source = store::module_source(&db, &sha256)?.context("its stored source is missing")?;
+        let compiled = runtime.compile(&source)?;
+        store::save_artifact(&db, &sha256, &compiled.artifact)?;
+        Ok((compiled.component, true))
+    })
+    .await?;
+    if recompiled {
+        report.recompiled += 1;
+    } else {
+        report.from_cache += 1;
+    }
+    Ok(component)
+}
+
+/// Runs blocking work (compilation, redb) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .context("a blocking task panicked")?
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}

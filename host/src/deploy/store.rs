@@ -1,0 +1,192 @@
+//! Where deployments persist: three redb tables (STYLE.md section 6). A deployment is
+//! replaced in one write transaction, so a restarted server sees the old one or the new
+//! one, never a mix.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
+use redb::{Database, ReadableDatabase, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::FunctionSpec;
+
+/// SHA-256 of a module's `.wasm` → the `.wasm` bytes as uploaded.
+const MODULE_SOURCES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("module_sources");
+/// SHA-256 of a module's `.wasm` → its component compiled by this server's engine.
+const COMPILED_ARTIFACTS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("compiled_artifacts");
+/// `"current"` → the live deployment, as a JSON [`DeploymentRecord`].
+const DEPLOYMENT: TableDefinition<&str, &str> = TableDefinition::new("deployment");
+const CURRENT: &str = "current";
+
+/// What a deployment is made of, as stored.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// Increases by one with every deploy.
+    pub id: u64,
+    pub deployed_at_ms: u64,
+    pub modules: BTreeMap<String, ModuleRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModuleRecord {
+    /// Hex SHA-256 of the `.wasm`: the key of its source and artifact.
+    pub sha256: String,
+    /// The functions it declared at deploy.
+    pub functions: Vec<FunctionSpec>,
+}
+
+/// A module that is new to the store: its source and compiled artifact.
+pub struct NewModuleBlobs {
+    pub sha256: String,
+    pub source: Vec<u8>,
+    pub artifact: Vec<u8>,
+}
+
+pub fn current_deployment(db: &Database) -> anyhow::Result<Option<DeploymentRecord>> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(DEPLOYMENT) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let Some(json) = table.get(CURRENT)? else {
+        return Ok(None);
+    };
+    let record =
+        serde_json::from_str(json.value()).context("the stored deployment record is corrupt")?;
+    Ok(Some(record))
+}
+
+pub fn compiled_artifact(db: &Database, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    blob(db, COMPILED_ARTIFACTS, sha256)
+}
+
+pub fn module_source(db: &Database, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    blob(db, MODULE_SOURCES, sha256)
+}
+
+fn blob(
+    db: &Database,
+    table: TableDefinition<&[u8], &[u8]>,
+    sha256: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let key = hex::decode(sha256).context("invalid module hash")?;
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(table) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    Ok(table
+        .get(key.as_slice())?
+        .map(|bytes| bytes.value().to_vec()))
+}
+
+/// Replaces a stale artifact (compiled by another engine) with a fresh one.
+pub fn save_artifact(db: &Database, sha256: &str, artifact: &[u8]) -> anyhow::Result<()> {
+    let key = hex::decode(sha256).context("invalid module hash")?;
+    let txn = db.begin_write()?;
+    txn.open_table(COMPILED_ARTIFACTS)?
+        .insert(key.as_slice(), artifact)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Makes `record` the live deployment in one transaction: stores the new modules' blobs,
+/// writes the record, and deletes the blobs no module refers to any more.
+pub fn replace_deployment(
+    db: &Database,
+    record: &DeploymentRecord,
+    new_modules: &[NewModuleBlobs],
+) -> anyhow::Result<()> {
+    let json = serde_json::to_string(record)?;
+    let referenced: BTreeSet<Vec<u8>> = record
+        .modules
+        .values()
+        .map(|module| hex::decode(&module.sha256))
+        .collect::<Result<_, _>>()
+        .context("invalid module hash")?;
+    let txn = db.begin_write()?;
+    {
+        let mut sources = txn.open_table(MODULE_SOURCES)?;
+        let mut artifacts = txn.open_table(COMPILED_ARTIFACTS)?;
+        for module in new_modules {
+            let key = hex::decode(&module.sha256).context("invalid module hash")?;
+            sources.insert(key.as_slice(), module.source.as_slice())?;
+            artifacts.insert(key.as_slice(), module.artifact.as_slice())?;
+        }
+        sources.retain(|key, _| referenced.contains(key))?;
+        artifacts.retain(|key, _| referenced.contains(key))?;
+        txn.open_table(DEPLOYMENT)?.insert(CURRENT, json.as_str())?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{FunctionKind, Visibility};
+
+    fn record(id: u64, modules: &[(&str, &str)]) -> DeploymentRecord {
+        DeploymentRecord {
+            id,
+            deployed_at_ms: 0,
+            modules: modules
+                .iter()
+                .map(|(name, sha)| {
+                    let spec = FunctionSpec {
+                        name: "default".into(),
+                        kind: FunctionKind::Query,
+                        visibility: Visibility::Public,
+                    };
+                    (
+                        name.to_string(),
+                        ModuleRecord {
+                            sha256: sha.to_string(),
+                            functions: vec![spec],
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn blobs(sha: &str) -> NewModuleBlobs {
+        NewModuleBlobs {
+            sha256: sha.into(),
+            source: b"src".to_vec(),
+            artifact: b"art".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_replaced_deployment_drops_unreferenced_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::database::open(dir.path()).unwrap();
+        assert!(current_deployment(&db).unwrap().is_none());
+
+        replace_deployment(
+            &db,
+            &record(1, &[("a", "aa"), ("b", "bb")]),
+            &[blobs("aa"), blobs("bb")],
+        )
+        .unwrap();
+        replace_deployment(&db, &record(2, &[("a", "aa"), ("c", "cc")]), &[blobs("cc")]).unwrap();
+
+        let current = current_deployment(&db).unwrap().unwrap();
+        assert_eq!(current.id, 2);
+        assert_eq!(current.modules.keys().collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(
+            module_source(&db, "aa").unwrap().as_deref(),
+            Some(&b"src"[..])
+        );
+        assert_eq!(
+            compiled_artifact(&db, "cc").unwrap().as_deref(),
+            Some(&b"art"[..])
+        );
+        assert!(module_source(&db, "bb").unwrap().is_none());
+        assert!(compiled_artifact(&db, "bb").unwrap().is_none());
+    }
+}

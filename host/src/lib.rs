@@ -1,0 +1,21 @@
+//! The Kiln server and command-line tool.
+//!
+//! Layers point one way (STYLE.md section 3): `values` and `database` know nothing of wasm
+//! or HTTP; `runtime` and `capabilities` run components and know nothing of HTTP; `deploy`
+//! turns uploaded modules into a live deployment; `api` is the only place that speaks
+//! HTTP; `cli` is the `kiln` command.
+
+pub mod api;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod database;
+pub mod deploy;
+pub mod function_path;
+pub mod runtime;
+
+/// Convex's value model, shared with the guest SDK.
+pub use kiln_values as values;
+
+/// The server's version, as `GET /version` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,8 @@
+//! Host bindings of the `kiln:platform` WIT world (`wit/`).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "kiln:platform/function-module",
+    imports: { default: async },
+    exports: { default: async },
+});

@@ -1,0 +1,94 @@
+//! The one wasmtime engine of a server, its linker, and the epoch ticker that drives every
+//! call's wall-clock deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::invocation::InvocationState;
+use crate::capabilities;
+use crate::config::Limits;
+
+/// How often the epoch advances. A guest that runs past its deadline is stopped within
+/// one tick; a running guest also yields to the async executor once per tick.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The engine, the linker with every capability, and the limits they enforce. Built once
+/// per server and shared by every deployment and call.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<InvocationState>,
+    pub(crate) limits: Arc<Limits>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new(limits: Limits) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config(&limits))
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        let mut linker = Linker::new(&engine);
+        capabilities::add_to_linker(&mut linker)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        Ok(Self {
+            engine,
+            linker,
+            limits: Arc::new(limits),
+            ticker_stop,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(limits.max_wasm_stack_bytes);
+    // The fiber stack that async calls run on must hold the wasm stack plus the host
+    // frames beneath it.
+    config.async_stack_size(limits.max_wasm_stack_bytes + (1 << 20));
+
+    // Every call gets a fresh instance, so instantiation is on the hot path: the pooling
+    // allocator reserves slots once and recycles them (copy-on-write memory images).
+    let slots = limits.max_concurrent_instances;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(slots);
+    pool.total_core_instances(slots * 8);
+    pool.total_memories(slots * 2);
+    pool.total_tables(slots * 4);
+    pool.total_stacks(slots);
+    pool.max_memory_size(limits.max_memory_bytes());
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// One thread advances the epoch for every store; a store's deadline callback decides
+/// whether its call has run out of time.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    thread::Builder::new()
+        .name("kiln-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("cannot spawn the epoch ticker thread");
+}

@@ -1,0 +1,138 @@
+//! Everything one invocation owns (STYLE.md section 2): its WASI context, resource table,
+//! memory limiter and log lines. Built fresh for every call from the function's kind and
+//! limits, and dropped with the call's store.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::FunctionKind;
+use super::output::{LogBuffer, OutputCapture};
+use crate::config::{FunctionLimits, Limits};
+
+/// The severity of a log line. `Log` is the guest's stdout, like `console.log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Log,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One line a function logged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+impl std::fmt::Display for LogLine {
+    /// Convex's `logLines` form: `[LEVEL] message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.level {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Log => "LOG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        };
+        write!(f, "[{level}] {}", self.message)
+    }
+}
+
+/// The store data of one invocation.
+pub struct InvocationState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) log: Arc<Mutex<LogBuffer>>,
+}
+
+impl InvocationState {
+    pub(crate) fn new(kind: FunctionKind, limits: &Limits) -> Self {
+        let log = Arc::new(Mutex::new(LogBuffer::new(
+            limits.max_log_lines,
+            limits.max_output_bytes,
+        )));
+        // No preopened directories, no environment, no arguments, no sockets: the sandbox
+        // has only what the capabilities give it (DESIGN.md section 7).
+        let wasi = WasiCtxBuilder::new()
+            .stdout(OutputCapture::new(log.clone(), LogLevel::Log))
+            .stderr(OutputCapture::new(log.clone(), LogLevel::Error))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.for_kind(kind)),
+            log,
+        }
+    }
+
+    pub(crate) fn log_lines(&self) -> Vec<super::LogLine> {
+        self.log.lock().expect("log buffer poisoned").finish()
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The memory limit of the function's kind was reached. Carried as the trap's error so the
+/// caller can name the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit_mib} MiB exceeded (the function asked for {desired_mib} MiB)")]
+pub(crate) struct MemoryLimitExceeded {
+    pub(crate) limit_mib: usize,
+    pub(crate) desired_mib: usize,
+}
+
+/// Refuses linear-memory growth past the kind's limit by trapping, so the call fails with
+/// an error naming the limit instead of a guest-side allocation failure.
+pub(crate) struct MemoryLimiter {
+    memory_bytes: usize,
+}
+
+/// Table elements one instance may have; generous for any real program.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl MemoryLimiter {
+    fn new(limits: &FunctionLimits) -> Self {
+        Self {
+            memory_bytes: limits.memory_bytes,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit_mib: self.memory_bytes >> 20,
+                desired_mib: desired.div_ceil(1 << 20),
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

@@ -1,0 +1,181 @@
+//! Running one function: a fresh store with the kind's limits, a fresh instance, the call,
+//! and the translation of every way it can fail into an error that names the cause.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use kiln_values::Value;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{FunctionModule, FunctionModulePre};
+use super::invocation::{InvocationState, MemoryLimitExceeded};
+use super::{FunctionKind, LoadedModule, LogLine, Runtime};
+
+/// The outcome of one call, with the lines it logged (also when it failed).
+#[derive(Debug)]
+pub struct Invocation {
+    pub outcome: Result<Value, FunctionFailure>,
+    pub log_lines: Vec<LogLine>,
+}
+
+/// Why a call produced no value. Every variant's message is meant for the caller.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FunctionFailure {
+    /// The function returned an error (Convex's `ConvexError`, or a thrown `Error`).
+    #[error("{message}")]
+    Raised {
+        message: String,
+        data: Option<Value>,
+    },
+    /// The sandbox stopped the function: a limit was reached or the guest trapped.
+    #[error("{0}")]
+    Stopped(String),
+    /// The function returned something that is not a valid Convex value within limits.
+    #[error("{0}")]
+    InvalidResult(String),
+    /// The host failed; the message is short, the cause is in the server's log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A call ran past its kind's wall-clock limit.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out")]
+struct TimedOut;
+
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+impl Runtime {
+    /// Runs `function` of `module` with `args` (already checked against the value limits).
+    pub async fn invoke(
+        &self,
+        module: &LoadedModule,
+        function: &str,
+        kind: FunctionKind,
+        args: &Value,
+    ) -> Invocation {
+        let args_text = args.to_convex_json_string();
+        let function = function.to_string();
+        let (outcome, log_lines) = self
+            .with_instance(&module.pre, kind, move |store, instance| {
+                Box::pin(async move {
+                    instance
+                        .kiln_platform_module()
+                        .call_call(store, &function, &args_text)
+                        .await
+                })
+            })
+            .await;
+        let outcome = outcome.and_then(|returned| match returned {
+            Ok(text) => self.decode_result(&text),
+            Err(error) => Err(FunctionFailure::Raised {
+                message: error.message,
+                // Data that is not valid Convex JSON is the guest's bug; keep the message.
+                data: error
+                    .data
+                    .and_then(|data| Value::from_convex_json_str(&data).ok()),
+            }),
+        });
+        Invocation { outcome, log_lines }
+    }
+
+    fn decode_result(&self, text: &str) -> Result<Value, FunctionFailure> {
+        Value::from_convex_json_str_with_limits(text, &self.limits.value_limits())
+            .map_err(|err| FunctionFailure::InvalidResult(format!("invalid return value: {err}")))
+    }
+
+    /// Instantiates `pre` in a fresh store with the limits of `kind` and runs `call` on the
+    /// instance, all within the kind's wall-clock limit. Returns the outcome and the log.
+    pub(crate) async fn with_instance<R>(
+        &self,
+        pre: &FunctionModulePre<InvocationState>,
+        kind: FunctionKind,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<InvocationState>,
+            &'a FunctionModule,
+        ) -> CallFuture<'a, R>,
+    ) -> (Result<R, FunctionFailure>, Vec<LogLine>) {
+        let limits = self.limits.for_kind(kind).clone();
+        let mut store = Store::new(&self.engine, InvocationState::new(kind, &self.limits));
+        store.limiter(|state| &mut state.limiter);
+        if let Err(err) = store.set_fuel(limits.fuel) {
+            return (
+                Err(FunctionFailure::Internal(format!(
+                    "cannot set fuel: {err:#}"
+                ))),
+                Vec::new(),
+            );
+        }
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        // Every epoch tick the guest yields to the executor (so one busy guest cannot hold
+        // a worker thread) and is stopped once its deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(TimedOut))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let work = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            call(&mut store, &instance).await
+        };
+        // The epoch stops a guest that computes; this timer stops one that waits in a host
+        // call. Whichever comes first, the caller sees the same error.
+        let result = match tokio::time::timeout_at(deadline.into(), work).await {
+            Ok(result) => result.map_err(|err| self.classify(err, kind)),
+            Err(_elapsed) => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
+        };
+        let log_lines = store.data().log_lines();
+        (result, log_lines)
+    }
+
+    /// Names what stopped a call: which limit, which trap, or that the host failed.
+    fn classify(&self, err: wasmtime::Error, kind: FunctionKind) -> FunctionFailure {
+        let limits = self.limits.for_kind(kind);
+        if err.downcast_ref::<TimedOut>().is_some() {
+            return FunctionFailure::Stopped(format!(
+                "{kind} timed out: exceeded the time limit of {} ms",
+                limits.timeout_ms
+            ));
+        }
+        if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
+            return FunctionFailure::Stopped(format!("{kind} {exceeded}"));
+        }
+        if err
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return FunctionFailure::Stopped(format!(
+                "server at capacity: all {} instance slots are in use (max_concurrent_instances); retry later",
+                self.limits.max_concurrent_instances
+            ));
+        }
+        if let Some(trap) = err.downcast_ref::<Trap>() {
+            let message = match trap {
+                Trap::OutOfFuel => format!(
+                    "{kind} ran out of fuel: exceeded the limit of {} instructions",
+                    limits.fuel
+                ),
+                Trap::StackOverflow => format!(
+                    "stack overflow: exceeded the wasm stack limit of {} KiB (unbounded recursion?)",
+                    self.limits.max_wasm_stack_bytes >> 10
+                ),
+                Trap::UnreachableCodeReached => {
+                    "the function panicked or aborted (wasm trap: unreachable); its log lines say why"
+                        .to_string()
+                }
+                Trap::MemoryOutOfBounds => format!(
+                    "{trap} (an in-memory stack overflow in the guest looks like this too)"
+                ),
+                other => other.to_string(),
+            };
+            return FunctionFailure::Stopped(message);
+        }
+        tracing::error!(error = ?err, "invocation failed in the host");
+        FunctionFailure::Internal(format!("{err:#}"))
+    }
+}

@@ -1,0 +1,49 @@
+//! Runs components: one wasmtime engine, compiled modules, one fresh instance per call,
+//! each inside its limits. Knows nothing of HTTP or of how deployments are stored.
+
+pub(crate) mod bindings;
+mod compile;
+mod engine;
+mod invocation;
+mod invoke;
+mod module;
+mod output;
+
+pub use compile::{CompileError, CompiledComponent};
+pub use engine::Runtime;
+pub use invocation::{InvocationState, LogLevel, LogLine};
+pub use invoke::{FunctionFailure, Invocation};
+pub use module::{FunctionSpec, LoadedModule, ModuleError, is_function_name};
+
+/// What a function may do (DESIGN.md section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionKind {
+    Query,
+    Mutation,
+    Action,
+}
+
+impl FunctionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Query => "query",
+            FunctionKind::Mutation => "mutation",
+            FunctionKind::Action => "action",
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may call a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Internal,
+}

@@ -1,0 +1,54 @@
+//! Convex's value model and its JSON encodings, shared by the Kiln host and the guest SDK
+//! (which compiles it into wasm components, so this crate uses no file system, threads or
+//! async runtime).
+//!
+//! - [`Value`]: the eight Convex types.
+//! - Convex JSON, the wire encoding: [`Value::to_convex_json`] and
+//!   [`Value::from_convex_json`] (with `_string`/`_str` text forms and `_with_limits`
+//!   variants).
+//! - Plain JSON, the export format: [`Value::to_export_json`] and [`Value::from_plain_json`].
+//! - Validation: [`Value::check`] against [`ValueLimits`], [`Value::size_bytes`], and
+//!   [`check_field_name`] for the field-name rules.
+//! - serde: [`to_value`], [`from_value`] and [`from_value_at`] between `Value` and typed Rust
+//!   data; `Value` itself is `Serialize` and `Deserialize`.
+//!
+//! Every fallible operation returns [`ValueError`], whose message names the path to the part
+//! of the value at fault.
+//!
+//! ```
+//! use kiln_values::{Value, ValueLimits, from_value_at};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Args {
+//!     n: i64,
+//! }
+//!
+//! let wire = r#"{"n": {"$integer": "AQAAAAAAAAA="}}"#;
+//! let value = Value::from_convex_json_str_with_limits(wire, &ValueLimits::default())?;
+//! let args: Args = from_value_at(value, "args")?;
+//! assert_eq!(args.n, 1);
+//!
+//! let error = from_value_at::<Args>(Value::from_convex_json_str(r#"{"n": 1}"#)?, "args");
+//! assert_eq!(
+//!     error.err().unwrap().to_string(),
+//!     "args.n: invalid type: floating point `1.0`, expected i64"
+//! );
+//! # Ok::<(), kiln_values::ValueError>(())
+//! ```
+
+mod convex_json;
+mod de;
+mod error;
+mod export_json;
+mod field_names;
+mod limits;
+mod ser;
+mod value;
+
+pub use convex_json::JSON_TEXT_SIZE_FACTOR;
+pub use de::{from_value, from_value_at};
+pub use error::{PathSegment, ValueError, ValueErrorKind};
+pub use field_names::{FieldNameError, MAX_FIELD_NAME_LENGTH, check_field_name};
+pub use limits::{DEFAULT_MAX_NESTING_DEPTH, DEFAULT_MAX_SIZE_BYTES, ValueLimits};
+pub use ser::to_value;
+pub use value::Value;

@@ -1,0 +1,100 @@
+//! `cargo xtask <verb>`: every project chore, the same on every machine (STYLE.md §9).
+//!
+//! * `build-components` — builds every crate under `components/` for wasm32-wasip2 and
+//!   writes `target/components/<crate>.wasm`.
+//! * `demo` — the README's run command: builds, starts `kiln serve`, deploys the example
+//!   project, prints the URL, the admin key and a curl line.
+//! * `ci` — the README's test command: components, formatting, lints, every test.
+//! * `bench` — the benchmark harness; prints numbers, asserts nothing.
+
+mod bench;
+mod components;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Build every component under components/ into target/components/.
+    BuildComponents,
+    /// Build everything, start `kiln serve`, deploy components/kiln.toml, keep serving.
+    Demo,
+    /// Set up and run every check and test (what CI runs).
+    Ci,
+    /// Run the benchmarks and print their figures.
+    Bench,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Verb::BuildComponents => components::build().map(|_| ()),
+        Verb::Demo => demo::run(),
+        Verb::Ci => ci(),
+        Verb::Bench => bench::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> anyhow::Result<()> {
+    components::build()?;
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "fmt",
+        "--all",
+        "--manifest-path",
+        "components/Cargo.toml",
+        "--",
+        "--check",
+    ])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace"])?;
+    Ok(())
+}
+
+/// The repository root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the repository")
+        .to_path_buf()
+}
+
+/// Runs `cargo <args>` at the root, failing if it fails.
+pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    run(Command::new(env!("CARGO")).args(args).current_dir(root()))
+}
+
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
