@@ -1,1 +1,12 @@
+//! End-to-end tests: each starts the real `kiln serve` on a free port and a temporary data
+//! directory, deploys real components over HTTP, and calls them over HTTP.
+//!
+//! The components come from `cargo xtask build-components` (which `cargo xtask ci` runs
+//! first); a missing one fails the test with that instruction.
 
+mod support;
+
+mod calls;
+mod cli;
+mod deploy;
+mod sandbox;

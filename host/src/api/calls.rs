@@ -147,12 +147,15 @@ async fn execute(
     };
     if let Some(expected) = expected.filter(|expected| *expected != spec.kind) {
         let message = format!(
-            "'{path}' is a {actual}, not a {expected}: call it with /api/{actual}",
-            actual = spec.kind
+            "'{path}' is {}, not {}: call it with /api/{}",
+            spec.kind.with_article(),
+            expected.with_article(),
+            spec.kind
         );
         return Ok(function_error(format, message, None, &[]));
     }
 
+    tracing::debug!("calling {path}");
     let invocation = state
         .runtime
         .invoke(module, &spec.name, spec.kind, &args)

@@ -1,6 +1,6 @@
 //! `kiln serve`: opens the data directory, restores the deployment, and serves HTTP.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +42,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match &args.config {
         Some(path) => ServerConfig::load(path)?,

@@ -32,6 +32,15 @@ impl FunctionKind {
             FunctionKind::Action => "action",
         }
     }
+
+    /// "a query", "a mutation", "an action": for messages.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            FunctionKind::Query => "a query",
+            FunctionKind::Mutation => "a mutation",
+            FunctionKind::Action => "an action",
+        }
+    }
 }
 
 impl std::fmt::Display for FunctionKind {

@@ -1,0 +1,239 @@
+//! The test fixture: a `kiln serve` child process and an HTTP client for it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value as Json, json};
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+/// How long a server may take to print that it listens: generous, since it also restores
+/// the deployment; only a broken server ever reaches it.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A built component from `target/components/`.
+pub fn component(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/components")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {}: {err}. Build the test components first: cargo xtask build-components",
+            path.display()
+        )
+    })
+}
+
+pub fn kiln_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_kiln")
+}
+
+/// A running `kiln serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    config: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with_config(None)
+    }
+
+    /// Starts a server whose limits come from `config` (TOML, see the README).
+    pub fn start_with_config(config: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = config.map(|text| {
+            let path = dir.path().join("kiln-server.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        let (child, url) = spawn(&data, config.as_deref(), dir.path());
+        Self {
+            child,
+            url,
+            data,
+            config,
+            _dir: dir,
+            agent,
+        }
+    }
+
+    /// Stops the server abruptly (SIGKILL) and starts it again on the same data directory.
+    pub fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (child, url) = spawn(&self.data, self.config.as_deref(), self._dir.path());
+        self.child = child;
+        self.url = url;
+    }
+
+    /// The server's stderr (its log) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn post(&self, path: &str, body: &str, admin: bool) -> (u16, Json) {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json");
+        if admin {
+            request = request.header("Authorization", format!("Convex {ADMIN_KEY}"));
+        }
+        let mut response = request.send(body).unwrap();
+        read(&mut response)
+    }
+
+    pub fn post_with_auth(&self, path: &str, body: &str, authorization: &str) -> (u16, Json) {
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", authorization)
+            .send(body)
+            .unwrap();
+        read(&mut response)
+    }
+
+    pub fn get(&self, path: &str, admin: bool) -> (u16, String) {
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if admin {
+            request = request.header("Authorization", format!("Convex {ADMIN_KEY}"));
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+
+    /// Deploys `modules` (name → wasm bytes) with the admin key.
+    pub fn deploy(&self, modules: &[(&str, &[u8])]) -> (u16, Json) {
+        let modules: serde_json::Map<String, Json> = modules
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), Json::String(BASE64.encode(bytes))))
+            .collect();
+        self.post(
+            "/api/deploy",
+            &json!({ "modules": modules }).to_string(),
+            true,
+        )
+    }
+
+    /// Deploys and asserts success.
+    pub fn deploy_ok(&self, modules: &[(&str, &[u8])]) -> Json {
+        let (status, body) = self.deploy(modules);
+        assert_eq!(status, 200, "deploy failed: {body}");
+        body
+    }
+
+    /// Calls `/api/<endpoint>` with `{path, args}` and returns the response body, asserting 200.
+    pub fn call(&self, endpoint: &str, path: &str, args: Json) -> Json {
+        let (status, body) = self.post(
+            &format!("/api/{endpoint}"),
+            &json!({ "path": path, "args": args }).to_string(),
+            false,
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Calls and asserts success; returns the value.
+    pub fn value(&self, endpoint: &str, path: &str, args: Json) -> Json {
+        let body = self.call(endpoint, path, args);
+        assert_eq!(body["status"], "success", "{path} failed: {body}");
+        body["value"].clone()
+    }
+
+    /// Calls and asserts a function error; returns the error message.
+    pub fn error(&self, endpoint: &str, path: &str, args: Json) -> String {
+        let body = self.call(endpoint, path, args);
+        assert_eq!(body["status"], "error", "{path} should have failed: {body}");
+        body["errorMessage"].as_str().unwrap().to_string()
+    }
+
+    /// The server is alive and still serves `hello`.
+    pub fn assert_hello_still_works(&self) {
+        assert_eq!(self.value("query", "hello", json!({})), json!("hello"));
+    }
+
+    /// Runs the `kiln` CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(kiln_binary())
+            .args(args)
+            .env("KILN_URL", &self.url)
+            .env("KILN_ADMIN_KEY", ADMIN_KEY)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read(response: &mut ureq::http::Response<ureq::Body>) -> (u16, Json) {
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .unwrap();
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, json)
+}
+
+/// Starts `kiln serve` on port 0 and waits for the line that says where it listens.
+fn spawn(data: &Path, config: Option<&Path>, log_dir: &Path) -> (Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_dir.join("server.log"))
+        .unwrap();
+    let mut command = Command::new(kiln_binary());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("KILN_ADMIN_KEY", ADMIN_KEY)
+        .env("KILN_LOG", "info,kiln_host::api=debug")
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = sender.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = receiver.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
+        panic!(
+            "kiln serve did not start; its log:\n{}",
+            std::fs::read_to_string(log_dir.join("server.log")).unwrap_or_default()
+        )
+    });
+    (child, url)
+}
