@@ -58,3 +58,73 @@ pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Resu
     drop(value);
     encoded.map_err(|err| Error::new(format!("invalid return value: {err}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Greet {
+        name: String,
+        times: Option<i64>,
+    }
+
+    fn object(fields: &[(&str, Value)]) -> Value {
+        Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn arguments_decode_into_the_function_type() {
+        let args = object(&[("name", Value::from("Ada")), ("times", Value::Int64(2))]);
+        let greet: Greet = decode_args(args).unwrap();
+        assert_eq!(
+            greet,
+            Greet {
+                name: "Ada".into(),
+                times: Some(2)
+            }
+        );
+    }
+
+    #[test]
+    fn a_mismatched_argument_names_its_field() {
+        let err = decode_args::<Greet>(object(&[("name", Value::Float64(1.0))])).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("invalid arguments: args.name: invalid type"),
+            "{err}"
+        );
+        let err = decode_args::<Greet>(object(&[])).unwrap_err();
+        assert!(err.message().contains("missing field `name`"), "{err}");
+    }
+
+    #[test]
+    fn functions_without_arguments_refuse_stray_ones() {
+        assert!(no_args(object(&[])).is_ok());
+        let err = no_args(object(&[("x", Value::Null)])).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "invalid arguments: this function takes no arguments, got x"
+        );
+    }
+
+    #[test]
+    fn results_and_errors_are_encoded() {
+        let value = encode_result::<_, Error>(Ok(vec![1i64, 2])).unwrap();
+        assert_eq!(value, Value::Array(vec![Value::Int64(1), Value::Int64(2)]));
+        let err = encode_result::<i64, _>(Err(Error::with_data("no", "data"))).unwrap_err();
+        assert_eq!(
+            (err.message(), err.data()),
+            ("no", Some(&Value::from("data")))
+        );
+    }
+}

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::FunctionKind;
 
@@ -24,12 +24,18 @@ impl ServerConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let config: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        config
+            .limits
+            .validate()
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(config)
     }
 }
 
 /// All limits, per function kind and for the server as a whole.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     #[serde(deserialize_with = "query_limits")]
@@ -58,6 +64,8 @@ pub struct Limits {
     /// Instances that may exist at once (the pooling allocator's slots). A call that finds
     /// every slot taken fails with an error saying the server is at capacity.
     pub max_concurrent_instances: u32,
+    /// Host objects (streams, pollables, ...) one invocation may hold at once.
+    pub max_resources: usize,
 }
 
 impl Default for Limits {
@@ -75,11 +83,48 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_wasm_stack_bytes: 512 << 10,
             max_concurrent_instances: 256,
+            max_resources: 10_000,
         }
     }
 }
 
 impl Limits {
+    /// Refuses values the server cannot run with, naming the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+        for (kind, limits) in [
+            ("query", &self.query),
+            ("mutation", &self.mutation),
+            ("action", &self.action),
+        ] {
+            anyhow::ensure!(
+                (1..=DAY_MS).contains(&limits.timeout_ms),
+                "limits.{kind}.timeout_ms must be between 1 and {DAY_MS}"
+            );
+            anyhow::ensure!(
+                (1 << 20..=4 << 30).contains(&limits.memory_bytes),
+                "limits.{kind}.memory_bytes must be between 1 MiB and 4 GiB"
+            );
+            anyhow::ensure!(limits.fuel > 0, "limits.{kind}.fuel must be positive");
+        }
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.max_concurrent_instances),
+            "limits.max_concurrent_instances must be between 1 and 10000"
+        );
+        for (name, value) in [
+            ("max_value_bytes", self.max_value_bytes),
+            ("max_value_depth", self.max_value_depth),
+            ("max_call_body_bytes", self.max_call_body_bytes),
+            ("max_deploy_body_bytes", self.max_deploy_body_bytes),
+            ("max_module_bytes", self.max_module_bytes),
+            ("max_wasm_stack_bytes", self.max_wasm_stack_bytes),
+            ("max_resources", self.max_resources),
+        ] {
+            anyhow::ensure!(value > 0, "limits.{name} must be positive");
+        }
+        Ok(())
+    }
+
     pub fn for_kind(&self, kind: FunctionKind) -> &FunctionLimits {
         match kind {
             FunctionKind::Query => &self.query,
@@ -106,7 +151,7 @@ impl Limits {
 }
 
 /// What one invocation of a function of a given kind may use.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FunctionLimits {
     /// Wall-clock time from instantiation to result, in milliseconds.
     pub timeout_ms: u64,
@@ -118,8 +163,9 @@ pub struct FunctionLimits {
 }
 
 impl FunctionLimits {
-    /// Queries: 1 s and 64 MiB (DESIGN.md section 1). 10¹⁰ fuel is roughly 0.7 s of
-    /// straight-line wasm on this class of machine, so the wall clock usually binds first.
+    /// Queries: 1 s and 64 MiB (DESIGN.md section 1). 10¹⁰ fuel is roughly 0.4–0.7 s of
+    /// straight-line wasm on this class of machine: a guest that computes runs out of fuel
+    /// (a deterministic bound), and the wall clock stops one that waits.
     pub const QUERY: Self = Self {
         timeout_ms: 1_000,
         memory_bytes: 64 << 20,
@@ -183,6 +229,39 @@ mod tests {
         assert_eq!(config.limits.action.fuel, 7);
         assert_eq!(config.limits.action.memory_bytes, 512 << 20);
         assert_eq!(config.limits.mutation, FunctionLimits::MUTATION);
+    }
+
+    /// A tidy check (STYLE.md section 9): every limit is documented in the README's table.
+    #[test]
+    fn the_readme_documents_every_limit() {
+        let readme = include_str!("../../README.md");
+        let limits = serde_json::to_value(Limits::default()).unwrap();
+        for (field, value) in limits.as_object().unwrap() {
+            match value.as_object() {
+                Some(per_kind) => {
+                    for subfield in per_kind.keys() {
+                        let name = format!("limits.query.{subfield}");
+                        assert!(readme.contains(&name), "README.md does not document {name}");
+                    }
+                }
+                None => {
+                    let name = format!("limits.{field}");
+                    assert!(readme.contains(&name), "README.md does not document {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_limits_are_refused_by_name() {
+        let mut limits = Limits::default();
+        assert!(limits.validate().is_ok());
+        limits.action.timeout_ms = 0;
+        let err = limits.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "limits.action.timeout_ms must be between 1 and 86400000"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ fn a_deploy_reports_what_changed_and_replaces_the_whole_set() {
     let server = Server::start();
     let report = server.deploy_ok(&[("hello", &component("hello"))]);
     assert_eq!(report["added"], json!(["hello"]));
-    assert_eq!(report["deployment_id"], 1);
+    assert_eq!(report["deploymentId"], 1);
     assert!(
         report["functions"]
             .as_array()
@@ -194,4 +194,76 @@ fn a_restarted_server_serves_the_same_functions_without_recompiling() {
     );
     let (_, listing) = server.get("/api/functions", true);
     assert!(listing.contains("\"deploymentId\":1"), "{listing}");
+}
+
+#[test]
+fn a_module_over_the_size_limit_is_refused() {
+    let hello = component("hello");
+    let server = Server::start_with_config(Some(&format!(
+        "[limits]\nmax_module_bytes = {}\n",
+        hello.len() - 1
+    )));
+    let (status, body) = server.deploy(&[("hello", &hello)]);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidModule")),
+        "{body}"
+    );
+    let expected = format!(
+        "module `hello`: {} bytes, over the module size limit of {} bytes",
+        hello.len(),
+        hello.len() - 1
+    );
+    assert!(
+        body["message"].as_str().unwrap().starts_with(&expected),
+        "{body}"
+    );
+
+    let server = Server::start_with_config(Some(&format!(
+        "[limits]\nmax_module_bytes = {}\n",
+        hello.len()
+    )));
+    server.deploy_ok(&[("hello", &hello)]);
+}
+
+#[test]
+fn a_deploy_body_over_its_limit_is_refused_with_413() {
+    let server = Server::start_with_config(Some("[limits]\nmax_deploy_body_bytes = 1000\n"));
+    let (status, body) = server.deploy(&[("hello", &component("hello"))]);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("RequestTooLarge")),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_refused_deploy_after_a_good_one_survives_a_restart() {
+    let mut server = Server::start();
+    server.deploy_ok(&[("hello", &component("hello"))]);
+    let (status, _) = server.deploy(&[("hello", b"not wasm")]);
+    assert_eq!(status, 400);
+    server.restart();
+    server.assert_hello_still_works();
+}
+
+#[test]
+fn an_invalid_config_file_stops_the_server_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[limits.query]\ntimeout_ms = 0\n").unwrap();
+    let output = std::process::Command::new(crate::support::kiln_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: invalid config file")
+            && stderr.contains("limits.query.timeout_ms must be between 1 and"),
+        "{stderr}"
+    );
 }

@@ -63,7 +63,7 @@ fn ensure_target() -> anyhow::Result<()> {
     crate::run(Command::new("rustup").args(["target", "add", TARGET]))
 }
 
-/// The crate folders listed as members in components/Cargo.toml.
+/// The crate folders under components/ (each is a member of its workspace).
 fn component_crates() -> anyhow::Result<Vec<String>> {
     let mut crates = Vec::new();
     for entry in std::fs::read_dir(root().join("components"))? {

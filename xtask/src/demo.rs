@@ -35,9 +35,12 @@ pub fn run() -> anyhow::Result<()> {
             break;
         }
     }
-    let admin_key = std::fs::read_to_string(data.join("admin_key"))
+    // The same order the server uses: the environment first, then the stored key.
+    let admin_key = std::env::var("KILN_ADMIN_KEY")
+        .ok()
+        .filter(|key| !key.trim().is_empty())
+        .or_else(|| std::fs::read_to_string(data.join("admin_key")).ok())
         .map(|key| key.trim().to_string())
-        .or_else(|_| std::env::var("KILN_ADMIN_KEY"))
         .context("cannot find the admin key")?;
 
     let deployed = Command::new(&kiln)
@@ -59,7 +62,9 @@ pub fn run() -> anyhow::Result<()> {
         "  curl {URL}/api/query -H 'Content-Type: application/json' -d '{{\"path\": \"hello:greet\", \"args\": {{\"name\": \"Ada\"}}, \"format\": \"json\"}}'"
     );
     println!("Or with the CLI:");
-    println!("  KILN_ADMIN_KEY={admin_key} target/debug/kiln run hello:greet '{{\"name\": \"Ada\"}}'");
+    println!(
+        "  KILN_ADMIN_KEY={admin_key} target/debug/kiln run hello:greet '{{\"name\": \"Ada\"}}'"
+    );
     println!("Press Ctrl-C to stop.");
     // Keep forwarding the server's output until it exits.
     for line in lines {

@@ -53,6 +53,8 @@ fn main() -> ExitCode {
 }
 
 fn ci() -> anyhow::Result<()> {
+    // A minimal rustup profile may lack these; adding an installed component is a no-op.
+    run(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))?;
     components::build()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[

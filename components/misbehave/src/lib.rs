@@ -84,3 +84,35 @@ fn fail(_ctx: &QueryCtx) -> Result<(), Error> {
         kiln::Value::Object(data),
     ))
 }
+
+#[derive(Deserialize)]
+struct Chatty {
+    lines: u32,
+}
+
+/// Prints `lines` lines to stdout, one to stderr, and one through the log import: all
+/// become log lines, in order, within the per-call log limit.
+#[query]
+fn chatty(ctx: &QueryCtx, args: Chatty) -> Result<u32, Error> {
+    ctx.log("starting");
+    for i in 0..args.lines {
+        println!("line {i}");
+    }
+    eprintln!("done");
+    Ok(args.lines)
+}
+
+#[derive(Deserialize)]
+struct Count {
+    to: u64,
+}
+
+/// Counts to `to` and returns it: the bounded twin of `spin`, for the fuel limit's edge.
+#[query]
+fn count(_ctx: &QueryCtx, args: Count) -> Result<u64, Error> {
+    let mut counter: u64 = 0;
+    while counter < args.to {
+        counter = black_box(counter + 1);
+    }
+    Ok(counter)
+}

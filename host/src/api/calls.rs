@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use kiln_values::Value;
+use kiln_values::{Value, ValueLimits};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
@@ -40,10 +40,11 @@ impl Format {
         }
     }
 
-    fn decode(self, json: Json) -> Result<Value, kiln_values::ValueError> {
+    /// Decodes a value and checks it against `limits` (size, depth, field names).
+    fn decode(self, json: Json, limits: &ValueLimits) -> Result<Value, kiln_values::ValueError> {
         match self {
-            Format::ConvexEncodedJson => Value::from_convex_json(json),
-            Format::Json => Value::from_plain_json(json),
+            Format::ConvexEncodedJson => Value::from_convex_json_with_limits(json, limits),
+            Format::Json => Value::from_plain_json_with_limits(json, limits),
         }
     }
 
@@ -197,13 +198,9 @@ fn decode_args(state: &AppState, format: Format, args: Option<Json>) -> Result<V
         )));
     }
     let limits = state.runtime.limits().value_limits();
-    let value = format
-        .decode(object)
-        .map_err(|err| invalid(format!("invalid args: {err}")))?;
-    value
-        .check(&limits)
-        .map_err(|err| invalid(format!("invalid args: {err}")))?;
-    Ok(value)
+    format
+        .decode(object, &limits)
+        .map_err(|err| invalid(format!("invalid args: {}", err.with_root("args"))))
 }
 
 fn function_error(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 pub use auth::AdminKey;
@@ -22,6 +22,9 @@ pub use error::ApiError;
 
 use crate::deploy::Deployments;
 use crate::runtime::Runtime;
+
+/// A client must send a request's headers within this time (slow-loris protection).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -54,6 +57,8 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state
         async move { Ok::<_, std::convert::Infallible>(router::route(&state, request).await) }
     });
     if let Err(err) = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service)
         .await

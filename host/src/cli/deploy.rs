@@ -28,6 +28,7 @@ pub struct DeployArgs {
 
 /// The server's deploy report (`POST /api/deploy`).
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct DeployReport {
     deployment_id: u64,
     added: Vec<String>,

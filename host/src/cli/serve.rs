@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cap_std::ambient_authority;
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, OpenOptionsExt};
 use clap::Args;
 
 use crate::api::{self, AdminKey, AppState};
@@ -133,14 +133,12 @@ fn resolve_admin_key(data: &Path, given: Option<String>) -> anyhow::Result<Admin
     getrandom::fill(&mut random)
         .map_err(|err| anyhow::anyhow!("cannot generate an admin key: {err}"))?;
     let key = format!("kiln-admin-{}", hex::encode(random));
-    dir.write(ADMIN_KEY_FILE, &key)
+    // Created readable by the owner only: never briefly world-readable.
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create_new(true).mode(0o600);
+    dir.open_with(ADMIN_KEY_FILE, &options)
+        .and_then(|mut file| file.write_all(key.as_bytes()))
         .context("cannot store the admin key")?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let owner_only = cap_std::fs::Permissions::from_std(std::fs::Permissions::from_mode(0o600));
-        dir.set_permissions(ADMIN_KEY_FILE, owner_only)
-            .context("cannot restrict the admin key's permissions")?;
-    }
     println!(
         "admin key (generated; stored in {}): {key}",
         data.join(ADMIN_KEY_FILE).display()

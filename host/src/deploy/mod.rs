@@ -44,6 +44,7 @@ pub enum DeployError {
 
 /// What a deploy changed, for `kiln deploy` to print.
 #[derive(Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct DeployReport {
     pub deployment_id: u64,
     pub added: Vec<String>,
@@ -107,7 +108,22 @@ impl Deployments {
     }
 
     /// Replaces the deployment with `modules` (name → `.wasm` bytes), all or nothing.
+    ///
+    /// Runs as a task of its own: a client that hangs up mid-deploy must not cancel it
+    /// between storing the new deployment and swapping it in.
     pub async fn deploy(
+        self: &Arc<Self>,
+        modules: BTreeMap<String, Vec<u8>>,
+    ) -> Result<DeployReport, DeployError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.deploy_to_completion(modules).await })
+            .await
+            .map_err(|err| {
+                DeployError::Internal(anyhow::anyhow!("the deploy task failed: {err}"))
+            })?
+    }
+
+    async fn deploy_to_completion(
         &self,
         modules: BTreeMap<String, Vec<u8>>,
     ) -> Result<DeployReport, DeployError> {

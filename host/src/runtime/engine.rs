@@ -55,6 +55,11 @@ impl Drop for Runtime {
     }
 }
 
+/// Pool slots per component-instance slot (see `engine_config`).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
+
 fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -70,9 +75,11 @@ fn engine_config(limits: &Limits) -> Config {
     let slots = limits.max_concurrent_instances;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots);
-    pool.total_core_instances(slots * 8);
-    pool.total_memories(slots * 2);
-    pool.total_tables(slots * 4);
+    // A component instance is several core instances (the program, plus adapter shims) with
+    // a few tables; these ratios leave room for that so the component count binds first.
+    pool.total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT));
+    pool.total_memories(slots.saturating_mul(MEMORIES_PER_COMPONENT));
+    pool.total_tables(slots.saturating_mul(TABLES_PER_COMPONENT));
     pool.total_stacks(slots);
     pool.max_memory_size(limits.max_memory_bytes());
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -63,9 +63,12 @@ impl InvocationState {
             .stdout(OutputCapture::new(log.clone(), LogLevel::Log))
             .stderr(OutputCapture::new(log.clone(), LogLevel::Error))
             .build();
+        // Every handle a guest holds (streams, pollables, ...) is a host object: bound them.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources);
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),
             log,
         }
@@ -95,18 +98,19 @@ pub(crate) struct MemoryLimitExceeded {
 }
 
 /// Refuses linear-memory growth past the kind's limit by trapping, so the call fails with
-/// an error naming the limit instead of a guest-side allocation failure.
+/// an error naming the limit instead of a guest-side allocation failure. The limit is for
+/// the instance as a whole: a component with several memories shares one budget.
 pub(crate) struct MemoryLimiter {
-    memory_bytes: usize,
+    limit_bytes: usize,
+    /// Bytes of linear memory the instance holds, over all its memories.
+    total_bytes: usize,
 }
-
-/// Table elements one instance may have; generous for any real program.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl MemoryLimiter {
     fn new(limits: &FunctionLimits) -> Self {
         Self {
-            memory_bytes: limits.memory_bytes,
+            limit_bytes: limits.memory_bytes,
+            total_bytes: 0,
         }
     }
 }
@@ -114,25 +118,28 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let total = self.total_bytes - current.min(self.total_bytes) + desired;
+        if total > self.limit_bytes {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                limit_mib: self.memory_bytes >> 20,
-                desired_mib: desired.div_ceil(1 << 20),
+                limit_mib: self.limit_bytes >> 20,
+                desired_mib: total.div_ceil(1 << 20),
             }));
         }
+        self.total_bytes = total;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
         _current: usize,
-        desired: usize,
+        _desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        // The pooling allocator's per-table element limit (`table_elements`) is the bound.
+        Ok(true)
     }
 }

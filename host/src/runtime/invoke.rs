@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use kiln_values::Value;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
 use super::invocation::{InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
@@ -69,15 +70,38 @@ impl Runtime {
             .await;
         let outcome = outcome.and_then(|returned| match returned {
             Ok(text) => self.decode_result(&text),
-            Err(error) => Err(FunctionFailure::Raised {
-                message: error.message,
-                // Data that is not valid Convex JSON is the guest's bug; keep the message.
-                data: error
-                    .data
-                    .and_then(|data| Value::from_convex_json_str(&data).ok()),
-            }),
+            Err(error) => Err(self.decode_error(error)),
         });
         Invocation { outcome, log_lines }
+    }
+
+    /// The error a function returned, held to the same size limit as a return value so
+    /// the error path is no way around it.
+    fn decode_error(&self, error: wit::FunctionError) -> FunctionFailure {
+        let limits = self.limits.value_limits();
+        if error.message.len() > limits.max_size_bytes {
+            return FunctionFailure::InvalidResult(format!(
+                "the function's error message is {} bytes, over the limit of {} bytes",
+                error.message.len(),
+                limits.max_size_bytes
+            ));
+        }
+        let data = match error.data {
+            None => None,
+            Some(text) => match Value::from_convex_json_str_with_limits(&text, &limits) {
+                Ok(data) => Some(data),
+                Err(err) => {
+                    return FunctionFailure::InvalidResult(format!(
+                        "invalid error data: {err} (the error was: {})",
+                        error.message
+                    ));
+                }
+            },
+        };
+        FunctionFailure::Raised {
+            message: error.message,
+            data,
+        }
     }
 
     fn decode_result(&self, text: &str) -> Result<Value, FunctionFailure> {
@@ -175,7 +199,15 @@ impl Runtime {
             };
             return FunctionFailure::Stopped(message);
         }
-        tracing::error!(error = ?err, "invocation failed in the host");
-        FunctionFailure::Internal(format!("{err:#}"))
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return FunctionFailure::Stopped(format!(
+                "the function exited (status {}) instead of returning",
+                exit.0
+            ));
+        }
+        // Anything else is a host-side failure (or a guest misusing a host interface, e.g.
+        // a full resource table): the caller gets the top-level message, the log the chain.
+        tracing::warn!(error = ?err, "invocation failed in the host");
+        FunctionFailure::Internal(err.to_string())
     }
 }

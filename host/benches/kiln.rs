@@ -1,0 +1,295 @@
+//! The benchmark harness behind `cargo xtask bench`. Prints figures; asserts nothing.
+//!
+//! * compile time of the `hello` component;
+//! * instantiate + call latency of a trivial query (median, p99), pooling allocator;
+//! * requests/s over HTTP with keep-alive at 1 and 16 clients, for `kiln serve` running
+//!   `hello` and for a bare hyper "hello" server on the same machine in the same run. The
+//!   ratio between the two is the figure we track.
+//!
+//! Run with the bench profile (release). Servers run as child processes; the load
+//! generator is this process, on one thread.
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use kiln_host::config::Limits;
+use kiln_host::runtime::{FunctionKind, Runtime};
+use kiln_host::values::Value;
+
+const CALLS: usize = 5_000;
+const HTTP_WARMUP: Duration = Duration::from_millis(500);
+const HTTP_DURATION: Duration = Duration::from_secs(3);
+const ADMIN_KEY: &str = "bench-admin-key";
+
+fn main() -> anyhow::Result<()> {
+    // The bare hyper server is this same binary, started with this argument.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(position) = args.iter().position(|arg| arg == "--bare-hyper") {
+        return bare_hyper_server(
+            args.get(position + 1)
+                .map(String::as_str)
+                .unwrap_or("127.0.0.1:0"),
+        );
+    }
+    if args.iter().any(|arg| arg == "--list") {
+        return Ok(());
+    }
+
+    let hello = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components/hello.wasm"),
+    )
+    .map_err(|err| {
+        anyhow::anyhow!("cannot read hello.wasm ({err}): run cargo xtask build-components")
+    })?;
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    println!("== runtime (in process) ==");
+    tokio.block_on(runtime_figures(&hello))?;
+
+    println!("== HTTP, trivial query, keep-alive ==");
+    let kiln = KilnServer::start(&hello)?;
+    let bare = BareHyper::start()?;
+    for clients in [1, 16] {
+        let kiln_rps = tokio.block_on(requests_per_second(
+            kiln.address,
+            clients,
+            KilnServer::request,
+        ))?;
+        let bare_rps = tokio.block_on(requests_per_second(
+            bare.address,
+            clients,
+            BareHyper::request,
+        ))?;
+        println!(
+            "{clients:>2} clients: kiln {kiln_rps:>9.0} req/s   bare hyper {bare_rps:>9.0} req/s   ratio {:.2}",
+            bare_rps / kiln_rps
+        );
+    }
+    Ok(())
+}
+
+async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
+    let runtime = Arc::new(Runtime::new(Limits::default())?);
+    let started = Instant::now();
+    let compiled = {
+        let runtime = runtime.clone();
+        let hello = hello.to_vec();
+        tokio::task::spawn_blocking(move || runtime.compile(&hello)).await??
+    };
+    println!(
+        "compile hello.wasm ({} KiB): {:.1} ms",
+        hello.len() >> 10,
+        ms(started.elapsed())
+    );
+    let module = runtime.load_module(&compiled.component, None).await?;
+    let args = Value::Object(Default::default());
+    let mut latencies = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let invocation = runtime
+            .invoke(&module, "default", FunctionKind::Query, &args)
+            .await;
+        latencies.push(started.elapsed());
+        invocation
+            .outcome
+            .map_err(|failure| anyhow::anyhow!("hello failed: {failure}"))?;
+    }
+    latencies.sort();
+    println!(
+        "instantiate + call hello:default ({CALLS} calls): median {:.1} µs, p99 {:.1} µs",
+        us(latencies[CALLS / 2]),
+        us(latencies[CALLS * 99 / 100])
+    );
+    Ok(())
+}
+
+/// Runs `clients` keep-alive connections against `address` as fast as they answer, and
+/// returns completed requests per second after a warm-up.
+async fn requests_per_second(
+    address: SocketAddr,
+    clients: usize,
+    request: fn() -> Request<Full<Bytes>>,
+) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let measure_from = start + HTTP_WARMUP;
+    let end = measure_from + HTTP_DURATION;
+    let local = tokio::task::LocalSet::new();
+    let counts = local
+        .run_until(async move {
+            let mut tasks = Vec::new();
+            for _ in 0..clients {
+                tasks.push(tokio::task::spawn_local(async move {
+                    let stream = tokio::net::TcpStream::connect(address).await?;
+                    stream.set_nodelay(true)?;
+                    let (mut sender, connection) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                    tokio::task::spawn_local(connection);
+                    let mut completed = 0u64;
+                    loop {
+                        let now = Instant::now();
+                        if now >= end {
+                            break;
+                        }
+                        let response = sender.send_request(request()).await?;
+                        anyhow::ensure!(
+                            response.status().is_success(),
+                            "status {}",
+                            response.status()
+                        );
+                        response.into_body().collect().await?;
+                        if now >= measure_from {
+                            completed += 1;
+                        }
+                    }
+                    anyhow::Ok(completed)
+                }));
+            }
+            let mut total = 0;
+            for task in tasks {
+                total += task.await??;
+            }
+            anyhow::Ok(total)
+        })
+        .await?;
+    Ok(counts as f64 / HTTP_DURATION.as_secs_f64())
+}
+
+/// `kiln serve` (this build) on a temporary data directory with `hello` deployed.
+struct KilnServer {
+    child: Child,
+    address: SocketAddr,
+    _data: tempfile::TempDir,
+}
+
+impl KilnServer {
+    fn start(hello: &[u8]) -> anyhow::Result<Self> {
+        use base64::Engine as _;
+        let data = tempfile::tempdir()?;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .env("KILN_ADMIN_KEY", ADMIN_KEY)
+            .env("KILN_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let address = read_address(&mut child)?;
+        let body = serde_json::json!({
+            "modules": { "hello": base64::engine::general_purpose::STANDARD.encode(hello) }
+        });
+        let response = ureq::post(format!("http://{address}/api/deploy"))
+            .header("Authorization", format!("Convex {ADMIN_KEY}"))
+            .send(body.to_string())?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "deploying hello to the bench server failed: {status}"
+        );
+        Ok(Self {
+            child,
+            address,
+            _data: data,
+        })
+    }
+
+    fn request() -> Request<Full<Bytes>> {
+        Request::post("/api/query")
+            .header("host", "kiln")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"path":"hello","args":{}}"#,
+            )))
+            .expect("a valid request")
+    }
+}
+
+impl Drop for KilnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A hyper server that answers every request with "hello": the floor Kiln is measured
+/// against.
+struct BareHyper {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl BareHyper {
+    fn start() -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--bare-hyper", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let address = read_address(&mut child)?;
+        Ok(Self { child, address })
+    }
+
+    fn request() -> Request<Full<Bytes>> {
+        Request::get("/")
+            .header("host", "bare")
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request")
+    }
+}
+
+impl Drop for BareHyper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bare_hyper_server(listen: &str) -> anyhow::Result<()> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        println!("listening on http://{}", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_request| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+/// Reads a child's stdout until its "listening on http://ADDR" line.
+fn read_address(child: &mut Child) -> anyhow::Result<SocketAddr> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(address) = line.split("listening on http://").nth(1) {
+            return Ok(address.trim().parse()?);
+        }
+    }
+    anyhow::bail!("the server exited before listening")
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn us(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
