@@ -1,6 +1,6 @@
 //! Kiln's Rust guest SDK: write Kiln functions as ordinary Rust functions.
 //!
-//! ```ignore
+//! ```
 //! use kiln::{query, QueryCtx, Error};
 //! use serde::Deserialize;
 //!
