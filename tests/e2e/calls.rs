@@ -284,4 +284,9 @@ fn version_and_unknown_routes() {
     assert_eq!((status, version.as_str()), (200, env!("CARGO_PKG_VERSION")));
     let (status, body) = server.post("/api/nothing", "{}", false);
     assert_eq!((status, body["code"].as_str()), (404, Some("NotFound")));
+    for path in ["/api/query", "/api/run/hello/greet"] {
+        let (status, body) = server.get(path, false);
+        assert_eq!(status, 405, "GET {path}: {body}");
+        assert!(body.contains("MethodNotAllowed"), "{body}");
+    }
 }

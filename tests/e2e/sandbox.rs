@@ -116,6 +116,21 @@ fn the_wall_clock_limit_stops_a_spinning_query() {
 }
 
 #[test]
+fn the_wall_clock_limit_stops_a_query_waiting_in_a_host_call() {
+    let server = misbehave_server(Some(SHORT_TIMEOUT));
+    assert_eq!(
+        server.value("query", "misbehave:sleep", json!({"ms": int64(10)})),
+        int64(10)
+    );
+    let message = server.error("query", "misbehave:sleep", json!({"ms": int64(60_000)}));
+    assert_eq!(
+        message,
+        "query timed out: exceeded the time limit of 300 ms"
+    );
+    server.assert_hello_still_works();
+}
+
+#[test]
 fn the_memory_limit_is_per_kind_and_configurable() {
     let server = misbehave_server(Some("[limits.query]\nmemory_bytes = 16777216\n"));
     let message = server.error("query", "misbehave:allocate", json!({"mib": int64(20)}));

@@ -116,3 +116,16 @@ fn count(_ctx: &QueryCtx, args: Count) -> Result<u64, Error> {
     }
     Ok(counter)
 }
+
+#[derive(Deserialize)]
+struct Sleep {
+    ms: u64,
+}
+
+/// Sleeps `ms` milliseconds in a WASI host call: no wasm runs meanwhile, so it is the
+/// host's timer, not the epoch, that must stop it at the wall-clock limit.
+#[query]
+fn sleep(_ctx: &QueryCtx, args: Sleep) -> Result<u64, Error> {
+    std::thread::sleep(std::time::Duration::from_millis(args.ms));
+    Ok(args.ms)
+}

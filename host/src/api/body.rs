@@ -1,27 +1,47 @@
 //! Reading request bodies: within a size limit (413 past it), as JSON (400 if it is not).
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
 
+/// How much of an oversized body is read and discarded before answering 413. A client
+/// that sends its whole body before reading the answer (most do) would otherwise see the
+/// connection reset instead of the 413; past this, the connection is simply closed.
+const MAX_DISCARDED_BYTES: usize = 64 << 20;
+
 /// Reads the whole body, refusing one over `limit` bytes.
-pub async fn read(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+pub async fn read(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let mut collected = BytesMut::new();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            ApiError::bad_request(
+                "BadRequestBody",
+                format!("cannot read the request body: {err}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received = received.saturating_add(data.len());
+        if received <= limit {
+            collected.extend_from_slice(&data);
+        } else if received > limit.saturating_add(MAX_DISCARDED_BYTES) {
+            break;
+        }
+    }
+    if received > limit {
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestTooLarge",
             format!("the request body is over the limit of {limit} bytes"),
-        )),
-        Err(err) => Err(ApiError::bad_request(
-            "BadRequestBody",
-            format!("cannot read the request body: {err}"),
-        )),
+        ));
     }
+    Ok(collected.freeze())
 }
 
 /// Reads the body as JSON of type `T`.

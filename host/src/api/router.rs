@@ -31,11 +31,7 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Ful
         }
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
-        (
-            _,
-            "/version" | "/api/query" | "/api/mutation" | "/api/action" | "/api/deploy"
-            | "/api/functions",
-        ) => Err(ApiError::new(
+        (_, known) if is_route(known) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             format!("{method} is not allowed on {path}"),
@@ -47,6 +43,19 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Ful
         )),
     };
     result.unwrap_or_else(ApiError::into_response)
+}
+
+/// Whether some method is routed at `path` (so another method is a 405, not a 404).
+fn is_route(path: &str) -> bool {
+    matches!(
+        path,
+        "/version"
+            | "/api/query"
+            | "/api/mutation"
+            | "/api/action"
+            | "/api/deploy"
+            | "/api/functions"
+    ) || path.starts_with("/api/run/")
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
