@@ -8,5 +8,6 @@ mod support;
 
 mod calls;
 mod cli;
+mod convex_client;
 mod deploy;
 mod sandbox;

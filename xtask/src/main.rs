@@ -4,7 +4,8 @@
 //!   writes `target/components/<crate>.wasm`.
 //! * `demo` — the README's run command: builds, starts `kiln serve`, deploys the example
 //!   project, prints the URL, the admin key and a curl line.
-//! * `ci` — the README's test command: components, formatting, lints, every test.
+//! * `ci` — the README's test command: components, formatting, lints, the npm packages the
+//!   client tests use, every test.
 //! * `bench` — the benchmark harness; prints numbers, asserts nothing.
 
 mod bench;

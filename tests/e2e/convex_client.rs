@@ -1,0 +1,57 @@
+//! Convex's official HTTP client (`ConvexHttpClient` from the `convex` npm package) calls
+//! Kiln unchanged: the test runs `tests/convex-client/check.mjs` under node against a real
+//! server. `cargo xtask ci` installs the package (`npm ci`) first.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value as Json, json};
+
+use crate::support::{Server, component};
+
+#[test]
+fn the_official_convex_http_client_works_unchanged() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
+    assert!(
+        dir.join("node_modules/convex").is_dir(),
+        "the convex npm package is not installed: run `cargo xtask ci`, or `npm ci` in {}",
+        dir.display()
+    );
+    let server = Server::start();
+    server.deploy_ok(&[
+        ("hello", &component("hello")),
+        ("misbehave", &component("misbehave")),
+    ]);
+
+    let output = Command::new("node")
+        .arg(dir.join("check.mjs"))
+        .arg(&server.url)
+        .output()
+        .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "check.mjs failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The client prints the function's log lines first; the result is the last line.
+    let result: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+
+    assert_eq!(result["greet"], "Hello, Ada!");
+    // bigint (int64) and ArrayBuffer (bytes) survive the round trip as their own types.
+    assert_eq!(
+        result["echo"],
+        json!({"big": "5", "bytes": [1, 2, 255], "float": 1.5, "list": [null, true]})
+    );
+    assert_eq!(result["shout"], "HI");
+    assert!(stdout.contains("[INFO] shouting 2 characters"), "{stdout}");
+    assert_eq!(
+        result["applicationError"],
+        json!({"type": "ConvexError", "message": "misbehave:fail failed on purpose", "data": {"code": "E_TEST"}})
+    );
+    assert_eq!(result["missing"]["type"], "Error");
+    assert_eq!(
+        result["missing"]["message"],
+        "Could not find public function for 'hello:nope'. Did you forget to run `kiln deploy`?"
+    );
+}
