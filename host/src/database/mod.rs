@@ -3,6 +3,20 @@
 //! Each layer that stores something declares its own typed tables in it (the deployment's
 //! tables live in `deploy::store`). Knows nothing of wasm or HTTP.
 
+pub mod committer;
+pub mod documents;
+pub mod id;
+pub mod index_key;
+pub mod indexes;
+pub mod persistence;
+pub mod reads;
+pub mod store;
+pub mod transaction;
+pub mod write_log;
+
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 
 use anyhow::Context;

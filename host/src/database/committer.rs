@@ -1,0 +1,247 @@
+//! The committer: the only writer of the document store.
+//!
+//! Finished mutations queue up; one thread takes every mutation waiting, validates each
+//! against what committed after its snapshot (optimistic concurrency control), and writes
+//! all the valid ones in **one** redb write transaction — one fsync for many mutations
+//! (group commit). Each gets its own commit timestamp, strictly increasing and persisted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::sync::oneshot;
+
+use super::persistence::{Persistence, TableRecord, apply_writes, save_commit_ts};
+use super::transaction::PendingCommit;
+use super::write_log::{Conflict, WriteLog};
+
+/// How the committer batches.
+#[derive(Clone, Debug)]
+pub struct CommitterOptions {
+    /// Most mutations written in one redb transaction; 1 turns group commit off.
+    pub max_batch: usize,
+    /// Commits remembered for validation; a mutation whose snapshot is older re-runs.
+    pub write_log_entries: usize,
+}
+
+impl Default for CommitterOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            write_log_entries: 10_000,
+        }
+    }
+}
+
+/// Why a mutation did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Something it read changed; re-run it from scratch.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// Another transaction created a table of the same name first; re-run it.
+    #[error("table {0:?} was created by a concurrent transaction")]
+    TableCreatedConcurrently(String),
+    #[error("commit failed: {0}")]
+    Internal(String),
+}
+
+impl CommitError {
+    /// Whether re-running the mutation can succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, CommitError::Internal(_))
+    }
+}
+
+struct Request {
+    pending: PendingCommit,
+    reply: oneshot::Sender<Result<u64, CommitError>>,
+}
+
+/// The handle mutations commit through. Dropping it stops the committer thread after the
+/// commits already queued, and waits for it, so the database file is closed afterwards.
+pub struct Committer {
+    sender: Option<mpsc::Sender<Request>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Committer {
+    pub fn start(persistence: Arc<Persistence>, options: CommitterOptions) -> anyhow::Result<Self> {
+        let snapshot = persistence.snapshot()?;
+        let tables: BTreeMap<u32, TableRecord> = snapshot
+            .tables()
+            .map(|table| (table.number, table.clone()))
+            .collect();
+        let state = CommitterState {
+            write_log: WriteLog::new(snapshot.ts, options.write_log_entries),
+            last_ts: snapshot.ts,
+            tables,
+            persistence,
+            max_batch: options.max_batch.max(1),
+        };
+        drop(snapshot);
+        let (sender, receiver) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("kiln-committer".into())
+            .spawn(move || state.run(receiver))
+            .context("cannot start the committer thread")?;
+        Ok(Self {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// Commits `pending`; returns its commit timestamp. A read-only transaction commits
+    /// nothing and returns its snapshot's timestamp.
+    pub async fn commit(&self, pending: PendingCommit) -> Result<u64, CommitError> {
+        if pending.writes.is_empty() && pending.new_tables.is_empty() {
+            return Ok(pending.snapshot_ts);
+        }
+        let (reply, response) = oneshot::channel();
+        self.sender
+            .as_ref()
+            .expect("the sender lives until drop")
+            .send(Request { pending, reply })
+            .map_err(|_| CommitError::Internal("the committer has stopped".into()))?;
+        response
+            .await
+            .map_err(|_| CommitError::Internal("the committer dropped the commit".into()))?
+    }
+}
+
+struct CommitterState {
+    persistence: Arc<Persistence>,
+    write_log: WriteLog,
+    last_ts: u64,
+    /// Table number → record, as of the last commit.
+    tables: BTreeMap<u32, TableRecord>,
+    max_batch: usize,
+}
+
+impl CommitterState {
+    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        while let Ok(first) = receiver.recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match receiver.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Request>) {
+        let txn = match self.persistence.begin_write() {
+            Ok(txn) => txn,
+            Err(err) => return fail_all(batch, &err),
+        };
+        let tables_before = self.tables.clone();
+        let mut accepted = Vec::new();
+        for request in batch {
+            match self.validate_and_apply(&txn, &request.pending) {
+                Ok(Some(ts)) => accepted.push((request.reply, ts)),
+                Ok(None) => unreachable!("empty write sets are answered without the committer"),
+                Err(Validation::Rejected(err)) => {
+                    let _ = request.reply.send(Err(err));
+                }
+                Err(Validation::Failed(err)) => {
+                    // The write transaction is in an unknown state: abandon the batch.
+                    self.tables = tables_before;
+                    let _ = request
+                        .reply
+                        .send(Err(CommitError::Internal(format!("{err:#}"))));
+                    for (reply, _) in accepted {
+                        let _ = reply.send(Err(CommitError::Internal(format!("{err:#}"))));
+                    }
+                    return;
+                }
+            }
+        }
+        let result = save_commit_ts(&txn, self.last_ts)
+            .and_then(|()| self.persistence.save_counters(&txn))
+            .and_then(|()| txn.commit().context("redb commit failed"));
+        match result {
+            Ok(()) => {
+                for (reply, ts) in accepted {
+                    let _ = reply.send(Ok(ts));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = ?err, "group commit failed");
+                self.tables = tables_before;
+                for (reply, _) in accepted {
+                    let _ = reply.send(Err(CommitError::Internal(format!("{err:#}"))));
+                }
+            }
+        }
+    }
+
+    /// Checks one mutation against everything committed after its snapshot (including
+    /// earlier mutations of this batch) and, if valid, applies it to `txn`.
+    fn validate_and_apply(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        pending: &PendingCommit,
+    ) -> Result<Option<u64>, Validation> {
+        self.write_log
+            .check(pending.snapshot_ts, &pending.reads)
+            .map_err(|conflict| Validation::Rejected(CommitError::Conflict(conflict)))?;
+        if let Some(name) = pending
+            .new_tables
+            .keys()
+            .find(|name| self.tables.values().any(|table| &table.name == *name))
+        {
+            return Err(Validation::Rejected(CommitError::TableCreatedConcurrently(
+                name.clone(),
+            )));
+        }
+        for record in pending.new_tables.values() {
+            self.tables.insert(record.number, record.clone());
+        }
+        let new_tables = pending.new_tables.values().map(|table| table.number);
+        let touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
+            .map_err(Validation::Failed)?;
+        let ts = next_ts(self.last_ts);
+        self.last_ts = ts;
+        self.write_log.push(ts, touched);
+        Ok(Some(ts))
+    }
+}
+
+enum Validation {
+    /// The mutation may not commit as it ran.
+    Rejected(CommitError),
+    /// The store failed.
+    Failed(anyhow::Error),
+}
+
+fn fail_all(batch: Vec<Request>, err: &anyhow::Error) {
+    tracing::error!(error = ?err, "cannot begin a write transaction");
+    for request in batch {
+        let _ = request
+            .reply
+            .send(Err(CommitError::Internal(format!("{err:#}"))));
+    }
+}
+
+/// Wall-clock nanoseconds, but always after `last`.
+fn next_ts(last: u64) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    now.max(last + 1)
+}

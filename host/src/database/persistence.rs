@@ -1,0 +1,347 @@
+//! The document store's redb tables (STYLE.md section 6), read snapshots, and the one
+//! function that applies a committed write set. Only the committer writes these tables.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use kiln_values::Value;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+use super::documents::{CREATION_TIME_FIELD, Document, ID_FIELD};
+use super::id::DocumentId;
+use super::indexes::{BY_CREATION_TIME, IndexDefinition, by_id_key};
+use super::reads::KeyRange;
+
+/// `document_key(id)` → the document as Convex JSON text, system fields included.
+const DOCUMENTS: TableDefinition<&[u8], &str> = TableDefinition::new("documents");
+/// Index key (see `indexes`) → `document_key` of the document it points at.
+const INDEX_ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_entries");
+/// Table name → its [`TableRecord`] as JSON.
+const TABLES: TableDefinition<&str, &str> = TableDefinition::new("tables");
+/// Counter name → value; see the `*_COUNTER` constants.
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+/// The timestamp of the last commit (nanoseconds; strictly increasing across restarts).
+const COMMIT_TS_COUNTER: &str = "commit_ts";
+const NEXT_TABLE_NUMBER_COUNTER: &str = "next_table_number";
+const NEXT_INDEX_ID_COUNTER: &str = "next_index_id";
+/// Convex numbers user tables from 10001.
+const FIRST_TABLE_NUMBER: u32 = 10_001;
+const FIRST_INDEX_ID: u32 = 1;
+
+/// The key of a document in `DOCUMENTS`: its table number (big-endian) and internal id,
+/// so a table's documents are contiguous.
+pub fn document_key(id: &DocumentId) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..4].copy_from_slice(&id.table_number.to_be_bytes());
+    key[4..].copy_from_slice(&id.internal);
+    key
+}
+
+/// A table and its indexes, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableRecord {
+    pub name: String,
+    pub number: u32,
+    /// The id of the table's `by_id` index (virtual: reads record it, writes touch it).
+    pub by_id_index: u32,
+    /// `by_creation_time` first, then the declared indexes.
+    pub indexes: Vec<IndexDefinition>,
+    /// The newest `_creationTime` committed in this table; new documents get later ones.
+    pub last_creation_time: f64,
+}
+
+impl TableRecord {
+    pub fn index(&self, name: &str) -> Option<&IndexDefinition> {
+        self.indexes.iter().find(|index| index.name == name)
+    }
+
+    /// Every key `document` has in this table's indexes, `by_id` included.
+    pub fn keys_for(&self, document: &Document) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = self
+            .indexes
+            .iter()
+            .map(|index| index.key_for(document))
+            .collect();
+        keys.push(by_id_key(self.by_id_index, &document.id));
+        keys
+    }
+}
+
+/// The store: the database and the id counters new tables and indexes draw from.
+pub struct Persistence {
+    db: Arc<Database>,
+    next_table_number: AtomicU32,
+    next_index_id: AtomicU32,
+    /// The last `_creationTime` handed out, in any table.
+    last_creation_time: Mutex<f64>,
+}
+
+impl Persistence {
+    pub fn open(db: Arc<Database>) -> anyhow::Result<Self> {
+        let txn = db.begin_write()?;
+        let (next_table_number, next_index_id) = {
+            txn.open_table(DOCUMENTS)?;
+            txn.open_table(INDEX_ENTRIES)?;
+            txn.open_table(TABLES)?;
+            let counters = txn.open_table(COUNTERS)?;
+            let read = |name: &str, default: u32| -> anyhow::Result<u32> {
+                Ok(counters.get(name)?.map_or(default, |v| v.value() as u32))
+            };
+            (
+                read(NEXT_TABLE_NUMBER_COUNTER, FIRST_TABLE_NUMBER)?,
+                read(NEXT_INDEX_ID_COUNTER, FIRST_INDEX_ID)?,
+            )
+        };
+        txn.commit()?;
+        let persistence = Self {
+            db,
+            next_table_number: AtomicU32::new(next_table_number),
+            next_index_id: AtomicU32::new(next_index_id),
+            last_creation_time: Mutex::new(0.0),
+        };
+        let newest = persistence
+            .snapshot()?
+            .tables()
+            .map(|t| t.last_creation_time)
+            .fold(0.0, f64::max);
+        *persistence.last_creation_time.lock().expect("poisoned") = newest;
+        Ok(persistence)
+    }
+
+    /// A `_creationTime` for a new document: the wall clock in milliseconds, but always
+    /// after every one handed out before, across tables, transactions and restarts. So
+    /// creation times are unique and increasing within a table even when transactions
+    /// commit out of order.
+    pub fn next_creation_time(&self) -> f64 {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |elapsed| elapsed.as_secs_f64() * 1000.0);
+        let mut last = self
+            .last_creation_time
+            .lock()
+            .expect("creation time lock poisoned");
+        *last = now_ms.max(last.next_up());
+        *last
+    }
+
+    /// A consistent read view of the last commit.
+    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let txn = self.db.begin_read()?;
+        let ts = txn
+            .open_table(COUNTERS)?
+            .get(COMMIT_TS_COUNTER)?
+            .map_or(0, |v| v.value());
+        let mut tables = BTreeMap::new();
+        for entry in txn.open_table(TABLES)?.iter()? {
+            let (name, record) = entry?;
+            let record: TableRecord =
+                serde_json::from_str(record.value()).context("corrupt table record")?;
+            tables.insert(name.value().to_string(), record);
+        }
+        Ok(Snapshot { txn, ts, tables })
+    }
+
+    /// A record for a table that does not exist yet: fresh table number and index ids.
+    /// The committer refuses it if another transaction created the table first.
+    pub fn new_table(&self, name: &str, declared: &[(String, Vec<String>)]) -> TableRecord {
+        let next_index = || self.next_index_id.fetch_add(1, Ordering::SeqCst);
+        let by_id_index = next_index();
+        let mut indexes = vec![IndexDefinition {
+            id: next_index(),
+            name: BY_CREATION_TIME.to_string(),
+            fields: Vec::new(),
+        }];
+        for (index_name, fields) in declared {
+            indexes.push(IndexDefinition {
+                id: next_index(),
+                name: index_name.clone(),
+                fields: fields.clone(),
+            });
+        }
+        TableRecord {
+            name: name.to_string(),
+            number: self.next_table_number.fetch_add(1, Ordering::SeqCst),
+            by_id_index,
+            indexes,
+            last_creation_time: 0.0,
+        }
+    }
+
+    pub fn begin_write(&self) -> anyhow::Result<WriteTransaction> {
+        Ok(self.db.begin_write()?)
+    }
+
+    /// Persists the counters new tables and indexes draw from (inside a commit).
+    pub fn save_counters(&self, txn: &WriteTransaction) -> anyhow::Result<()> {
+        let mut counters = txn.open_table(COUNTERS)?;
+        counters.insert(
+            NEXT_TABLE_NUMBER_COUNTER,
+            u64::from(self.next_table_number.load(Ordering::SeqCst)),
+        )?;
+        counters.insert(
+            NEXT_INDEX_ID_COUNTER,
+            u64::from(self.next_index_id.load(Ordering::SeqCst)),
+        )?;
+        Ok(())
+    }
+}
+
+/// One read transaction of redb, with the commit timestamp it sees and the tables then.
+pub struct Snapshot {
+    txn: ReadTransaction,
+    pub ts: u64,
+    tables: BTreeMap<String, TableRecord>,
+}
+
+/// Scan direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+impl Snapshot {
+    pub fn table(&self, name: &str) -> Option<&TableRecord> {
+        self.tables.get(name)
+    }
+
+    pub fn table_by_number(&self, number: u32) -> Option<&TableRecord> {
+        self.tables.values().find(|table| table.number == number)
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &TableRecord> {
+        self.tables.values()
+    }
+
+    pub fn get(&self, id: &DocumentId) -> anyhow::Result<Option<Document>> {
+        let documents = self.txn.open_table(DOCUMENTS)?;
+        let Some(text) = documents.get(document_key(id).as_slice())? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_document(text.value())?))
+    }
+
+    /// Up to `limit` entries of `range` in `order`, each as (index key, document).
+    pub fn scan(
+        &self,
+        range: &KeyRange,
+        order: Order,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(Vec<u8>, Document)>> {
+        let entries = self.txn.open_table(INDEX_ENTRIES)?;
+        let documents = self.txn.open_table(DOCUMENTS)?;
+        let iter = entries.range::<&[u8]>(range.bounds())?;
+        let mut found = Vec::new();
+        let entries: Box<dyn Iterator<Item = _>> = match order {
+            Order::Asc => Box::new(iter),
+            Order::Desc => Box::new(iter.rev()),
+        };
+        for entry in entries.take(limit) {
+            let (key, document_key) = entry?;
+            let text = documents
+                .get(document_key.value())?
+                .context("an index entry points at a missing document")?;
+            found.push((key.value().to_vec(), decode_document(text.value())?));
+        }
+        Ok(found)
+    }
+}
+
+/// Applies one transaction's writes inside the committer's write transaction: documents,
+/// index entries, and new or updated table records. Returns every index key touched (old
+/// and new), for the write log.
+pub fn apply_writes(
+    txn: &WriteTransaction,
+    tables: &mut BTreeMap<u32, TableRecord>,
+    new_tables: impl IntoIterator<Item = u32>,
+    writes: &BTreeMap<DocumentId, Option<Document>>,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut documents = txn.open_table(DOCUMENTS)?;
+    let mut entries = txn.open_table(INDEX_ENTRIES)?;
+    let mut touched = Vec::new();
+    let mut changed_tables: std::collections::BTreeSet<u32> = new_tables.into_iter().collect();
+    for (id, new) in writes {
+        changed_tables.insert(id.table_number);
+        let table = tables
+            .get_mut(&id.table_number)
+            .with_context(|| format!("write to unknown table number {}", id.table_number))?;
+        let key = document_key(id);
+        let old = match documents.get(key.as_slice())? {
+            Some(text) => Some(decode_document(text.value())?),
+            None => None,
+        };
+        if let Some(old) = &old {
+            for index_key in table.keys_for(old) {
+                entries.remove(index_key.as_slice())?;
+                touched.push(index_key);
+            }
+        }
+        match new {
+            Some(document) => {
+                for index_key in table.keys_for(document) {
+                    if !table.by_id_key_is(&index_key) {
+                        entries.insert(index_key.as_slice(), key.as_slice())?;
+                    }
+                    touched.push(index_key);
+                }
+                documents.insert(
+                    key.as_slice(),
+                    document.to_value().to_convex_json_string().as_str(),
+                )?;
+                if document.creation_time > table.last_creation_time {
+                    table.last_creation_time = document.creation_time;
+                }
+            }
+            None => {
+                documents.remove(key.as_slice())?;
+            }
+        }
+    }
+    let mut table_records = txn.open_table(TABLES)?;
+    for number in changed_tables {
+        let table = &tables[&number];
+        table_records.insert(table.name.as_str(), serde_json::to_string(table)?.as_str())?;
+    }
+    Ok(touched)
+}
+
+/// Sets the commit timestamp inside a commit.
+pub fn save_commit_ts(txn: &WriteTransaction, ts: u64) -> anyhow::Result<()> {
+    txn.open_table(COUNTERS)?.insert(COMMIT_TS_COUNTER, ts)?;
+    Ok(())
+}
+
+impl TableRecord {
+    /// `by_id` is virtual: its keys are touched and read, never stored.
+    fn by_id_key_is(&self, key: &[u8]) -> bool {
+        key.starts_with(&self.by_id_index.to_be_bytes())
+    }
+}
+
+fn decode_document(text: &str) -> anyhow::Result<Document> {
+    let Value::Object(mut fields) =
+        Value::from_convex_json_str(text).context("corrupt document")?
+    else {
+        anyhow::bail!("corrupt document: not an object");
+    };
+    let id = match fields.remove(ID_FIELD) {
+        Some(Value::String(id)) => DocumentId::decode(&id).context("corrupt document id")?,
+        _ => anyhow::bail!("corrupt document: no _id"),
+    };
+    let creation_time = match fields.remove(CREATION_TIME_FIELD) {
+        Some(Value::Float64(time)) => time,
+        _ => anyhow::bail!("corrupt document: no _creationTime"),
+    };
+    Ok(Document {
+        id,
+        creation_time,
+        fields,
+    })
+}

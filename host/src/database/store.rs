@@ -1,0 +1,94 @@
+//! The document store as the rest of the server uses it: open it, begin query and mutation
+//! transactions, commit through the committer, re-run a mutation that conflicts.
+
+use std::sync::Arc;
+
+use super::committer::{CommitError, Committer, CommitterOptions};
+use super::persistence::Persistence;
+use super::transaction::{DbError, Transaction, TransactionLimits};
+
+pub struct DocumentStore {
+    persistence: Arc<Persistence>,
+    committer: Committer,
+    limits: TransactionLimits,
+    /// How many times a conflicting mutation is re-run before the caller gets an error.
+    max_retries: usize,
+}
+
+/// Why a mutation run through [`DocumentStore::run_mutation`] failed; nothing committed.
+#[derive(Debug, thiserror::Error)]
+pub enum MutationError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{error} (gave up after {attempts} attempts)")]
+    Commit { error: CommitError, attempts: usize },
+}
+
+/// Enough for a hot document under heavy contention: with backoff, each round lets some
+/// contenders through.
+pub const DEFAULT_MAX_RETRIES: usize = 100;
+
+/// Waits a random fraction of a few milliseconds, growing with the attempt, so contenders
+/// that conflicted do not all re-run in lockstep.
+async fn conflict_backoff(attempt: usize) {
+    let mut random = [0u8; 2];
+    getrandom::fill(&mut random).unwrap_or_default();
+    let ceiling_us = 1_000 * attempt.min(20) as u64;
+    let wait_us = u64::from(u16::from_le_bytes(random)) * ceiling_us / u64::from(u16::MAX);
+    tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
+}
+
+impl DocumentStore {
+    pub fn open(
+        db: Arc<redb::Database>,
+        limits: TransactionLimits,
+        options: CommitterOptions,
+    ) -> anyhow::Result<Self> {
+        let persistence = Arc::new(Persistence::open(db)?);
+        let committer = Committer::start(persistence.clone(), options)?;
+        Ok(Self {
+            persistence,
+            committer,
+            limits,
+            max_retries: DEFAULT_MAX_RETRIES,
+        })
+    }
+
+    /// A read-only transaction at the latest commit.
+    pub fn begin_query(&self) -> anyhow::Result<Transaction> {
+        Transaction::new(self.persistence.clone(), false, self.limits.clone())
+    }
+
+    /// A read-write transaction at the latest commit.
+    pub fn begin_mutation(&self) -> anyhow::Result<Transaction> {
+        Transaction::new(self.persistence.clone(), true, self.limits.clone())
+    }
+
+    /// Commits a mutation; returns its commit timestamp.
+    pub async fn commit(&self, transaction: Transaction) -> Result<u64, CommitError> {
+        self.committer
+            .commit(transaction.into_pending_commit())
+            .await
+    }
+
+    /// Runs `body` in a mutation and commits it, re-running it from scratch on a conflict
+    /// (at most `max_retries` times). An error from `body` commits nothing.
+    pub async fn run_mutation<T>(
+        &self,
+        mut body: impl FnMut(&mut Transaction) -> Result<T, DbError>,
+    ) -> Result<(T, u64), MutationError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut transaction = self.begin_mutation().map_err(DbError::Internal)?;
+            let result = body(&mut transaction)?;
+            match self.commit(transaction).await {
+                Ok(ts) => return Ok((result, ts)),
+                Err(error) if error.is_retryable() && attempts <= self.max_retries => {
+                    conflict_backoff(attempts).await;
+                }
+                Err(error) => return Err(MutationError::Commit { error, attempts }),
+            }
+        }
+    }
+}

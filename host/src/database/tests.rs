@@ -1,0 +1,358 @@
+//! Tests of the document store as a whole: transactions over a real redb file, the
+//! committer's validation and group commit, and durability across reopening.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kiln_values::Value;
+
+use super::committer::{CommitError, CommitterOptions};
+use super::indexes::{Bound, IndexRange};
+use super::persistence::Order;
+use super::store::DocumentStore;
+use super::transaction::{DbError, TransactionLimits};
+use super::write_log::Conflict;
+
+fn object(fields: &[(&str, Value)]) -> Value {
+    Value::Object(
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+fn open(dir: &tempfile::TempDir) -> DocumentStore {
+    let db = Arc::new(crate::database::open(dir.path()).unwrap());
+    DocumentStore::open(
+        db,
+        TransactionLimits::default(),
+        CommitterOptions::default(),
+    )
+    .unwrap()
+}
+
+fn messages_index() -> Vec<(String, Vec<String>)> {
+    vec![("by_channel".to_string(), vec!["channel".to_string()])]
+}
+
+fn message(channel: &str, body: &str) -> Value {
+    object(&[
+        ("channel", Value::from(channel)),
+        ("body", Value::from(body)),
+    ])
+}
+
+fn bodies(found: &[(Vec<u8>, super::documents::Document)]) -> Vec<String> {
+    found
+        .iter()
+        .map(|(_, d)| match &d.fields["body"] {
+            Value::String(s) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn documents_are_written_read_back_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let ((id, other), _) = store
+        .run_mutation(|txn| {
+            let id = txn.insert(
+                "notes",
+                object(&[("text", Value::from("one")), ("n", Value::Int64(1))]),
+            )?;
+            let other = txn.insert("notes", object(&[("text", Value::from("two"))]))?;
+            txn.patch(&id, object(&[("n", Value::Int64(2))]))?;
+            // Read-your-writes inside the mutation.
+            assert_eq!(txn.get(&id)?.unwrap().fields["n"], Value::Int64(2));
+            Ok((id, other))
+        })
+        .await
+        .unwrap();
+    store
+        .run_mutation(|txn| {
+            txn.replace(&other, object(&[("text", Value::from("TWO"))]))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    drop(store);
+
+    let store = open(&dir);
+    let mut txn = store.begin_query().unwrap();
+    let note = txn.get(&id).unwrap().unwrap();
+    assert_eq!(note.fields["text"], Value::from("one"));
+    assert_eq!(note.fields["n"], Value::Int64(2));
+    assert_eq!(
+        txn.get(&other).unwrap().unwrap().fields["text"],
+        Value::from("TWO")
+    );
+    let all = txn
+        .scan(
+            "notes",
+            "by_creation_time",
+            &IndexRange::default(),
+            Order::Asc,
+            10,
+            None,
+        )
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(
+        all[0].1.creation_time < all[1].1.creation_time,
+        "creation order"
+    );
+
+    store.run_mutation(|txn| txn.delete(&id)).await.unwrap();
+    assert!(store.begin_query().unwrap().get(&id).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn queries_may_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut txn = store.begin_query().unwrap();
+    let err = txn.insert("notes", object(&[])).unwrap_err();
+    assert!(matches!(err, DbError::Forbidden(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "insert is not allowed in a query: queries read the database, mutations write it"
+    );
+}
+
+#[tokio::test]
+async fn index_ranges_follow_the_index_and_see_the_transactions_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .run_mutation(|txn| {
+            txn.create_table("messages", &messages_index())?;
+            for (channel, body) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1")] {
+                txn.insert("messages", message(channel, body))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let mut txn = store.begin_mutation().unwrap();
+    txn.insert("messages", message("a", "a3")).unwrap();
+    let range = IndexRange {
+        equal: vec![("channel".into(), Value::from("a"))],
+        ..Default::default()
+    };
+    let found = txn
+        .scan("messages", "by_channel", &range, Order::Asc, 10, None)
+        .unwrap();
+    assert_eq!(bodies(&found), ["a1", "a2", "a3"]);
+    let found = txn
+        .scan("messages", "by_channel", &range, Order::Desc, 2, None)
+        .unwrap();
+    assert_eq!(bodies(&found), ["a3", "a2"]);
+    // Continue after the last key of the first batch.
+    let rest = txn
+        .scan(
+            "messages",
+            "by_channel",
+            &range,
+            Order::Desc,
+            2,
+            Some(&found[1].0),
+        )
+        .unwrap();
+    assert_eq!(bodies(&rest), ["a1"]);
+
+    let bounded = IndexRange {
+        lower: Some((
+            "channel".into(),
+            Bound {
+                value: Value::from("a"),
+                inclusive: false,
+            },
+        )),
+        upper: Some((
+            "channel".into(),
+            Bound {
+                value: Value::from("c"),
+                inclusive: true,
+            },
+        )),
+        ..Default::default()
+    };
+    let found = txn
+        .scan("messages", "by_channel", &bounded, Order::Asc, 10, None)
+        .unwrap();
+    assert_eq!(bodies(&found), ["b1", "c1"]);
+
+    let wrong_order = IndexRange {
+        equal: vec![("body".into(), Value::from("a1"))],
+        ..Default::default()
+    };
+    let err = txn
+        .scan("messages", "by_channel", &wrong_order, Order::Asc, 10, None)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ranges must follow the index's field order"),
+        "{err}"
+    );
+    let err = txn
+        .scan("messages", "by_author", &range, Order::Asc, 10, None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("has no index \"by_author\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_into_a_range_another_mutation_read_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .run_mutation(|txn| txn.create_table("messages", &messages_index()))
+        .await
+        .unwrap();
+    let range = IndexRange {
+        equal: vec![("channel".into(), Value::from("a"))],
+        ..Default::default()
+    };
+
+    // T1 scans channel a (empty) and writes elsewhere; T2 inserts into channel a first.
+    let mut t1 = store.begin_mutation().unwrap();
+    assert!(
+        t1.scan("messages", "by_channel", &range, Order::Asc, 10, None)
+            .unwrap()
+            .is_empty()
+    );
+    t1.insert("messages", message("b", "from t1")).unwrap();
+    let mut t2 = store.begin_mutation().unwrap();
+    t2.insert("messages", message("a", "phantom")).unwrap();
+    store.commit(t2).await.unwrap();
+    let err = store.commit(t1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CommitError::Conflict(Conflict::WriteInReadRange { .. })
+        ),
+        "{err}"
+    );
+
+    // A write outside the range read is no conflict.
+    let mut t3 = store.begin_mutation().unwrap();
+    t3.scan("messages", "by_channel", &range, Order::Asc, 10, None)
+        .unwrap();
+    t3.insert("messages", message("c", "from t3")).unwrap();
+    let mut t4 = store.begin_mutation().unwrap();
+    t4.insert("messages", message("d", "elsewhere")).unwrap();
+    store.commit(t4).await.unwrap();
+    store.commit(t3).await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_increments_are_serializable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    let ((id,), _) = store
+        .run_mutation(|txn| Ok((txn.insert("counters", object(&[("value", Value::Int64(0))]))?,)))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .run_mutation(|txn| {
+                    let Value::Int64(value) = txn.get(&id)?.unwrap().fields["value"] else {
+                        panic!()
+                    };
+                    txn.patch(&id, object(&[("value", Value::Int64(value + 1))]))?;
+                    Ok(value + 1)
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let mut returned = Vec::new();
+    let mut timestamps = Vec::new();
+    for task in tasks {
+        let (value, ts) = task.await.unwrap();
+        returned.push(value);
+        timestamps.push(ts);
+    }
+    returned.sort();
+    assert_eq!(
+        returned,
+        (1..=50).collect::<Vec<_>>(),
+        "each increment saw a distinct value"
+    );
+    timestamps.sort();
+    timestamps.dedup();
+    assert_eq!(timestamps.len(), 50, "every commit has its own timestamp");
+    let value = store
+        .begin_query()
+        .unwrap()
+        .get(&id)
+        .unwrap()
+        .unwrap()
+        .fields["value"]
+        .clone();
+    assert_eq!(value, Value::Int64(50));
+}
+
+#[tokio::test]
+async fn a_failed_mutation_leaves_nothing_and_limits_name_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(crate::database::open(dir.path()).unwrap());
+    let limits = TransactionLimits {
+        max_documents_written: 3,
+        ..Default::default()
+    };
+    let store = DocumentStore::open(db, limits, CommitterOptions::default()).unwrap();
+    let err = store
+        .run_mutation(|txn| {
+            for i in 0..4 {
+                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "transaction wrote more than 3 documents (max_documents_written)"
+    );
+    let mut txn = store.begin_query().unwrap();
+    assert!(
+        txn.scan(
+            "notes",
+            "by_creation_time",
+            &IndexRange::default(),
+            Order::Asc,
+            10,
+            None
+        )
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn commit_timestamps_keep_increasing_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (_, first) = store
+        .run_mutation(|txn| txn.insert("t", object(&[])))
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.begin_query().unwrap().snapshot_ts(), first);
+    let (_, second) = store
+        .run_mutation(|txn| txn.insert("t", object(&[])))
+        .await
+        .unwrap();
+    assert!(second > first);
+}

@@ -1,0 +1,389 @@
+//! A transaction: reads at one snapshot, buffered writes it can read back (through index
+//! ranges too), the read set it must be validated against, and its usage against the
+//! per-transaction limits. Queries get read-only transactions; mutations writable ones.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kiln_values::{Value, ValueLimits};
+
+use super::documents::{Document, DocumentError, check_user_fields};
+use super::id::DocumentId;
+use super::indexes::{BY_ID, IndexRange, RangeError, by_id_key};
+use super::persistence::{Order, Persistence, Snapshot, TableRecord};
+use super::reads::{KeyRange, ReadSet};
+
+/// Per-transaction limits (DESIGN.md section 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransactionLimits {
+    pub max_documents_read: usize,
+    pub max_bytes_read: usize,
+    pub max_documents_written: usize,
+    pub max_bytes_written: usize,
+    pub max_document_bytes: usize,
+    pub value_limits: ValueLimits,
+}
+
+impl Default for TransactionLimits {
+    fn default() -> Self {
+        Self {
+            max_documents_read: 16_384,
+            max_bytes_read: 8 << 20,
+            max_documents_written: 8_192,
+            max_bytes_written: 8 << 20,
+            max_document_bytes: 1 << 20,
+            value_limits: ValueLimits::default(),
+        }
+    }
+}
+
+/// Why a database call failed. Every message names the rule, the limit or the input.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    InvalidId(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    InvalidDocument(#[from] DocumentError),
+    #[error("{0}")]
+    UnknownIndex(String),
+    #[error(transparent)]
+    InvalidRange(#[from] RangeError),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("internal database error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What a finished transaction hands the committer.
+#[derive(Debug)]
+pub struct PendingCommit {
+    pub snapshot_ts: u64,
+    pub reads: ReadSet,
+    /// Document id → its new version, or `None` for a delete.
+    pub writes: BTreeMap<DocumentId, Option<Document>>,
+    /// Tables this transaction created by inserting into them.
+    pub new_tables: BTreeMap<String, TableRecord>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    documents_read: usize,
+    bytes_read: usize,
+    documents_written: usize,
+    bytes_written: usize,
+}
+
+pub struct Transaction {
+    snapshot: Snapshot,
+    persistence: Arc<Persistence>,
+    writable: bool,
+    limits: TransactionLimits,
+    reads: ReadSet,
+    writes: BTreeMap<DocumentId, Option<Document>>,
+    new_tables: BTreeMap<String, TableRecord>,
+    usage: Usage,
+}
+
+impl Transaction {
+    pub fn new(
+        persistence: Arc<Persistence>,
+        writable: bool,
+        limits: TransactionLimits,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            snapshot: persistence.snapshot()?,
+            persistence,
+            writable,
+            limits,
+            reads: ReadSet::default(),
+            writes: BTreeMap::new(),
+            new_tables: BTreeMap::new(),
+            usage: Usage::default(),
+        })
+    }
+
+    pub fn snapshot_ts(&self) -> u64 {
+        self.snapshot.ts
+    }
+
+    /// The table as this transaction sees it (including one it created).
+    fn table(&self, name: &str) -> Option<&TableRecord> {
+        self.new_tables
+            .get(name)
+            .or_else(|| self.snapshot.table(name))
+    }
+
+    fn table_by_number(&self, number: u32) -> Option<&TableRecord> {
+        self.new_tables
+            .values()
+            .find(|table| table.number == number)
+            .or_else(|| self.snapshot.table_by_number(number))
+    }
+
+    /// The document with `id`, or `None`. An id whose table does not exist is `None`.
+    pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, DbError> {
+        let Some(table) = self.table_by_number(id.table_number) else {
+            return Ok(None);
+        };
+        self.reads
+            .record(KeyRange::point(by_id_key(table.by_id_index, id)));
+        let document = match self.writes.get(id) {
+            Some(written) => written.clone(),
+            None => self.snapshot.get(id)?,
+        };
+        if let Some(document) = &document {
+            self.count_read(document)?;
+        }
+        Ok(document)
+    }
+
+    /// Like `get`, but the document must exist.
+    fn existing(&mut self, id: &DocumentId, operation: &str) -> Result<Document, DbError> {
+        self.get(id)?
+            .ok_or_else(|| DbError::NotFound(format!("{operation}: no document with id {id}")))
+    }
+
+    /// Creates a table with declared indexes (name → fields). Schema deploys use this;
+    /// inserting into a missing table creates it with the system indexes only.
+    pub fn create_table(
+        &mut self,
+        table_name: &str,
+        indexes: &[(String, Vec<String>)],
+    ) -> Result<(), DbError> {
+        self.require_writable("create_table")?;
+        check_table_name(table_name)?;
+        if self.table(table_name).is_some() {
+            return Err(DbError::InvalidDocument(DocumentError::Invalid(format!(
+                "table {table_name:?} already exists"
+            ))));
+        }
+        let record = self.persistence.new_table(table_name, indexes);
+        self.new_tables.insert(table_name.to_string(), record);
+        Ok(())
+    }
+
+    pub fn insert(&mut self, table_name: &str, fields: Value) -> Result<DocumentId, DbError> {
+        self.require_writable("insert")?;
+        check_table_name(table_name)?;
+        let fields = check_user_fields(
+            fields,
+            &self.limits.value_limits,
+            self.limits.max_document_bytes,
+        )?;
+        if self.table(table_name).is_none() {
+            let record = self.persistence.new_table(table_name, &[]);
+            self.new_tables.insert(table_name.to_string(), record);
+        }
+        let table = self.table(table_name).expect("created above");
+        let id = DocumentId::new_random(table.number);
+        let document = Document {
+            id,
+            creation_time: self.persistence.next_creation_time(),
+            fields,
+        };
+        self.write(id, Some(document))?;
+        Ok(id)
+    }
+
+    /// Merges `fields` into the document: a field set to a value replaces it; the others stay.
+    pub fn patch(&mut self, id: &DocumentId, fields: Value) -> Result<(), DbError> {
+        self.require_writable("patch")?;
+        let mut document = self.existing(id, "patch")?;
+        let Value::Object(changes) = fields else {
+            return Err(DocumentError::NotAnObject(fields.type_name()).into());
+        };
+        document.fields.extend(changes);
+        let fields = check_user_fields(
+            Value::Object(document.fields),
+            &self.limits.value_limits,
+            self.limits.max_document_bytes,
+        )?;
+        document.fields = fields;
+        self.write(*id, Some(document))
+    }
+
+    /// Replaces every field of the document; `_id` and `_creationTime` stay.
+    pub fn replace(&mut self, id: &DocumentId, fields: Value) -> Result<(), DbError> {
+        self.require_writable("replace")?;
+        let mut document = self.existing(id, "replace")?;
+        document.fields = check_user_fields(
+            fields,
+            &self.limits.value_limits,
+            self.limits.max_document_bytes,
+        )?;
+        self.write(*id, Some(document))
+    }
+
+    pub fn delete(&mut self, id: &DocumentId) -> Result<(), DbError> {
+        self.require_writable("delete")?;
+        self.existing(id, "delete")?;
+        self.write(*id, None)
+    }
+
+    /// Up to `limit` documents of `table` in the `index` range, in `order`, starting after
+    /// the index key `after` (a cursor from an earlier batch). Sees this transaction's own
+    /// writes. Records what it covered in the read set.
+    pub fn scan(
+        &mut self,
+        table_name: &str,
+        index_name: &str,
+        range: &IndexRange,
+        order: Order,
+        limit: usize,
+        after: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Document)>, DbError> {
+        let Some(table) = self.table(table_name).cloned() else {
+            // A table nobody has written to yet reads as empty, as in Convex.
+            return Ok(Vec::new());
+        };
+        let index = table.index(index_name).cloned().ok_or_else(|| {
+            let declared: Vec<&str> = table.indexes.iter().map(|i| i.name.as_str()).collect();
+            let hint = if index_name == BY_ID { " (by_id supports get, not ranges, for now)" } else { "" };
+            DbError::UnknownIndex(format!(
+                "table {table_name:?} has no index {index_name:?}{hint}; its indexes are {declared:?}"
+            ))
+        })?;
+        let mut range = index.key_range(range)?;
+        if let Some(after) = after {
+            match order {
+                Order::Asc => range.start = successor(after),
+                Order::Desc => range.end = Some(after.to_vec()),
+            }
+        }
+
+        // Enough snapshot entries that the overlay of this transaction's writes cannot
+        // leave us short.
+        let writes_in_table: Vec<&Document> = self
+            .writes
+            .iter()
+            .filter(|(id, _)| id.table_number == table.number)
+            .filter_map(|(_, document)| document.as_ref())
+            .collect();
+        let written_ids = self
+            .writes
+            .keys()
+            .filter(|id| id.table_number == table.number)
+            .count();
+        let mut entries: Vec<(Vec<u8>, Document)> = self
+            .snapshot
+            .scan(&range, order, limit.saturating_add(written_ids))?
+            .into_iter()
+            .filter(|(_, document)| !self.writes.contains_key(&document.id))
+            .collect();
+        for document in writes_in_table {
+            let key = index.key_for(document);
+            if range.contains(&key) {
+                entries.push((key, document.clone()));
+            }
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        if order == Order::Desc {
+            entries.reverse();
+        }
+        let complete = entries.len() <= limit;
+        entries.truncate(limit);
+
+        // The read set covers the keys up to the last one returned, or the whole range if
+        // the scan reached its end: a later insert beyond what was returned is no conflict.
+        let covered = match (complete, entries.last(), order) {
+            (true, _, _) | (false, None, _) => range.clone(),
+            (false, Some((last, _)), Order::Asc) => KeyRange {
+                start: range.start.clone(),
+                end: Some(successor(last)),
+            },
+            (false, Some((last, _)), Order::Desc) => KeyRange {
+                start: last.clone(),
+                end: range.end.clone(),
+            },
+        };
+        self.reads.record(covered);
+        for (_, document) in &entries {
+            self.count_read(document)?;
+        }
+        Ok(entries)
+    }
+
+    /// Ends the transaction, handing what the committer needs.
+    pub fn into_pending_commit(self) -> PendingCommit {
+        PendingCommit {
+            snapshot_ts: self.snapshot.ts,
+            reads: self.reads,
+            writes: self.writes,
+            new_tables: self.new_tables,
+        }
+    }
+
+    fn require_writable(&self, operation: &str) -> Result<(), DbError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(DbError::Forbidden(format!(
+                "{operation} is not allowed in a query: queries read the database, mutations write it"
+            )))
+        }
+    }
+
+    fn write(&mut self, id: DocumentId, document: Option<Document>) -> Result<(), DbError> {
+        let bytes = document.as_ref().map_or(0, Document::size_bytes);
+        self.usage.documents_written += 1;
+        self.usage.bytes_written += bytes;
+        if self.usage.documents_written > self.limits.max_documents_written {
+            return Err(DbError::LimitExceeded(format!(
+                "transaction wrote more than {} documents (max_documents_written)",
+                self.limits.max_documents_written
+            )));
+        }
+        if self.usage.bytes_written > self.limits.max_bytes_written {
+            return Err(DbError::LimitExceeded(format!(
+                "transaction wrote more than {} bytes (max_bytes_written)",
+                self.limits.max_bytes_written
+            )));
+        }
+        self.writes.insert(id, document);
+        Ok(())
+    }
+
+    fn count_read(&mut self, document: &Document) -> Result<(), DbError> {
+        self.usage.documents_read += 1;
+        self.usage.bytes_read += document.size_bytes();
+        if self.usage.documents_read > self.limits.max_documents_read {
+            return Err(DbError::LimitExceeded(format!(
+                "transaction read more than {} documents (max_documents_read)",
+                self.limits.max_documents_read
+            )));
+        }
+        if self.usage.bytes_read > self.limits.max_bytes_read {
+            return Err(DbError::LimitExceeded(format!(
+                "transaction read more than {} bytes (max_bytes_read)",
+                self.limits.max_bytes_read
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The smallest key greater than `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// Table names: letters, digits and `_`, starting with a letter, like Convex.
+fn check_table_name(name: &str) -> Result<(), DbError> {
+    let mut chars = name.chars();
+    let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64;
+    if valid {
+        Ok(())
+    } else {
+        Err(DbError::InvalidDocument(DocumentError::Invalid(format!(
+            "invalid table name {name:?}: use letters, digits and _, starting with a letter"
+        ))))
+    }
+}
