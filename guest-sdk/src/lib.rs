@@ -20,6 +20,7 @@
 //! `kiln:platform/module` export; authors never touch wit-bindgen.
 
 mod context;
+pub mod db;
 mod error;
 mod export;
 pub mod log;
@@ -28,9 +29,15 @@ pub mod log;
 pub mod __private;
 
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
+pub use db::{Id, Order, PaginationOpts, PaginationResult};
 pub use error::Error;
 pub use kiln_sdk_macros::{action, mutation, query};
 pub use kiln_values::Value;
+
+/// Reads a value (a document, say) into your own type; a mismatch names the field.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
+    kiln_values::from_value_at(value, "value").map_err(|err| Error::new(err.to_string()))
+}
 
 /// What a function may do (DESIGN.md section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

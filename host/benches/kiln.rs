@@ -22,6 +22,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use kiln_host::config::Limits;
+use kiln_host::database::committer::CommitterOptions;
+use kiln_host::database::store::DocumentStore;
+use kiln_host::database::transaction::TransactionLimits;
 use kiln_host::runtime::{FunctionKind, Runtime};
 use kiln_host::values::Value;
 
@@ -80,7 +83,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
-    let runtime = Arc::new(Runtime::new(Limits::default())?);
+    let data = tempfile::tempdir()?;
+    let db = Arc::new(kiln_host::database::open(data.path())?);
+    let store = Arc::new(DocumentStore::open(
+        db,
+        TransactionLimits::default(),
+        CommitterOptions::default(),
+    )?);
+    let runtime = Arc::new(Runtime::new(Limits::default(), store)?);
     let started = Instant::now();
     let compiled = {
         let runtime = runtime.clone();

@@ -66,6 +66,21 @@ pub struct Limits {
     pub max_concurrent_instances: u32,
     /// Host objects (streams, pollables, ...) one invocation may hold at once.
     pub max_resources: usize,
+    /// Documents one transaction (a query or a mutation) may read.
+    pub max_documents_read: usize,
+    /// Bytes of documents one transaction may read.
+    pub max_bytes_read: usize,
+    /// Documents one mutation may write (insert, patch, replace, delete).
+    pub max_documents_written: usize,
+    /// Bytes of documents one mutation may write.
+    pub max_bytes_written: usize,
+    /// Largest document, system fields included (Convex: 1 MiB).
+    pub max_document_bytes: usize,
+    /// Most documents one query cursor returns per batch.
+    pub max_query_batch: usize,
+    /// Times a mutation that conflicts with a concurrent one is re-run before its caller
+    /// gets an error.
+    pub max_mutation_retries: usize,
 }
 
 impl Default for Limits {
@@ -84,6 +99,13 @@ impl Default for Limits {
             max_wasm_stack_bytes: 512 << 10,
             max_concurrent_instances: 256,
             max_resources: 10_000,
+            max_documents_read: 16_384,
+            max_bytes_read: 8 << 20,
+            max_documents_written: 8_192,
+            max_bytes_written: 8 << 20,
+            max_document_bytes: 1 << 20,
+            max_query_batch: 1_024,
+            max_mutation_retries: 100,
         }
     }
 }
@@ -119,6 +141,12 @@ impl Limits {
             ("max_module_bytes", self.max_module_bytes),
             ("max_wasm_stack_bytes", self.max_wasm_stack_bytes),
             ("max_resources", self.max_resources),
+            ("max_documents_read", self.max_documents_read),
+            ("max_bytes_read", self.max_bytes_read),
+            ("max_documents_written", self.max_documents_written),
+            ("max_bytes_written", self.max_bytes_written),
+            ("max_document_bytes", self.max_document_bytes),
+            ("max_query_batch", self.max_query_batch),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }
@@ -140,6 +168,17 @@ impl Limits {
             .map(|limits| limits.memory_bytes)
             .max()
             .unwrap_or(0)
+    }
+
+    pub fn transaction_limits(&self) -> crate::database::transaction::TransactionLimits {
+        crate::database::transaction::TransactionLimits {
+            max_documents_read: self.max_documents_read,
+            max_bytes_read: self.max_bytes_read,
+            max_documents_written: self.max_documents_written,
+            max_bytes_written: self.max_bytes_written,
+            max_document_bytes: self.max_document_bytes,
+            value_limits: self.value_limits(),
+        }
     }
 
     pub fn value_limits(&self) -> kiln_values::ValueLimits {

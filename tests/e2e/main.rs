@@ -9,5 +9,6 @@ mod support;
 mod calls;
 mod cli;
 mod convex_client;
+mod database;
 mod deploy;
 mod sandbox;

@@ -119,6 +119,19 @@ impl Server {
         (status, response.body_mut().read_to_string().unwrap())
     }
 
+    /// Deploys `modules` with `tables` (the `[tables]` of kiln.toml, as JSON).
+    pub fn deploy_with_tables(&self, modules: &[(&str, &[u8])], tables: Json) -> (u16, Json) {
+        let modules: serde_json::Map<String, Json> = modules
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), Json::String(BASE64.encode(bytes))))
+            .collect();
+        self.post(
+            "/api/deploy",
+            &json!({ "modules": modules, "tables": tables }).to_string(),
+            true,
+        )
+    }
+
     /// Deploys `modules` (name → wasm bytes) with the admin key.
     pub fn deploy(&self, modules: &[(&str, &[u8])]) -> (u16, Json) {
         let modules: serde_json::Map<String, Json> = modules

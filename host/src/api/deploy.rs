@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::router::json_response;
 use super::{ApiError, AppState, body};
+use crate::database::schema::{Schema, TableSchema};
 use crate::runtime::{FunctionKind, Visibility};
 
 /// `{"modules": {"<module name>": "<base64 of the .wasm>"}}`: the complete new set of
@@ -21,6 +22,9 @@ use crate::runtime::{FunctionKind, Visibility};
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     pub modules: BTreeMap<String, String>,
+    /// Tables and their indexes (`[tables]` of kiln.toml); none means no declared tables.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableSchema>,
 }
 
 pub async fn deploy(
@@ -40,7 +44,10 @@ pub async fn deploy(
         })?;
         modules.insert(name, bytes);
     }
-    let report = state.deployments.deploy(modules).await?;
+    let schema = Schema {
+        tables: body.tables,
+    };
+    let report = state.deployments.deploy(modules, schema).await?;
     tracing::info!(
         deployment = report.deployment_id,
         added = ?report.added,

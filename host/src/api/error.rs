@@ -54,6 +54,7 @@ impl From<DeployError> for ApiError {
             DeployError::InvalidModule { .. } => {
                 Self::bad_request("InvalidModule", err.to_string())
             }
+            DeployError::InvalidSchema(_) => Self::bad_request("InvalidSchema", err.to_string()),
             DeployError::Internal(err) => Self::internal(&err),
         }
     }

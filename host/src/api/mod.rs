@@ -20,6 +20,7 @@ pub use auth::AdminKey;
 pub use deploy::FunctionListing;
 pub use error::ApiError;
 
+use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
 use crate::runtime::Runtime;
 
@@ -29,6 +30,8 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// What every request handler can reach.
 pub struct AppState {
     pub runtime: Arc<Runtime>,
+    /// The document store, for the admin data endpoint.
+    pub store: Arc<DocumentStore>,
     pub deployments: Arc<Deployments>,
     pub admin_key: AdminKey,
 }

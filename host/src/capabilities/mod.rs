@@ -2,6 +2,7 @@
 //! (STYLE.md section 1), holding its implementation, its permission checks per function
 //! kind and its limits. `add_to_linker` is the one list that links them all.
 
+pub mod db;
 mod log;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -14,6 +15,9 @@ use crate::runtime::bindings::kiln::platform;
 pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     platform::log::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
+        state
+    })?;
+    platform::db::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
         state
     })?;
     Ok(())

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::ServerArgs;
 use super::client::Client;
 use super::project::Project;
+use crate::database::schema::SchemaReport;
 
 #[derive(Args)]
 pub struct DeployArgs {
@@ -36,6 +37,7 @@ struct DeployReport {
     removed: Vec<String>,
     unchanged: Vec<String>,
     functions: Vec<String>,
+    schema: SchemaReport,
 }
 
 pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
@@ -58,7 +60,10 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     }
     progress.set_message(format!("uploading and compiling {} modules", modules.len()));
     progress.enable_steady_tick(Duration::from_millis(100));
-    let response = client.post("/api/deploy", &serde_json::json!({ "modules": modules }));
+    let response = client.post(
+        "/api/deploy",
+        &serde_json::json!({ "modules": modules, "tables": project.tables }),
+    );
     progress.finish_and_clear();
     let report: DeployReport =
         serde_json::from_value(response?).context("unexpected response from the server")?;
@@ -77,6 +82,15 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
         for name in names {
             println!("  {sign} {name} ({label})");
         }
+    }
+    for table in &report.schema.created_tables {
+        println!("  + table {table}");
+    }
+    for index in &report.schema.added_indexes {
+        println!("  + index {index} (built)");
+    }
+    for index in &report.schema.removed_indexes {
+        println!("  - index {index}");
     }
     println!(
         "{} functions: {}",

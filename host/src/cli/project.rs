@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::database::schema::TableSchema;
+
 pub const PROJECT_FILE: &str = "kiln.toml";
 
 #[derive(Debug, Deserialize)]
@@ -14,6 +16,9 @@ pub const PROJECT_FILE: &str = "kiln.toml";
 pub struct Project {
     /// Module name (the path prefix of its functions) → path of its `.wasm`.
     pub modules: BTreeMap<String, PathBuf>,
+    /// Table name → its indexes. Tables not listed are schemaless.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableSchema>,
 }
 
 impl Project {

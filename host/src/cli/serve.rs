@@ -13,6 +13,8 @@ use clap::Args;
 
 use crate::api::{self, AdminKey, AppState};
 use crate::config::ServerConfig;
+use crate::database::committer::CommitterOptions;
+use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
 use crate::runtime::Runtime;
 
@@ -68,7 +70,15 @@ async fn run_server(
     admin_key: AdminKey,
 ) -> anyhow::Result<()> {
     let db = Arc::new(crate::database::open(&data)?);
-    let runtime = Arc::new(Runtime::new(config.limits)?);
+    let store = Arc::new(
+        DocumentStore::open(
+            db.clone(),
+            config.limits.transaction_limits(),
+            CommitterOptions::default(),
+        )
+        .context("cannot open the document store")?,
+    );
+    let runtime = Arc::new(Runtime::new(config.limits, store.clone())?);
     let (deployments, loaded) = Deployments::load(runtime.clone(), db)
         .await
         .context("cannot restore the deployment")?;
@@ -84,6 +94,7 @@ async fn run_server(
     let address = listener.local_addr()?;
     let state = Arc::new(AppState {
         runtime,
+        store,
         deployments: Arc::new(deployments),
         admin_key,
     });

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tokio::sync::oneshot;
 
-use super::persistence::{Persistence, TableRecord, apply_writes, save_commit_ts};
+use super::persistence::{Persistence, TableRecord, alter_indexes, apply_writes, save_commit_ts};
 use super::transaction::PendingCommit;
 use super::write_log::{Conflict, WriteLog};
 
@@ -90,6 +90,7 @@ impl Committer {
             tables,
             persistence,
             max_batch: options.max_batch.max(1),
+            schema_changed: false,
         };
         drop(snapshot);
         let (sender, receiver) = mpsc::channel();
@@ -106,7 +107,10 @@ impl Committer {
     /// Commits `pending`; returns its commit timestamp. A read-only transaction commits
     /// nothing and returns its snapshot's timestamp.
     pub async fn commit(&self, pending: PendingCommit) -> Result<u64, CommitError> {
-        if pending.writes.is_empty() && pending.new_tables.is_empty() {
+        if pending.writes.is_empty()
+            && pending.new_tables.is_empty()
+            && pending.altered_tables.is_empty()
+        {
             return Ok(pending.snapshot_ts);
         }
         let (reply, response) = oneshot::channel();
@@ -128,6 +132,8 @@ struct CommitterState {
     /// Table number → record, as of the last commit.
     tables: BTreeMap<u32, TableRecord>,
     max_batch: usize,
+    /// Set while applying a commit that changed indexes.
+    schema_changed: bool,
 }
 
 impl CommitterState {
@@ -212,12 +218,28 @@ impl CommitterState {
         for record in pending.new_tables.values() {
             self.tables.insert(record.number, record.clone());
         }
-        let new_tables = pending.new_tables.values().map(|table| table.number);
+        for altered in pending.altered_tables.values() {
+            let old = self.tables.get(&altered.number).cloned().ok_or_else(|| {
+                Validation::Rejected(CommitError::TableCreatedConcurrently(altered.name.clone()))
+            })?;
+            alter_indexes(txn, &old, altered).map_err(Validation::Failed)?;
+            self.tables.insert(altered.number, altered.clone());
+            // Index ids changed: no transaction begun before this commit can be checked.
+            self.schema_changed = true;
+        }
+        let new_tables = pending
+            .new_tables
+            .values()
+            .chain(pending.altered_tables.values())
+            .map(|table| table.number);
         let touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
             .map_err(Validation::Failed)?;
         let ts = next_ts(self.last_ts);
         self.last_ts = ts;
         self.write_log.push(ts, touched);
+        if std::mem::take(&mut self.schema_changed) {
+            self.write_log.forget_before(ts);
+        }
         Ok(Some(ts))
     }
 }

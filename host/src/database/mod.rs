@@ -5,11 +5,13 @@
 
 pub mod committer;
 pub mod documents;
+pub mod filter;
 pub mod id;
 pub mod index_key;
 pub mod indexes;
 pub mod persistence;
 pub mod reads;
+pub mod schema;
 pub mod store;
 pub mod transaction;
 pub mod write_log;

@@ -174,6 +174,11 @@ impl Persistence {
         }
     }
 
+    /// A fresh index id (for an index added to an existing table).
+    pub fn new_index_id(&self) -> u32 {
+        self.next_index_id.fetch_add(1, Ordering::SeqCst)
+    }
+
     pub fn begin_write(&self) -> anyhow::Result<WriteTransaction> {
         Ok(self.db.begin_write()?)
     }
@@ -310,6 +315,43 @@ pub fn apply_writes(
         table_records.insert(table.name.as_str(), serde_json::to_string(table)?.as_str())?;
     }
     Ok(touched)
+}
+
+/// Changes a table's indexes inside a commit: drops the entries of indexes `new` no longer
+/// has and builds (backfills) the ones it adds, from every document of the table.
+pub fn alter_indexes(
+    txn: &WriteTransaction,
+    old: &TableRecord,
+    new: &TableRecord,
+) -> anyhow::Result<()> {
+    let mut entries = txn.open_table(INDEX_ENTRIES)?;
+    for index in &old.indexes {
+        if !new.indexes.iter().any(|kept| kept.id == index.id) {
+            let range = index.full_range();
+            entries.retain_in::<&[u8], _>(range.bounds(), |_, _| false)?;
+        }
+    }
+    let added: Vec<&IndexDefinition> = new
+        .indexes
+        .iter()
+        .filter(|index| !old.indexes.iter().any(|existing| existing.id == index.id))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let documents = txn.open_table(DOCUMENTS)?;
+    // A table's document keys are 20 bytes starting with its number.
+    let start = new.number.to_be_bytes();
+    let end = (u64::from(new.number) + 1).to_be_bytes();
+    let end: &[u8] = &end[4..];
+    for entry in documents.range::<&[u8]>(&start[..]..end)? {
+        let (key, text) = entry?;
+        let document = decode_document(text.value())?;
+        for index in &added {
+            entries.insert(index.key_for(&document).as_slice(), key.value())?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets the commit timestamp inside a commit.

@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_RETRIES: usize = 100;
 
 /// Waits a random fraction of a few milliseconds, growing with the attempt, so contenders
 /// that conflicted do not all re-run in lockstep.
-async fn conflict_backoff(attempt: usize) {
+pub(crate) async fn conflict_backoff(attempt: usize) {
     let mut random = [0u8; 2];
     getrandom::fill(&mut random).unwrap_or_default();
     let ceiling_us = 1_000 * attempt.min(20) as u64;

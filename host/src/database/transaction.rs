@@ -67,6 +67,16 @@ pub struct PendingCommit {
     pub writes: BTreeMap<DocumentId, Option<Document>>,
     /// Tables this transaction created by inserting into them.
     pub new_tables: BTreeMap<String, TableRecord>,
+    /// Existing tables whose indexes this transaction changed (schema deploys).
+    pub altered_tables: BTreeMap<String, TableRecord>,
+}
+
+/// What [`Transaction::declare_table`] changed.
+#[derive(Debug, Default, PartialEq)]
+pub struct TableChange {
+    pub created: bool,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -85,6 +95,7 @@ pub struct Transaction {
     reads: ReadSet,
     writes: BTreeMap<DocumentId, Option<Document>>,
     new_tables: BTreeMap<String, TableRecord>,
+    altered_tables: BTreeMap<String, TableRecord>,
     usage: Usage,
 }
 
@@ -102,6 +113,7 @@ impl Transaction {
             reads: ReadSet::default(),
             writes: BTreeMap::new(),
             new_tables: BTreeMap::new(),
+            altered_tables: BTreeMap::new(),
             usage: Usage::default(),
         })
     }
@@ -112,16 +124,117 @@ impl Transaction {
 
     /// The table as this transaction sees it (including one it created).
     fn table(&self, name: &str) -> Option<&TableRecord> {
-        self.new_tables
+        self.altered_tables
             .get(name)
+            .or_else(|| self.new_tables.get(name))
             .or_else(|| self.snapshot.table(name))
     }
 
     fn table_by_number(&self, number: u32) -> Option<&TableRecord> {
-        self.new_tables
+        self.altered_tables
             .values()
+            .chain(self.new_tables.values())
             .find(|table| table.number == number)
             .or_else(|| self.snapshot.table_by_number(number))
+    }
+
+    /// Makes `table_name` exist with exactly the declared indexes (name → fields): creates
+    /// it, or adds, rebuilds and drops indexes. Indexes whose fields did not change keep
+    /// their entries; new ones are backfilled at commit.
+    pub fn declare_table(
+        &mut self,
+        table_name: &str,
+        declared: &[(String, Vec<String>)],
+    ) -> Result<TableChange, DbError> {
+        self.require_writable("declare_table")?;
+        let Some(existing) = self.table(table_name).cloned() else {
+            self.create_table(table_name, declared)?;
+            return Ok(TableChange {
+                created: true,
+                added: declared.iter().map(|(name, _)| name.clone()).collect(),
+                removed: Vec::new(),
+            });
+        };
+        let mut change = TableChange::default();
+        let mut indexes = vec![existing.indexes[0].clone()];
+        for (name, fields) in declared {
+            match existing.index(name) {
+                Some(index) if &index.fields == fields => indexes.push(index.clone()),
+                _ => {
+                    change.added.push(name.clone());
+                    indexes.push(super::indexes::IndexDefinition {
+                        id: self.persistence.new_index_id(),
+                        name: name.clone(),
+                        fields: fields.clone(),
+                    });
+                }
+            }
+        }
+        for index in &existing.indexes[1..] {
+            if !indexes.iter().any(|kept| kept.id == index.id) {
+                change.removed.push(index.name.clone());
+            }
+        }
+        if !change.added.is_empty() || !change.removed.is_empty() {
+            let altered = TableRecord {
+                indexes,
+                ..existing
+            };
+            if self.new_tables.contains_key(table_name) {
+                self.new_tables.insert(table_name.to_string(), altered);
+            } else {
+                self.altered_tables.insert(table_name.to_string(), altered);
+            }
+        }
+        Ok(change)
+    }
+
+    /// The name of the table with this number, if it exists.
+    pub fn table_name(&self, number: u32) -> Option<String> {
+        self.table_by_number(number).map(|table| table.name.clone())
+    }
+
+    /// Checks a query before it runs: the index exists, the range follows it, and a
+    /// continuation key belongs to it. A table that does not exist yet is fine (empty).
+    pub fn check_query(
+        &self,
+        table_name: &str,
+        index_name: &str,
+        range: &IndexRange,
+        after: Option<&[u8]>,
+    ) -> Result<(), DbError> {
+        let Some(table) = self.table(table_name) else {
+            return Ok(());
+        };
+        let index = self.index(table, index_name)?;
+        index.key_range(range)?;
+        if let Some(after) = after
+            && !after.starts_with(&index.id.to_be_bytes())
+        {
+            return Err(DbError::InvalidId(
+                "invalid cursor: it was made by a query over another index".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn index<'t>(
+        &self,
+        table: &'t TableRecord,
+        index_name: &str,
+    ) -> Result<&'t super::indexes::IndexDefinition, DbError> {
+        table.index(index_name).ok_or_else(|| {
+            let declared: Vec<&str> = table.indexes.iter().map(|i| i.name.as_str()).collect();
+            let hint = if index_name == BY_ID {
+                " (by_id supports get, not ranges, for now)"
+            } else {
+                ""
+            };
+            DbError::UnknownIndex(format!(
+                "table {:?} has no index {index_name:?}{hint}; its indexes are {declared:?}",
+                table.name
+            ))
+        })
     }
 
     /// The document with `id`, or `None`. An id whose table does not exist is `None`.
@@ -240,13 +353,7 @@ impl Transaction {
             // A table nobody has written to yet reads as empty, as in Convex.
             return Ok(Vec::new());
         };
-        let index = table.index(index_name).cloned().ok_or_else(|| {
-            let declared: Vec<&str> = table.indexes.iter().map(|i| i.name.as_str()).collect();
-            let hint = if index_name == BY_ID { " (by_id supports get, not ranges, for now)" } else { "" };
-            DbError::UnknownIndex(format!(
-                "table {table_name:?} has no index {index_name:?}{hint}; its indexes are {declared:?}"
-            ))
-        })?;
+        let index = self.index(&table, index_name)?.clone();
         let mut range = index.key_range(range)?;
         if let Some(after) = after {
             match order {
@@ -314,6 +421,7 @@ impl Transaction {
             reads: self.reads,
             writes: self.writes,
             new_tables: self.new_tables,
+            altered_tables: self.altered_tables,
         }
     }
 

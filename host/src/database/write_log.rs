@@ -44,6 +44,13 @@ impl WriteLog {
         }
     }
 
+    /// Forgets every commit before `ts`: transactions that began before it re-run (used
+    /// when a commit changes indexes, which old read sets cannot describe).
+    pub fn forget_before(&mut self, ts: u64) {
+        self.entries.retain(|(commit_ts, _)| *commit_ts >= ts);
+        self.complete_after_ts = self.complete_after_ts.max(ts);
+    }
+
     /// Checks a transaction that read `reads` at `snapshot_ts` against every later commit.
     pub fn check(&self, snapshot_ts: u64, reads: &ReadSet) -> Result<(), Conflict> {
         if snapshot_ts < self.complete_after_ts {

@@ -21,6 +21,7 @@ use wasmtime::component::Component;
 pub use deployment::Deployment;
 use store::{DeploymentRecord, ModuleRecord, NewModuleBlobs};
 
+use crate::database::schema::{Schema, SchemaReport};
 use crate::function_path::check_module_name;
 use crate::runtime::Runtime;
 
@@ -38,6 +39,8 @@ pub struct Deployments {
 pub enum DeployError {
     #[error("module `{module}`: {reason}")]
     InvalidModule { module: String, reason: String },
+    #[error("{0}")]
+    InvalidSchema(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -53,6 +56,8 @@ pub struct DeployReport {
     pub unchanged: Vec<String>,
     /// Canonical paths of every function now deployed.
     pub functions: Vec<String>,
+    /// Tables created and indexes built or dropped.
+    pub schema: SchemaReport,
 }
 
 /// How the deployment was brought back at start-up.
@@ -114,9 +119,10 @@ impl Deployments {
     pub async fn deploy(
         self: &Arc<Self>,
         modules: BTreeMap<String, Vec<u8>>,
+        schema: Schema,
     ) -> Result<DeployReport, DeployError> {
         let this = self.clone();
-        tokio::spawn(async move { this.deploy_to_completion(modules).await })
+        tokio::spawn(async move { this.deploy_to_completion(modules, schema).await })
             .await
             .map_err(|err| {
                 DeployError::Internal(anyhow::anyhow!("the deploy task failed: {err}"))
@@ -126,7 +132,11 @@ impl Deployments {
     async fn deploy_to_completion(
         &self,
         modules: BTreeMap<String, Vec<u8>>,
+        schema: Schema,
     ) -> Result<DeployReport, DeployError> {
+        schema
+            .validate()
+            .map_err(|err| DeployError::InvalidSchema(err.to_string()))?;
         let _one_at_a_time = self.deploying.lock().await;
         let old = self.current();
         let mut report = DeployReport::default();
@@ -134,6 +144,7 @@ impl Deployments {
             id: old.record.id + 1,
             deployed_at_ms: now_ms(),
             modules: BTreeMap::new(),
+            schema: Schema::default(),
         };
         let mut loaded_modules = BTreeMap::new();
         let mut new_blobs = Vec::new();
@@ -200,6 +211,16 @@ impl Deployments {
             .filter(|name| !record.modules.contains_key(*name))
             .cloned()
             .collect();
+
+        // Every module compiled and linked: build the tables and indexes the new functions
+        // need before they go live.
+        report.schema = self
+            .runtime
+            .store
+            .apply_schema(&schema)
+            .await
+            .map_err(|err| DeployError::InvalidSchema(err.to_string()))?;
+        record.schema = schema;
 
         blocking({
             let db = self.db.clone();

@@ -26,6 +26,9 @@ pub struct DeploymentRecord {
     pub id: u64,
     pub deployed_at_ms: u64,
     pub modules: BTreeMap<String, ModuleRecord>,
+    /// The tables and indexes it declared.
+    #[serde(default)]
+    pub schema: crate::database::schema::Schema,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -133,6 +136,7 @@ mod tests {
         DeploymentRecord {
             id,
             deployed_at_ms: 0,
+            schema: Default::default(),
             modules: modules
                 .iter()
                 .map(|(name, sha)| {

@@ -5,4 +5,7 @@ wasmtime::component::bindgen!({
     world: "kiln:platform/function-module",
     imports: { default: async },
     exports: { default: async },
+    with: {
+        "kiln:platform/db.cursor": crate::capabilities::db::QueryCursor,
+    },
 });

@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::invocation::InvocationState;
 use crate::capabilities;
 use crate::config::Limits;
+use crate::database::store::DocumentStore;
 
 /// How often the epoch advances. A guest that runs past its deadline is stopped within
 /// one tick; a running guest also yields to the async executor once per tick.
@@ -22,13 +23,15 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// per server and shared by every deployment and call.
 pub struct Runtime {
     pub(crate) engine: Engine,
+    /// The document store queries and mutations run against.
+    pub(crate) store: Arc<DocumentStore>,
     pub(crate) linker: Linker<InvocationState>,
     pub(crate) limits: Arc<Limits>,
     ticker_stop: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    pub fn new(limits: Limits) -> anyhow::Result<Self> {
+    pub fn new(limits: Limits, store: Arc<DocumentStore>) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
@@ -38,6 +41,7 @@ impl Runtime {
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
         Ok(Self {
             engine,
+            store,
             linker,
             limits: Arc::new(limits),
             ticker_stop,

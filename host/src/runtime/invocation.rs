@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::FunctionKind;
 use super::output::{LogBuffer, OutputCapture};
 use crate::config::{FunctionLimits, Limits};
+use crate::database::transaction::Transaction;
 
 /// The severity of a log line. `Log` is the guest's stdout, like `console.log`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,14 +46,23 @@ impl std::fmt::Display for LogLine {
 
 /// The store data of one invocation.
 pub struct InvocationState {
+    pub(crate) kind: FunctionKind,
+    /// The database transaction of a query or mutation; actions have none.
+    pub(crate) transaction: Option<Transaction>,
+    /// Most documents one cursor batch returns (`max_query_batch`).
+    pub(crate) max_query_batch: usize,
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) log: Arc<Mutex<LogBuffer>>,
 }
 
 impl InvocationState {
-    pub(crate) fn new(kind: FunctionKind, limits: &Limits) -> Self {
+    pub(crate) fn new(
+        kind: FunctionKind,
+        limits: &Limits,
+        transaction: Option<Transaction>,
+    ) -> Self {
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
             limits.max_output_bytes,
@@ -67,6 +77,9 @@ impl InvocationState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
         Self {
+            kind,
+            transaction,
+            max_query_batch: limits.max_query_batch,
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),

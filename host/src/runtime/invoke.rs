@@ -12,6 +12,8 @@ use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
 use super::invocation::{InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
+use crate::database::store::conflict_backoff;
+use crate::database::transaction::Transaction;
 
 /// The outcome of one call, with the lines it logged (also when it failed).
 #[derive(Debug)]
@@ -48,7 +50,10 @@ struct TimedOut;
 type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 impl Runtime {
-    /// Runs `function` of `module` with `args` (already checked against the value limits).
+    /// Runs `function` of `module` with `args` (already checked against the value limits)
+    /// with the database access its kind has: a query reads one snapshot; a mutation runs
+    /// in a transaction that commits when it returns, and is re-run from scratch if it
+    /// conflicts with a concurrent one; an action has no transaction.
     pub async fn invoke(
         &self,
         module: &LoadedModule,
@@ -56,10 +61,68 @@ impl Runtime {
         kind: FunctionKind,
         args: &Value,
     ) -> Invocation {
+        if kind == FunctionKind::Action {
+            return self.invoke_once(module, function, kind, args, None).await.0;
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // Each run of a mutation starts from the latest commit.
+            let begun = match kind {
+                FunctionKind::Query => self.store.begin_query(),
+                _ => self.store.begin_mutation(),
+            };
+            let transaction = match begun {
+                Ok(transaction) => transaction,
+                Err(err) => {
+                    return Invocation {
+                        outcome: Err(FunctionFailure::Internal(format!(
+                            "cannot begin a transaction: {err:#}"
+                        ))),
+                        log_lines: Vec::new(),
+                    };
+                }
+            };
+            let (invocation, transaction) = self
+                .invoke_once(module, function, kind, args, Some(transaction))
+                .await;
+            // A query commits nothing; a mutation that failed leaves nothing behind.
+            let (FunctionKind::Mutation, Ok(_), Some(transaction)) =
+                (kind, &invocation.outcome, transaction)
+            else {
+                return invocation;
+            };
+            match self.store.commit(transaction).await {
+                Ok(_commit_ts) => return invocation,
+                Err(err) if err.is_retryable() && attempts <= self.limits.max_mutation_retries => {
+                    tracing::debug!(attempts, "mutation conflicted; re-running it: {err}");
+                    conflict_backoff(attempts).await;
+                }
+                Err(err) => {
+                    return Invocation {
+                        outcome: Err(FunctionFailure::Stopped(format!(
+                            "mutation could not commit after {attempts} attempts: {err}"
+                        ))),
+                        log_lines: invocation.log_lines,
+                    };
+                }
+            }
+        }
+    }
+
+    /// One run of a function on a fresh instance; hands the transaction back.
+    async fn invoke_once(
+        &self,
+        module: &LoadedModule,
+        function: &str,
+        kind: FunctionKind,
+        args: &Value,
+        transaction: Option<Transaction>,
+    ) -> (Invocation, Option<Transaction>) {
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
-        let (outcome, log_lines) = self
-            .with_instance(&module.pre, kind, move |store, instance| {
+        let (outcome, log_lines, transaction) = self
+            .with_instance(&module.pre, kind, transaction, move |store, instance| {
                 Box::pin(async move {
                     instance
                         .kiln_platform_module()
@@ -72,7 +135,7 @@ impl Runtime {
             Ok(text) => self.decode_result(&text),
             Err(error) => Err(self.decode_error(error)),
         });
-        Invocation { outcome, log_lines }
+        (Invocation { outcome, log_lines }, transaction)
     }
 
     /// The error a function returned, held to the same size limit as a return value so
@@ -115,13 +178,21 @@ impl Runtime {
         &self,
         pre: &FunctionModulePre<InvocationState>,
         kind: FunctionKind,
+        transaction: Option<Transaction>,
         call: impl for<'a> FnOnce(
             &'a mut Store<InvocationState>,
             &'a FunctionModule,
         ) -> CallFuture<'a, R>,
-    ) -> (Result<R, FunctionFailure>, Vec<LogLine>) {
+    ) -> (
+        Result<R, FunctionFailure>,
+        Vec<LogLine>,
+        Option<Transaction>,
+    ) {
         let limits = self.limits.for_kind(kind).clone();
-        let mut store = Store::new(&self.engine, InvocationState::new(kind, &self.limits));
+        let mut store = Store::new(
+            &self.engine,
+            InvocationState::new(kind, &self.limits, transaction),
+        );
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
             return (
@@ -129,6 +200,7 @@ impl Runtime {
                     "cannot set fuel: {err:#}"
                 ))),
                 Vec::new(),
+                None,
             );
         }
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
@@ -154,7 +226,8 @@ impl Runtime {
             Err(_elapsed) => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
         };
         let log_lines = store.data().log_lines();
-        (result, log_lines)
+        let transaction = store.data_mut().transaction.take();
+        (result, log_lines, transaction)
     }
 
     /// Names what stopped a call: which limit, which trap, or that the host failed.

@@ -72,7 +72,7 @@ impl Runtime {
         pre: &FunctionModulePre<InvocationState>,
     ) -> Result<Vec<FunctionSpec>, ModuleError> {
         let specs = self
-            .with_instance(pre, FunctionKind::Query, |store, module| {
+            .with_instance(pre, FunctionKind::Query, None, |store, module| {
                 Box::pin(async move { module.kiln_platform_module().call_functions(store).await })
             })
             .await

@@ -1,0 +1,77 @@
+//! Named counters in the table `counters` (index `by_name = ["name"]`): `counter:increment`
+//! reads, adds and writes in one mutation, so concurrent increments never lose an update.
+
+use kiln::{Error, Id, MutationCtx, QueryCtx, mutation, query};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, Serialize)]
+struct Counter {
+    #[serde(rename = "_id", skip_serializing)]
+    id: Option<Id>,
+    name: String,
+    value: i64,
+}
+
+#[derive(Deserialize)]
+struct Increment {
+    name: String,
+    by: Option<i64>,
+}
+
+/// Adds `by` (default 1) to the counter and returns its new value.
+#[mutation]
+fn increment(ctx: &MutationCtx, args: Increment) -> Result<i64, Error> {
+    let by = args.by.unwrap_or(1);
+    let existing = ctx
+        .db
+        .query("counters")
+        .with_index("by_name", |q| q.eq("name", &args.name))
+        .unique()?;
+    match existing {
+        Some(document) => {
+            let counter: Counter = kiln::from_value(document)?;
+            let value = counter
+                .value
+                .checked_add(by)
+                .ok_or_else(|| Error::new(format!("counter {} would overflow", args.name)))?;
+            let id = counter.id.expect("stored documents have an _id");
+            ctx.db.patch(&id, &value_patch(value))?;
+            Ok(value)
+        }
+        None => {
+            ctx.db.insert(
+                "counters",
+                &Counter {
+                    id: None,
+                    name: args.name,
+                    value: by,
+                },
+            )?;
+            Ok(by)
+        }
+    }
+}
+
+/// `{"value": value}` as a patch.
+fn value_patch(value: i64) -> std::collections::BTreeMap<&'static str, i64> {
+    [("value", value)].into()
+}
+
+#[derive(Deserialize)]
+struct Get {
+    name: String,
+}
+
+/// The counter's value; 0 if it was never incremented.
+#[query]
+fn get(ctx: &QueryCtx, args: Get) -> Result<i64, Error> {
+    let existing = ctx
+        .db
+        .query("counters")
+        .with_index("by_name", |q| q.eq("name", &args.name))
+        .unique()?;
+    match existing {
+        Some(document) => Ok(kiln::from_value::<Counter>(document)?.value),
+        None => Ok(0),
+    }
+}

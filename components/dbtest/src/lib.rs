@@ -1,0 +1,103 @@
+//! Database calls that must fail, each with a clear error and nothing committed, plus the
+//! helpers the tests use to look at what is stored.
+
+use kiln::{ActionCtx, Error, Id, MutationCtx, QueryCtx, Value, action, mutation, query};
+use serde::Deserialize;
+
+// The raw `db` interface: the SDK's types do not let a query write, but the host must
+// refuse it even from a guest that tries.
+mod raw_bindings {
+    wit_bindgen::generate!({
+        path: ["../../wit", "wit"],
+        world: "test:dbtest/raw-db",
+        generate_all,
+    });
+}
+use raw_bindings::kiln::platform::db as raw;
+
+#[derive(Deserialize)]
+struct Table {
+    table: String,
+}
+
+/// A query that writes: the host must refuse.
+#[query]
+fn write_from_query(_ctx: &QueryCtx, args: Table) -> Result<String, Error> {
+    raw::insert(&args.table, "{}").map_err(Error::new)
+}
+
+/// An action that reads: the host must refuse.
+#[action]
+fn read_from_action(_ctx: &ActionCtx) -> Result<Option<String>, Error> {
+    raw::get(None, "anything").map_err(Error::new)
+}
+
+#[derive(Deserialize)]
+struct Get {
+    table: Option<String>,
+    id: String,
+}
+
+#[query]
+fn get(ctx: &QueryCtx, args: Get) -> Result<Option<Value>, Error> {
+    let id = Id(args.id);
+    match args.table {
+        Some(table) => ctx.db.get_in(&table, &id),
+        None => ctx.db.get(&id),
+    }
+}
+
+#[derive(Deserialize)]
+struct Insert {
+    table: String,
+    document: Value,
+}
+
+#[mutation]
+fn insert(ctx: &MutationCtx, args: Insert) -> Result<Id, Error> {
+    ctx.db.insert(&args.table, &args.document)
+}
+
+/// Inserts, then fails: nothing may be committed.
+#[mutation]
+fn insert_then_fail(ctx: &MutationCtx, args: Insert) -> Result<(), Error> {
+    ctx.db.insert(&args.table, &args.document)?;
+    Err(Error::new("failing after the insert on purpose"))
+}
+
+#[derive(Deserialize)]
+struct ByIndex {
+    table: String,
+    index: String,
+    field: String,
+    value: Value,
+}
+
+#[query]
+fn by_index(ctx: &QueryCtx, args: ByIndex) -> Result<Vec<Value>, Error> {
+    ctx.db
+        .query(&args.table)
+        .with_index(&args.index, |q| q.eq(&args.field, &args.value))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Filtered {
+    table: String,
+    field: String,
+    above: Value,
+}
+
+/// Documents whose `field` is greater than `above`, through a host-evaluated filter.
+#[query]
+fn filtered(ctx: &QueryCtx, args: Filtered) -> Result<Vec<Value>, Error> {
+    ctx.db
+        .query(&args.table)
+        .filter(|q| q.gt(q.field(&args.field), q.literal(&args.above)))
+        .collect()
+}
+
+#[query]
+fn count(ctx: &QueryCtx, args: Table) -> Result<usize, Error> {
+    Ok(ctx.db.query(&args.table).collect()?.len())
+}

@@ -1,0 +1,281 @@
+//! `kiln:platform/db`: the database as functions see it.
+//!
+//! Who may call what: queries read (their transaction is read-only, so a write fails with
+//! an error saying so), mutations read and write, actions have no transaction at all and
+//! every call fails with an error pointing them to queries and mutations. Limits are the
+//! transaction's (documents and bytes read and written, document size) plus the largest
+//! batch a cursor returns at once (`max_query_batch`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_ENCODING;
+use kiln_values::Value;
+use wasmtime::component::Resource;
+
+use crate::database::documents::Document;
+use crate::database::filter::Expression;
+use crate::database::id::DocumentId;
+use crate::database::indexes::{BY_CREATION_TIME, Bound, IndexRange};
+use crate::database::persistence::Order;
+use crate::database::transaction::Transaction;
+use crate::runtime::bindings::kiln::platform::db::{self as wit, Host, HostCursor};
+use crate::runtime::{FunctionKind, InvocationState};
+
+/// An open query: what it selects and how far it has read.
+pub struct QueryCursor {
+    table: String,
+    index: String,
+    range: IndexRange,
+    order: Order,
+    filter: Option<Expression>,
+    /// The index key of the last document read (matching the filter or not).
+    after: Option<Vec<u8>>,
+    exhausted: bool,
+}
+
+impl InvocationState {
+    /// The transaction, or the error this kind of function gets instead.
+    fn transaction(&mut self) -> Result<&mut Transaction, String> {
+        match self.kind {
+            FunctionKind::Action => Err(
+                "actions cannot use the database directly: call a query or mutation (run-query, run-mutation)".into(),
+            ),
+            _ => self
+                .transaction
+                .as_mut()
+                .ok_or_else(|| "internal error: this invocation has no transaction".to_string()),
+        }
+    }
+}
+
+fn parse_id(
+    table: Option<&str>,
+    id: &str,
+    transaction: &mut Transaction,
+) -> Result<DocumentId, String> {
+    let id = DocumentId::decode(id).map_err(|err| err.to_string())?;
+    if let Some(expected) = table {
+        let actual = transaction.table_name(id.table_number);
+        if actual.as_deref() != Some(expected) {
+            return Err(format!(
+                "id {id} belongs to {}, not to table {expected:?}",
+                actual.map_or("no table".to_string(), |name| format!("table {name:?}"))
+            ));
+        }
+    }
+    Ok(id)
+}
+
+fn parse_value(text: &str, what: &str) -> Result<Value, String> {
+    Value::from_convex_json_str(text).map_err(|err| format!("invalid {what}: {err}"))
+}
+
+fn document_text(document: &Document) -> String {
+    document.to_value().to_convex_json_string()
+}
+
+impl Host for InvocationState {
+    async fn get(&mut self, table: Option<String>, id: String) -> Result<Option<String>, String> {
+        let transaction = self.transaction()?;
+        let id = parse_id(table.as_deref(), &id, transaction)?;
+        let document = transaction.get(&id).map_err(|err| err.to_string())?;
+        Ok(document.as_ref().map(document_text))
+    }
+
+    async fn insert(&mut self, table: String, document: String) -> Result<String, String> {
+        let document = parse_value(&document, "document")?;
+        let transaction = self.transaction()?;
+        let id = transaction
+            .insert(&table, document)
+            .map_err(|err| err.to_string())?;
+        Ok(id.encode())
+    }
+
+    async fn patch(
+        &mut self,
+        table: Option<String>,
+        id: String,
+        fields: String,
+    ) -> Result<(), String> {
+        let fields = parse_value(&fields, "fields")?;
+        let transaction = self.transaction()?;
+        let id = parse_id(table.as_deref(), &id, transaction)?;
+        transaction
+            .patch(&id, fields)
+            .map_err(|err| err.to_string())
+    }
+
+    async fn replace(
+        &mut self,
+        table: Option<String>,
+        id: String,
+        document: String,
+    ) -> Result<(), String> {
+        let document = parse_value(&document, "document")?;
+        let transaction = self.transaction()?;
+        let id = parse_id(table.as_deref(), &id, transaction)?;
+        transaction
+            .replace(&id, document)
+            .map_err(|err| err.to_string())
+    }
+
+    async fn delete(&mut self, table: Option<String>, id: String) -> Result<(), String> {
+        let transaction = self.transaction()?;
+        let id = parse_id(table.as_deref(), &id, transaction)?;
+        transaction.delete(&id).map_err(|err| err.to_string())
+    }
+
+    async fn open_query(&mut self, query: wit::Query) -> Result<Resource<QueryCursor>, String> {
+        self.transaction()?;
+        let range = parse_range(&query.range)?;
+        let filter = match &query.filter {
+            None => None,
+            Some(text) => {
+                let json: serde_json::Value =
+                    serde_json::from_str(text).map_err(|err| format!("invalid filter: {err}"))?;
+                Some(Expression::parse(&json).map_err(|err| format!("invalid filter: {err}"))?)
+            }
+        };
+        let after = match &query.after {
+            None => None,
+            Some(cursor) => Some(CURSOR_ENCODING.decode(cursor).map_err(|_| {
+                format!("invalid cursor {cursor:?}: not one this server handed out")
+            })?),
+        };
+        let cursor = QueryCursor {
+            table: query.table,
+            index: query.index.unwrap_or_else(|| BY_CREATION_TIME.to_string()),
+            range,
+            order: match query.order {
+                wit::Order::Asc => Order::Asc,
+                wit::Order::Desc => Order::Desc,
+            },
+            filter,
+            after,
+            exhausted: false,
+        };
+        // Check the index and range now, so a bad query fails where it is opened.
+        let transaction = self.transaction()?;
+        transaction
+            .check_query(
+                &cursor.table,
+                &cursor.index,
+                &cursor.range,
+                cursor.after.as_deref(),
+            )
+            .map_err(|err| err.to_string())?;
+        self.table
+            .push(cursor)
+            .map_err(|err| format!("too many open queries: {err}"))
+    }
+}
+
+impl HostCursor for InvocationState {
+    async fn next(
+        &mut self,
+        cursor: Resource<QueryCursor>,
+        max: u32,
+    ) -> Result<Vec<String>, String> {
+        let max = (max as usize).clamp(1, self.max_query_batch);
+        let (table, index, range, order, mut after, exhausted) = {
+            let state = self.table.get(&cursor).map_err(|err| err.to_string())?;
+            (
+                state.table.clone(),
+                state.index.clone(),
+                state.range.clone(),
+                state.order,
+                state.after.clone(),
+                state.exhausted,
+            )
+        };
+        let mut found = Vec::new();
+        let mut exhausted = exhausted;
+        while !exhausted && found.len() < max {
+            let want = max - found.len();
+            let transaction = self.transaction()?;
+            let batch = transaction
+                .scan(&table, &index, &range, order, want, after.as_deref())
+                .map_err(|err| err.to_string())?;
+            exhausted = batch.len() < want;
+            let state = self.table.get(&cursor).map_err(|err| err.to_string())?;
+            for (key, document) in batch {
+                let keep = match &state.filter {
+                    None => true,
+                    Some(filter) => filter
+                        .matches(&document)
+                        .map_err(|err| format!("filter: {err}"))?,
+                };
+                after = Some(key);
+                if keep {
+                    found.push(document_text(&document));
+                }
+            }
+        }
+        let state = self.table.get_mut(&cursor).map_err(|err| err.to_string())?;
+        state.after = after;
+        state.exhausted = exhausted;
+        Ok(found)
+    }
+
+    async fn position(&mut self, cursor: Resource<QueryCursor>) -> Option<String> {
+        let state = self.table.get(&cursor).ok()?;
+        state.after.as_ref().map(|key| CURSOR_ENCODING.encode(key))
+    }
+
+    async fn drop(&mut self, cursor: Resource<QueryCursor>) -> wasmtime::Result<()> {
+        self.table.delete(cursor)?;
+        Ok(())
+    }
+}
+
+/// `[{"field", "op", "value"}, ...]` → an index range.
+fn parse_range(text: &str) -> Result<IndexRange, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| format!("invalid range: {err}"))?;
+    let serde_json::Value::Array(conditions) = json else {
+        return Err("invalid range: expected an array of {field, op, value}".into());
+    };
+    let mut range = IndexRange::default();
+    for (position, condition) in conditions.into_iter().enumerate() {
+        let invalid = |reason: &str| format!("invalid range condition {position}: {reason}");
+        let serde_json::Value::Object(mut condition) = condition else {
+            return Err(invalid("expected {field, op, value}"));
+        };
+        let field = match condition.remove("field") {
+            Some(serde_json::Value::String(field)) => field,
+            _ => return Err(invalid("`field` must be a string")),
+        };
+        let op = match condition.remove("op") {
+            Some(serde_json::Value::String(op)) => op,
+            _ => return Err(invalid("`op` must be a string")),
+        };
+        let value =
+            Value::from_convex_json(condition.remove("value").unwrap_or(serde_json::Value::Null))
+                .map_err(|err| invalid(&err.to_string()))?;
+        let bound = |inclusive| {
+            Some((
+                field.clone(),
+                Bound {
+                    value: value.clone(),
+                    inclusive,
+                },
+            ))
+        };
+        match op.as_str() {
+            "eq" if range.lower.is_none() && range.upper.is_none() => {
+                range.equal.push((field, value))
+            }
+            "eq" => return Err(invalid("an equality must come before the bounds")),
+            "gt" | "gte" if range.lower.is_none() => range.lower = bound(op == "gte"),
+            "lt" | "lte" if range.upper.is_none() => range.upper = bound(op == "lte"),
+            "gt" | "gte" | "lt" | "lte" => {
+                return Err(invalid("at most one lower and one upper bound"));
+            }
+            other => {
+                return Err(invalid(&format!(
+                    "unknown op {other:?} (use eq, gt, gte, lt, lte)"
+                )));
+            }
+        }
+    }
+    Ok(range)
+}

@@ -1,0 +1,370 @@
+//! The database through the real server: the chat and counter apps, serializability under
+//! concurrent mutations, durability across restarts, and every database call that must
+//! fail with a clear error and nothing committed.
+
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use crate::support::{Server, component};
+
+/// `{"$integer": ...}` for an int64.
+fn int64(n: i64) -> Json {
+    use base64::Engine as _;
+    json!({ "$integer": base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes()) })
+}
+
+fn apps_schema() -> Json {
+    json!({
+        "messages": { "indexes": { "by_channel": ["channel"] } },
+        "counters": { "indexes": { "by_name": ["name"] } },
+    })
+}
+
+fn apps_server() -> Server {
+    let server = Server::start();
+    let (status, body) = server.deploy_with_tables(
+        &[
+            ("messages", &component("messages")),
+            ("counter", &component("counter")),
+            ("dbtest", &component("dbtest")),
+        ],
+        apps_schema(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["schema"]["createdTables"],
+        json!(["counters", "messages"]),
+        "{body}"
+    );
+    server
+}
+
+fn send(server: &Server, channel: &str, body: &str) -> String {
+    let id = server.value(
+        "mutation",
+        "messages:send",
+        json!({"channel": channel, "author": "ada", "body": body}),
+    );
+    id.as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_chat_app_lists_and_paginates_through_its_index() {
+    let server = apps_server();
+    let first = send(&server, "general", "hello");
+    send(&server, "random", "elsewhere");
+    send(&server, "general", "how are you");
+    send(&server, "general", "bye");
+
+    let list = server.value("query", "messages:list", json!({"channel": "general"}));
+    let bodies: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["hello", "how are you", "bye"]);
+    let message = &list[0];
+    assert_eq!(message["_id"], first);
+    assert_eq!(
+        (message["channel"].as_str(), message["author"].as_str()),
+        (Some("general"), Some("ada"))
+    );
+    assert!(
+        message["_creationTime"].as_f64().unwrap() > 1.7e12,
+        "{message}"
+    );
+    let times: Vec<f64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["_creationTime"].as_f64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "creation times increase: {times:?}"
+    );
+
+    let page = server.value(
+        "query",
+        "messages:paginate",
+        json!({"channel": "general", "paginationOpts": {"numItems": 2, "cursor": null}}),
+    );
+    let bodies: Vec<&str> = page["page"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (bodies, page["isDone"].clone()),
+        (vec!["hello", "how are you"], json!(false)),
+        "{page}"
+    );
+    let next = server.value(
+        "query",
+        "messages:paginate",
+        json!({"channel": "general", "paginationOpts": {"numItems": 2, "cursor": page["continueCursor"]}}),
+    );
+    let bodies: Vec<&str> = next["page"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (bodies, next["isDone"].clone()),
+        (vec!["bye"], json!(true)),
+        "{next}"
+    );
+    assert!(next["continueCursor"].is_string());
+}
+
+#[test]
+fn concurrent_increments_are_serializable_over_http() {
+    let server = Arc::new(apps_server());
+    assert_eq!(
+        server.value("query", "counter:get", json!({"name": "hits"})),
+        int64(0)
+    );
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let clients: Vec<_> = (0..50)
+                    .map(|_| {
+                        let server = server.clone();
+                        std::thread::spawn(move || {
+                            server.value("mutation", "counter:increment", json!({"name": "hits"}))
+                        })
+                    })
+                    .collect();
+                clients
+                    .into_iter()
+                    .map(|client| client.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut returned: Vec<Json> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap())
+        .collect();
+    returned.sort_by_key(|value| value.to_string());
+    returned.dedup();
+    assert_eq!(
+        returned.len(),
+        100,
+        "every increment returned a distinct value"
+    );
+    assert_eq!(
+        server.value("query", "counter:get", json!({"name": "hits"})),
+        int64(100)
+    );
+    assert_eq!(
+        server.value(
+            "mutation",
+            "counter:increment",
+            json!({"name": "hits", "by": int64(5)})
+        ),
+        int64(105)
+    );
+}
+
+#[test]
+fn data_survives_a_restart() {
+    let mut server = apps_server();
+    send(&server, "general", "persisted");
+    server.value(
+        "mutation",
+        "counter:increment",
+        json!({"name": "c", "by": int64(7)}),
+    );
+    server.restart();
+    let list = server.value("query", "messages:list", json!({"channel": "general"}));
+    assert_eq!(list[0]["body"], "persisted");
+    assert_eq!(
+        server.value("query", "counter:get", json!({"name": "c"})),
+        int64(7)
+    );
+    // New documents still get later creation times than the ones before the restart.
+    send(&server, "general", "after restart");
+    let list = server.value("query", "messages:list", json!({"channel": "general"}));
+    assert_eq!(list[1]["body"], "after restart");
+}
+
+#[test]
+fn forbidden_and_malformed_database_calls_fail_clearly() {
+    let server = apps_server();
+    let message = server.error(
+        "query",
+        "dbtest:write_from_query",
+        json!({"table": "notes"}),
+    );
+    assert_eq!(
+        message,
+        "insert is not allowed in a query: queries read the database, mutations write it"
+    );
+    let message = server.error("action", "dbtest:read_from_action", json!({}));
+    assert!(
+        message.starts_with("actions cannot use the database directly"),
+        "{message}"
+    );
+
+    let message = server.error("query", "dbtest:get", json!({"id": "not-an-id"}));
+    assert!(message.starts_with("invalid id \"not-an-id\""), "{message}");
+    let id = send(&server, "general", "x");
+    let message = server.error(
+        "query",
+        "dbtest:get",
+        json!({"table": "counters", "id": id}),
+    );
+    assert_eq!(
+        message,
+        format!("id {id} belongs to table \"messages\", not to table \"counters\"")
+    );
+    assert_eq!(
+        server.value(
+            "query",
+            "dbtest:get",
+            json!({"table": "messages", "id": id})
+        )["body"],
+        "x"
+    );
+
+    let bad_documents = [
+        (json!({"_secret": 1}), "_secret"),
+        (
+            json!({"big": "x".repeat(1 << 20)}),
+            "over the limit of 1048576 bytes (max_document_bytes)",
+        ),
+    ];
+    for (document, expected) in bad_documents {
+        let message = server.error(
+            "mutation",
+            "dbtest:insert",
+            json!({"table": "notes", "document": document}),
+        );
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+
+    let message = server.error(
+        "query",
+        "dbtest:by_index",
+        json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"}),
+    );
+    assert!(message.contains("has no index \"by_author\""), "{message}");
+    let message = server.error(
+        "query",
+        "dbtest:by_index",
+        json!({"table": "messages", "index": "by_channel", "field": "author", "value": "ada"}),
+    );
+    assert!(
+        message.contains("ranges must follow the index's field order"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_mutation_that_fails_after_writing_commits_nothing() {
+    let server = apps_server();
+    let message = server.error(
+        "mutation",
+        "dbtest:insert_then_fail",
+        json!({"table": "notes", "document": {"n": 1}}),
+    );
+    assert_eq!(message, "failing after the insert on purpose");
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "notes"})),
+        int64(0)
+    );
+    // The same insert without the failure commits, so the count above really looked.
+    server.value(
+        "mutation",
+        "dbtest:insert",
+        json!({"table": "notes", "document": {"n": 1}}),
+    );
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "notes"})),
+        int64(1)
+    );
+}
+
+#[test]
+fn filters_are_evaluated_by_the_host() {
+    let server = apps_server();
+    for n in [1.0, 5.0, 10.0] {
+        server.value(
+            "mutation",
+            "dbtest:insert",
+            json!({"table": "points", "document": {"n": n}}),
+        );
+    }
+    let found = server.value(
+        "query",
+        "dbtest:filtered",
+        json!({"table": "points", "field": "n", "above": 4.0}),
+    );
+    let ns: Vec<f64> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["n"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ns, [5.0, 10.0]);
+}
+
+#[test]
+fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
+    let server = apps_server();
+    send(&server, "general", "before the index");
+    let modules: [(&str, &[u8]); 3] = [
+        ("messages", &component("messages")),
+        ("counter", &component("counter")),
+        ("dbtest", &component("dbtest")),
+    ];
+    let mut schema = apps_schema();
+    schema["messages"]["indexes"]["by_author"] = json!(["author"]);
+    let (status, body) = server.deploy_with_tables(&modules, schema);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["schema"]["addedIndexes"],
+        json!(["messages.by_author"])
+    );
+    let found = server.value(
+        "query",
+        "dbtest:by_index",
+        json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"}),
+    );
+    assert_eq!(
+        found[0]["body"], "before the index",
+        "the new index was backfilled"
+    );
+
+    let (status, body) = server.deploy_with_tables(&modules, apps_schema());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["schema"]["removedIndexes"],
+        json!(["messages.by_author"])
+    );
+    let message = server.error(
+        "query",
+        "dbtest:by_index",
+        json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"}),
+    );
+    assert!(message.contains("has no index \"by_author\""), "{message}");
+
+    let mut bad = apps_schema();
+    bad["messages"]["indexes"]["by_id"] = json!(["x"]);
+    let (status, body) = server.deploy_with_tables(&modules, bad);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidSchema")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("reserved"),
+        "{body}"
+    );
+}
