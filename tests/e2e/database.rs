@@ -368,3 +368,104 @@ fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
         "{body}"
     );
 }
+
+#[test]
+fn kiln_data_lists_what_is_stored() {
+    let server = apps_server();
+    send(&server, "general", "first");
+    send(&server, "general", "second");
+    let output = server.cli(&["data", "messages"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Json> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let bodies: Vec<&str> = lines.iter().map(|d| d["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+    assert!(lines[0]["_id"].is_string() && lines[0]["_creationTime"].is_number());
+
+    let output = server.cli(&["data", "messages", "--limit", "1"]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("more documents follow"));
+    let (status, _) = server.get("/api/data/messages", false);
+    assert_eq!(status, 401, "the data endpoint needs the admin key");
+    let (status, body) = server.get("/api/data/nothing_here", true);
+    assert_eq!(
+        (status, body.contains("\"documents\":[]")),
+        (200, true),
+        "{body}"
+    );
+}
+
+#[test]
+fn acknowledged_mutations_survive_sigkill_and_none_is_half_applied() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut server = apps_server();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = server.url.clone();
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (acknowledged, stop, url) = (acknowledged.clone(), stop.clone(), url.clone());
+            std::thread::spawn(move || {
+                let client = crate::support::Client::new(&url);
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let tag = format!("w{writer}-{n}");
+                    n += 1;
+                    match client.try_value(
+                        "mutation",
+                        "dbtest:insert_pair",
+                        json!({"table": "pairs", "tag": tag}),
+                    ) {
+                        Some(_) => acknowledged.lock().unwrap().push(tag),
+                        // The server is gone: stop writing.
+                        None => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill the server mid-load, once a good number of mutations were acknowledged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writers made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.kill();
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    server.start_again();
+    let (status, body) = server.get("/api/data/pairs?limit=10000", true);
+    assert_eq!(status, 200, "{body}");
+    let body: Json = serde_json::from_str(&body).unwrap();
+    let mut halves: std::collections::BTreeMap<String, usize> = Default::default();
+    for document in body["documents"].as_array().unwrap() {
+        *halves
+            .entry(document["tag"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    for (tag, count) in &halves {
+        assert_eq!(*count, 2, "mutation {tag} is half-applied");
+    }
+    for tag in &acknowledged {
+        assert!(
+            halves.contains_key(tag),
+            "acknowledged mutation {tag} was lost"
+        );
+    }
+    assert!(halves.len() >= acknowledged.len());
+}

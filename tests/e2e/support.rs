@@ -75,11 +75,8 @@ impl Server {
 
     /// Stops the server abruptly (SIGKILL) and starts it again on the same data directory.
     pub fn restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let (child, url) = spawn(&self.data, self.config.as_deref(), self._dir.path());
-        self.child = child;
-        self.url = url;
+        self.kill();
+        self.start_again();
     }
 
     /// The server's stderr (its log) so far.
@@ -161,6 +158,19 @@ impl Server {
         );
         assert_eq!(status, 200, "{body}");
         body
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the server again on the same data directory (after `kill`).
+    pub fn start_again(&mut self) {
+        let (child, url) = spawn(&self.data, self.config.as_deref(), self._dir.path());
+        self.child = child;
+        self.url = url;
     }
 
     /// Calls and asserts success; returns the value.
@@ -249,4 +259,38 @@ fn spawn(data: &Path, config: Option<&Path>, log_dir: &Path) -> (Child, String) 
         )
     });
     (child, url)
+}
+
+/// A bare HTTP client for a server's URL, for threads that outlive a killed server.
+pub struct Client {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(url: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            url: url.to_string(),
+            agent,
+        }
+    }
+
+    /// `None` if the server could not be reached or the call did not succeed.
+    pub fn try_value(&self, endpoint: &str, path: &str, args: Json) -> Option<Json> {
+        let response = self
+            .agent
+            .post(format!("{}/api/{endpoint}", self.url))
+            .header("Content-Type", "application/json")
+            .send(json!({ "path": path, "args": args }).to_string());
+        let mut response = response.ok()?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().ok()?;
+        let body: Json = serde_json::from_str(&text).ok()?;
+        (status == 200 && body["status"] == "success").then(|| body["value"].clone())
+    }
 }

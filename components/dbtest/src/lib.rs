@@ -101,3 +101,20 @@ fn filtered(ctx: &QueryCtx, args: Filtered) -> Result<Vec<Value>, Error> {
 fn count(ctx: &QueryCtx, args: Table) -> Result<usize, Error> {
     Ok(ctx.db.query(&args.table).collect()?.len())
 }
+
+#[derive(Deserialize)]
+struct Pair {
+    table: String,
+    tag: String,
+}
+
+/// Writes two documents with the same tag: after a crash, a tag appears twice or not at all.
+#[mutation]
+fn insert_pair(ctx: &MutationCtx, args: Pair) -> Result<(), Error> {
+    for half in ["first", "second"] {
+        let document: std::collections::BTreeMap<&str, &str> =
+            [("tag", args.tag.as_str()), ("half", half)].into();
+        ctx.db.insert(&args.table, &document)?;
+    }
+    Ok(())
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod calls;
+mod data;
 mod deploy;
 mod error;
 mod router;

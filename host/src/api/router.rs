@@ -7,7 +7,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::{ApiError, AppState, calls, deploy};
+use super::{ApiError, AppState, calls, data, deploy};
 use crate::runtime::FunctionKind;
 
 /// Routes one request; every error becomes its response here.
@@ -31,6 +31,10 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Ful
         }
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
+        (&Method::GET, data) if data.starts_with("/api/data/") => {
+            let table = data["/api/data/".len()..].to_string();
+            data::documents(state, request, &table).await
+        }
         (_, known) if is_route(known) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -56,6 +60,7 @@ fn is_route(path: &str) -> bool {
             | "/api/deploy"
             | "/api/functions"
     ) || path.starts_with("/api/run/")
+        || path.starts_with("/api/data/")
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {

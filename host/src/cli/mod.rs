@@ -3,6 +3,7 @@
 //! Every failure is reported as one line on stderr (`error: ...`) with a non-zero exit.
 
 mod client;
+mod data;
 mod deploy;
 mod functions;
 mod project;
@@ -34,6 +35,8 @@ enum Command {
     Run(run::RunArgs),
     /// List the deployed functions.
     Functions(functions::FunctionsArgs),
+    /// Print the documents of a table.
+    Data(data::DataArgs),
 }
 
 /// Where the server is and how to authenticate, for every client command.
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Deploy(args) => deploy::deploy(args),
         Command::Run(args) => run::run(args),
         Command::Functions(args) => functions::functions(args),
+        Command::Data(args) => data::data(args),
     };
     match result {
         Ok(code) => code,
