@@ -4,7 +4,11 @@
 //! * instantiate + call latency of a trivial query (median, p99), pooling allocator;
 //! * requests/s over HTTP with keep-alive at 1 and 16 clients, for `kiln serve` running
 //!   `hello` and for a bare hyper "hello" server on the same machine in the same run. The
-//!   ratio between the two is the figure we track.
+//!   ratio between the two is the figure we track;
+//! * mutations/s of `messages:send` at 1 and 32 clients with group commit, beside the same
+//!   with one redb commit per mutation (`max_commit_batch = 1`);
+//! * latency of `messages:list` returning 20 messages from an index over 10⁴ and 10⁶
+//!   documents (it should stay flat), beside the trivial query's.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -47,10 +51,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let hello = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components/hello.wasm"),
-    )
-    .map_err(|err| {
+    let hello = std::fs::read(components_dir().join("hello.wasm")).map_err(|err| {
         anyhow::anyhow!("cannot read hello.wasm ({err}): run cargo xtask build-components")
     })?;
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -61,14 +62,11 @@ fn main() -> anyhow::Result<()> {
     tokio.block_on(runtime_figures(&hello))?;
 
     println!("== HTTP, trivial query, keep-alive ==");
-    let kiln = KilnServer::start(&hello)?;
+    let kiln = KilnServer::start(None)?;
     let bare = BareHyper::start()?;
+    let trivial = || post("/api/query", r#"{"path":"hello","args":{}}"#);
     for clients in [1, 16] {
-        let kiln_rps = tokio.block_on(requests_per_second(
-            kiln.address,
-            clients,
-            KilnServer::request,
-        ))?;
+        let kiln_rps = tokio.block_on(requests_per_second(kiln.address, clients, trivial))?;
         let bare_rps = tokio.block_on(requests_per_second(
             bare.address,
             clients,
@@ -77,6 +75,60 @@ fn main() -> anyhow::Result<()> {
         println!(
             "{clients:>2} clients: kiln {kiln_rps:>9.0} req/s   bare hyper {bare_rps:>9.0} req/s   ratio {:.2}",
             bare_rps / kiln_rps
+        );
+    }
+    drop(bare);
+
+    println!("== mutations: messages:send ==");
+    let send = || {
+        post(
+            "/api/mutation",
+            r#"{"path":"messages:send","args":{"channel":"load","author":"bench","body":"hello"}}"#,
+        )
+    };
+    let single = KilnServer::start(Some("[limits]\nmax_commit_batch = 1\n"))?;
+    for clients in [1, 32] {
+        let grouped = tokio.block_on(requests_per_second(kiln.address, clients, send))?;
+        let one_by_one = tokio.block_on(requests_per_second(single.address, clients, send))?;
+        println!(
+            "{clients:>2} clients: group commit {grouped:>8.0} mutations/s   one commit each {one_by_one:>8.0} mutations/s   ratio {:.2}",
+            grouped / one_by_one
+        );
+    }
+    drop(single);
+
+    println!("== queries: messages:list (20 messages) over a large index ==");
+    let list = || {
+        post(
+            "/api/query",
+            r#"{"path":"messages:list","args":{"channel":"bench"}}"#,
+        )
+    };
+    for _ in 0..20 {
+        kiln.call(
+            "/api/mutation",
+            r#"{"path":"messages:send","args":{"channel":"bench","author":"b","body":"x"}}"#,
+        )?;
+    }
+    let (median, p99) = tokio.block_on(latency(kiln.address, trivial))?;
+    println!("trivial query (hello):            median {median:>7.1} µs   p99 {p99:>7.1} µs");
+    // Filler documents in another channel; the table also holds the messages sent above.
+    let mut stored = 0;
+    for target in [10_000usize, 1_000_000] {
+        while stored < target {
+            let batch = (target - stored).min(8_000);
+            kiln.call(
+                "/api/mutation",
+                &format!(
+                    r#"{{"path":"dbtest:insert_many","args":{{"table":"messages","count":{{"$integer":"{}"}},"document":{{"channel":"filler","author":"b","body":"filler"}}}}}}"#,
+                    int64_base64(batch as i64)
+                ),
+            )?;
+            stored += batch;
+        }
+        let (median, p99) = tokio.block_on(latency(kiln.address, list))?;
+        println!(
+            "messages:list over {target:>9} documents: median {median:>7.1} µs   p99 {p99:>7.1} µs"
         );
     }
     Ok(())
@@ -183,43 +235,60 @@ struct KilnServer {
 }
 
 impl KilnServer {
-    fn start(hello: &[u8]) -> anyhow::Result<Self> {
+    /// Starts `kiln serve` (with an optional config file) and deploys the example apps.
+    fn start(config: Option<&str>) -> anyhow::Result<Self> {
         use base64::Engine as _;
         let data = tempfile::tempdir()?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .env("KILN_ADMIN_KEY", ADMIN_KEY)
             .env("KILN_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()?;
+            .stdout(Stdio::piped());
+        if let Some(config) = config {
+            let path = data.path().join("bench-config.toml");
+            std::fs::write(&path, config)?;
+            command.arg("--config").arg(path);
+        }
+        let mut child = command.spawn()?;
         let address = read_address(&mut child)?;
-        let body = serde_json::json!({
-            "modules": { "hello": base64::engine::general_purpose::STANDARD.encode(hello) }
-        });
-        let response = ureq::post(format!("http://{address}/api/deploy"))
-            .header("Authorization", format!("Convex {ADMIN_KEY}"))
-            .send(body.to_string())?;
-        let status = response.status();
-        anyhow::ensure!(
-            status.is_success(),
-            "deploying hello to the bench server failed: {status}"
-        );
-        Ok(Self {
+        let mut modules = serde_json::Map::new();
+        for name in ["hello", "messages", "counter", "dbtest"] {
+            let bytes = std::fs::read(components_dir().join(format!("{name}.wasm")))?;
+            modules.insert(
+                name.into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(bytes)
+                    .into(),
+            );
+        }
+        let server = Self {
             child,
             address,
             _data: data,
-        })
+        };
+        let body = serde_json::json!({
+            "modules": modules,
+            "tables": {
+                "messages": { "indexes": { "by_channel": ["channel"] } },
+                "counters": { "indexes": { "by_name": ["name"] } },
+            },
+        });
+        server.call("/api/deploy", &body.to_string())?;
+        Ok(server)
     }
 
-    fn request() -> Request<Full<Bytes>> {
-        Request::post("/api/query")
-            .header("host", "kiln")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(
-                br#"{"path":"hello","args":{}}"#,
-            )))
-            .expect("a valid request")
+    /// One admin request; fails unless it succeeds.
+    fn call(&self, path: &str, body: &str) -> anyhow::Result<serde_json::Value> {
+        let mut response = ureq::post(format!("http://{}{path}", self.address))
+            .header("Authorization", format!("Convex {ADMIN_KEY}"))
+            .header("Content-Type", "application/json")
+            .send(body)?;
+        let reply: serde_json::Value =
+            serde_json::from_str(&response.body_mut().read_to_string()?)?;
+        anyhow::ensure!(reply["status"] != "error", "{path} failed: {reply}");
+        Ok(reply)
     }
 }
 
@@ -302,4 +371,50 @@ fn ms(duration: Duration) -> f64 {
 
 fn us(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
+}
+
+fn components_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/components")
+}
+
+/// A POST of a JSON body to Kiln.
+fn post(path: &'static str, body: &'static str) -> Request<Full<Bytes>> {
+    Request::post(path)
+        .header("host", "kiln")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("a valid request")
+}
+
+/// Median and p99 latency (µs) of `request`, sent one at a time on one connection.
+async fn latency(
+    address: SocketAddr,
+    request: fn() -> Request<Full<Bytes>>,
+) -> anyhow::Result<(f64, f64)> {
+    const SAMPLES: usize = 2_000;
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let started = Instant::now();
+        let response = sender.send_request(request()).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "status {}",
+            response.status()
+        );
+        response.into_body().collect().await?;
+        samples.push(started.elapsed());
+    }
+    driver.abort();
+    samples.sort();
+    Ok((us(samples[SAMPLES / 2]), us(samples[SAMPLES * 99 / 100])))
+}
+
+fn int64_base64(n: i64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes())
 }

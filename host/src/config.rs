@@ -81,6 +81,9 @@ pub struct Limits {
     /// Times a mutation that conflicts with a concurrent one is re-run before its caller
     /// gets an error.
     pub max_mutation_retries: usize,
+    /// Most mutations the committer writes in one redb transaction (one fsync). 1 turns
+    /// group commit off; the benchmark compares the two.
+    pub max_commit_batch: usize,
 }
 
 impl Default for Limits {
@@ -106,6 +109,7 @@ impl Default for Limits {
             max_document_bytes: 1 << 20,
             max_query_batch: 1_024,
             max_mutation_retries: 100,
+            max_commit_batch: 256,
         }
     }
 }
@@ -147,6 +151,7 @@ impl Limits {
             ("max_bytes_written", self.max_bytes_written),
             ("max_document_bytes", self.max_document_bytes),
             ("max_query_batch", self.max_query_batch),
+            ("max_commit_batch", self.max_commit_batch),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }

@@ -469,3 +469,69 @@ fn acknowledged_mutations_survive_sigkill_and_none_is_half_applied() {
     }
     assert!(halves.len() >= acknowledged.len());
 }
+
+#[test]
+fn document_validators_check_every_write_and_the_data_already_stored() {
+    let server = apps_server();
+    let modules: [(&str, &[u8]); 3] = [
+        ("messages", &component("messages")),
+        ("counter", &component("counter")),
+        ("dbtest", &component("dbtest")),
+    ];
+    let odd = server.value(
+        "mutation",
+        "dbtest:insert",
+        json!({"table": "messages", "document": {"channel": "general", "author": "ada", "body": 42.0}}),
+    );
+
+    // A validator that a stored document violates is refused, naming the document.
+    let mut strict = apps_schema();
+    strict["messages"]["document"] =
+        json!({"channel": "string", "author": "string", "body": "string"});
+    let (status, body) = server.deploy_with_tables(&modules, strict.clone());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidSchema")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "existing document {} in table \"messages\"",
+            odd.as_str().unwrap()
+        )) && message.contains("field \"body\": expected string, got float64"),
+        "{message}"
+    );
+
+    // Once the data fits, the validator is accepted and checks every later write.
+    let mut loose = strict.clone();
+    loose["messages"]["document"]["body"] = json!("string | float64");
+    let (status, body) = server.deploy_with_tables(&modules, loose);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["schema"]["validatedTables"], json!(["messages"]));
+    send(&server, "general", "fits");
+    let message = server.error(
+        "mutation",
+        "dbtest:insert",
+        json!({"table": "messages", "document": {"channel": "general", "author": "ada", "body": "x", "extra": 1.0}}),
+    );
+    assert_eq!(
+        message,
+        "invalid document: document does not match the schema of table \"messages\": unexpected field \"extra\" (the schema does not declare it)"
+    );
+    let mut bad_type = apps_schema();
+    bad_type["messages"]["document"] = json!({"body": "text"});
+    let (status, body) = server.deploy_with_tables(&modules, bad_type);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidSchema")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown type \"text\""),
+        "{body}"
+    );
+}

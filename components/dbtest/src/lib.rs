@@ -118,3 +118,19 @@ fn insert_pair(ctx: &MutationCtx, args: Pair) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[derive(Deserialize)]
+struct InsertMany {
+    table: String,
+    count: u32,
+    document: Value,
+}
+
+/// Inserts `count` copies of `document` in one mutation (to fill tables for benchmarks).
+#[mutation]
+fn insert_many(ctx: &MutationCtx, args: InsertMany) -> Result<u32, Error> {
+    for _ in 0..args.count {
+        ctx.db.insert(&args.table, &args.document)?;
+    }
+    Ok(args.count)
+}

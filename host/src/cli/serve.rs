@@ -74,7 +74,10 @@ async fn run_server(
         DocumentStore::open(
             db.clone(),
             config.limits.transaction_limits(),
-            CommitterOptions::default(),
+            CommitterOptions {
+                max_batch: config.limits.max_commit_batch,
+                ..CommitterOptions::default()
+            },
         )
         .context("cannot open the document store")?,
     );

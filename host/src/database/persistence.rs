@@ -17,6 +17,7 @@ use super::documents::{CREATION_TIME_FIELD, Document, ID_FIELD};
 use super::id::DocumentId;
 use super::indexes::{BY_CREATION_TIME, IndexDefinition, by_id_key};
 use super::reads::KeyRange;
+use super::validator::DocumentValidator;
 
 /// `document_key(id)` → the document as Convex JSON text, system fields included.
 const DOCUMENTS: TableDefinition<&[u8], &str> = TableDefinition::new("documents");
@@ -55,6 +56,9 @@ pub struct TableRecord {
     pub indexes: Vec<IndexDefinition>,
     /// The newest `_creationTime` committed in this table; new documents get later ones.
     pub last_creation_time: f64,
+    /// The schema's document validator, if it declares one; every write is checked.
+    #[serde(default)]
+    pub validator: Option<DocumentValidator>,
 }
 
 impl TableRecord {
@@ -171,6 +175,7 @@ impl Persistence {
             by_id_index,
             indexes,
             last_creation_time: 0.0,
+            validator: None,
         }
     }
 

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::committer::CommitError;
 use super::indexes::{BY_CREATION_TIME, BY_ID, is_system_field};
 use super::store::DocumentStore;
-use super::transaction::DbError;
+use super::transaction::{DbError, TransactionLimits};
+use super::validator::DocumentValidator;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,9 @@ pub struct TableSchema {
     /// Index name → the fields it orders by (dotted paths for nested fields).
     #[serde(default)]
     pub indexes: BTreeMap<String, Vec<String>>,
+    /// Field name → type; documents must match (see `validator`). None: any fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentValidator>,
 }
 
 /// What applying a schema changed.
@@ -35,6 +39,8 @@ pub struct SchemaReport {
     /// `table.index` of each index built (and backfilled).
     pub added_indexes: Vec<String>,
     pub removed_indexes: Vec<String>,
+    /// Tables whose document validator changed (every stored document was checked).
+    pub validated_tables: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,11 @@ impl Schema {
                 return Err(invalid(
                     "table names use letters, digits and _, starting with a letter".into(),
                 ));
+            }
+            if let Some(validator) = &definition.document {
+                validator
+                    .validate()
+                    .map_err(|err| invalid(format!("document: {err}")))?;
             }
             for (index, fields) in &definition.indexes {
                 let invalid = |reason: String| invalid(format!("index {index:?}: {reason}"));
@@ -106,8 +117,14 @@ impl DocumentStore {
     /// conflicts with a concurrent mutation).
     pub async fn apply_schema(&self, schema: &Schema) -> Result<SchemaReport, SchemaError> {
         schema.validate()?;
+        // Checking a new validator reads every document of its table: no read limit here.
+        let limits = TransactionLimits {
+            max_documents_read: usize::MAX,
+            max_bytes_read: usize::MAX,
+            ..self.limits().clone()
+        };
         let (report, _) = self
-            .run_mutation(|transaction| {
+            .run_mutation_with(limits, |transaction| {
                 let mut report = SchemaReport::default();
                 for (table, definition) in &schema.tables {
                     let declared: Vec<(String, Vec<String>)> = definition
@@ -115,9 +132,16 @@ impl DocumentStore {
                         .iter()
                         .map(|(name, fields)| (name.clone(), fields.clone()))
                         .collect();
-                    let change = transaction.declare_table(table, &declared)?;
+                    let change = transaction.declare_table(
+                        table,
+                        &declared,
+                        definition.document.as_ref(),
+                    )?;
                     if change.created {
                         report.created_tables.push(table.clone());
+                    }
+                    if change.validator_changed {
+                        report.validated_tables.push(table.clone());
                     }
                     report
                         .added_indexes

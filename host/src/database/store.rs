@@ -54,6 +54,10 @@ impl DocumentStore {
         })
     }
 
+    pub fn limits(&self) -> &TransactionLimits {
+        &self.limits
+    }
+
     /// A read-only transaction at the latest commit.
     pub fn begin_query(&self) -> anyhow::Result<Transaction> {
         Transaction::new(self.persistence.clone(), false, self.limits.clone())
@@ -75,12 +79,23 @@ impl DocumentStore {
     /// (at most `max_retries` times). An error from `body` commits nothing.
     pub async fn run_mutation<T>(
         &self,
+        body: impl FnMut(&mut Transaction) -> Result<T, DbError>,
+    ) -> Result<(T, u64), MutationError> {
+        self.run_mutation_with(self.limits.clone(), body).await
+    }
+
+    /// [`run_mutation`](Self::run_mutation) with other limits (schema changes read whole
+    /// tables).
+    pub async fn run_mutation_with<T>(
+        &self,
+        limits: TransactionLimits,
         mut body: impl FnMut(&mut Transaction) -> Result<T, DbError>,
     ) -> Result<(T, u64), MutationError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut transaction = self.begin_mutation().map_err(DbError::Internal)?;
+            let mut transaction = Transaction::new(self.persistence.clone(), true, limits.clone())
+                .map_err(DbError::Internal)?;
             let result = body(&mut transaction)?;
             match self.commit(transaction).await {
                 Ok(ts) => return Ok((result, ts)),

@@ -12,6 +12,7 @@ use super::id::DocumentId;
 use super::indexes::{BY_ID, IndexRange, RangeError, by_id_key};
 use super::persistence::{Order, Persistence, Snapshot, TableRecord};
 use super::reads::{KeyRange, ReadSet};
+use super::validator::DocumentValidator;
 
 /// Per-transaction limits (DESIGN.md section 1).
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +78,7 @@ pub struct TableChange {
     pub created: bool,
     pub added: Vec<String>,
     pub removed: Vec<String>,
+    pub validator_changed: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -145,17 +147,30 @@ impl Transaction {
         &mut self,
         table_name: &str,
         declared: &[(String, Vec<String>)],
+        validator: Option<&DocumentValidator>,
     ) -> Result<TableChange, DbError> {
         self.require_writable("declare_table")?;
         let Some(existing) = self.table(table_name).cloned() else {
             self.create_table(table_name, declared)?;
+            if let Some(record) = self.new_tables.get_mut(table_name) {
+                record.validator = validator.cloned();
+            }
             return Ok(TableChange {
                 created: true,
                 added: declared.iter().map(|(name, _)| name.clone()).collect(),
                 removed: Vec::new(),
+                validator_changed: validator.is_some(),
             });
         };
-        let mut change = TableChange::default();
+        let mut change = TableChange {
+            validator_changed: existing.validator.as_ref() != validator,
+            ..TableChange::default()
+        };
+        if change.validator_changed
+            && let Some(validator) = validator
+        {
+            self.check_existing_documents(&existing, validator)?;
+        }
         let mut indexes = vec![existing.indexes[0].clone()];
         for (name, fields) in declared {
             match existing.index(name) {
@@ -175,9 +190,10 @@ impl Transaction {
                 change.removed.push(index.name.clone());
             }
         }
-        if !change.added.is_empty() || !change.removed.is_empty() {
+        if !change.added.is_empty() || !change.removed.is_empty() || change.validator_changed {
             let altered = TableRecord {
                 indexes,
+                validator: validator.cloned(),
                 ..existing
             };
             if self.new_tables.contains_key(table_name) {
@@ -187,6 +203,61 @@ impl Transaction {
             }
         }
         Ok(change)
+    }
+
+    /// Refuses a validator that a stored document of `table` does not match, naming it.
+    fn check_existing_documents(
+        &mut self,
+        table: &TableRecord,
+        validator: &DocumentValidator,
+    ) -> Result<(), DbError> {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let batch = self.scan(
+                &table.name,
+                super::indexes::BY_CREATION_TIME,
+                &IndexRange::default(),
+                Order::Asc,
+                1024,
+                after.as_deref(),
+            )?;
+            for (_, document) in &batch {
+                validator
+                    .check(&document.fields, &|number| self.table_name(number))
+                    .map_err(|err| {
+                        DbError::InvalidDocument(DocumentError::Invalid(format!(
+                            "existing document {} in table {:?} does not match the new schema: {err}",
+                            document.id, table.name
+                        )))
+                    })?;
+            }
+            match batch.last() {
+                Some((key, _)) if batch.len() == 1024 => after = Some(key.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Checks fields about to be written against the table's validator, if it has one.
+    fn check_against_schema(
+        &self,
+        table_number: u32,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<(), DbError> {
+        let Some(table) = self.table_by_number(table_number) else {
+            return Ok(());
+        };
+        let Some(validator) = &table.validator else {
+            return Ok(());
+        };
+        validator
+            .check(fields, &|number| self.table_name(number))
+            .map_err(|err| {
+                DbError::InvalidDocument(DocumentError::Invalid(format!(
+                    "document does not match the schema of table {:?}: {err}",
+                    table.name
+                )))
+            })
     }
 
     /// The name of the table with this number, if it exists.
@@ -298,6 +369,7 @@ impl Transaction {
             creation_time: self.persistence.next_creation_time(),
             fields,
         };
+        self.check_against_schema(id.table_number, &document.fields)?;
         self.write(id, Some(document))?;
         Ok(id)
     }
@@ -316,6 +388,7 @@ impl Transaction {
             self.limits.max_document_bytes,
         )?;
         document.fields = fields;
+        self.check_against_schema(id.table_number, &document.fields)?;
         self.write(*id, Some(document))
     }
 
@@ -328,6 +401,7 @@ impl Transaction {
             &self.limits.value_limits,
             self.limits.max_document_bytes,
         )?;
+        self.check_against_schema(id.table_number, &document.fields)?;
         self.write(*id, Some(document))
     }
 
