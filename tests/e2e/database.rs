@@ -535,3 +535,24 @@ fn document_validators_check_every_write_and_the_data_already_stored() {
         "{body}"
     );
 }
+
+#[test]
+fn a_mutation_over_a_transaction_limit_names_it_and_commits_nothing() {
+    let server = apps_server();
+    let insert =
+        |count: i64| json!({"table": "bulk", "count": int64(count), "document": {"n": 1.0}});
+    // 8192 documents is the limit (max_documents_written): exactly at it commits...
+    assert_eq!(
+        server.value("mutation", "dbtest:insert_many", insert(8192)),
+        int64(8192)
+    );
+    // ...one more is refused and leaves nothing behind.
+    let message = server.error("mutation", "dbtest:insert_many", insert(8193));
+    assert_eq!(
+        message,
+        "transaction wrote more than 8192 documents (max_documents_written)"
+    );
+    let (_, body) = server.get("/api/data/bulk?limit=10000", true);
+    let body: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["documents"].as_array().unwrap().len(), 8192);
+}

@@ -45,6 +45,9 @@ pub fn document_key(id: &DocumentId) -> [u8; 20] {
     key
 }
 
+/// Every table's record, by name, as of one commit.
+type Catalog = Arc<BTreeMap<String, TableRecord>>;
+
 /// A table and its indexes, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TableRecord {
@@ -85,6 +88,8 @@ pub struct Persistence {
     next_index_id: AtomicU32,
     /// The last `_creationTime` handed out, in any table.
     last_creation_time: Mutex<f64>,
+    /// The table records as of a commit timestamp, shared by the snapshots at it.
+    catalog_cache: Mutex<Option<(u64, Catalog)>>,
 }
 
 impl Persistence {
@@ -109,6 +114,7 @@ impl Persistence {
             next_table_number: AtomicU32::new(next_table_number),
             next_index_id: AtomicU32::new(next_index_id),
             last_creation_time: Mutex::new(0.0),
+            catalog_cache: Mutex::new(None),
         };
         let newest = persistence
             .snapshot()?
@@ -142,13 +148,24 @@ impl Persistence {
             .open_table(COUNTERS)?
             .get(COMMIT_TS_COUNTER)?
             .map_or(0, |v| v.value());
-        let mut tables = BTreeMap::new();
-        for entry in txn.open_table(TABLES)?.iter()? {
-            let (name, record) = entry?;
-            let record: TableRecord =
-                serde_json::from_str(record.value()).context("corrupt table record")?;
-            tables.insert(name.value().to_string(), record);
-        }
+        // The catalog changes only when a commit changes it: parse it once per commit.
+        let mut cache = self.catalog_cache.lock().expect("catalog cache poisoned");
+        let tables = match &*cache {
+            Some((cached_ts, tables)) if *cached_ts == ts => tables.clone(),
+            _ => {
+                let mut tables = BTreeMap::new();
+                for entry in txn.open_table(TABLES)?.iter()? {
+                    let (name, record) = entry?;
+                    let record: TableRecord =
+                        serde_json::from_str(record.value()).context("corrupt table record")?;
+                    tables.insert(name.value().to_string(), record);
+                }
+                let tables = Arc::new(tables);
+                *cache = Some((ts, tables.clone()));
+                tables
+            }
+        };
+        drop(cache);
         Ok(Snapshot { txn, ts, tables })
     }
 
@@ -207,7 +224,7 @@ impl Persistence {
 pub struct Snapshot {
     txn: ReadTransaction,
     pub ts: u64,
-    tables: BTreeMap<String, TableRecord>,
+    tables: Catalog,
 }
 
 /// Scan direction.
