@@ -134,8 +134,8 @@ pub(crate) fn parse(text: &str) -> Result<Json, ValueError> {
         .map_err(|e| ValueError::new(ValueErrorKind::InvalidJson(format!("invalid JSON: {e}"))))
 }
 
-/// The name of a JSON value's type, for messages.
-pub(crate) fn json_type_name(json: &Json) -> &'static str {
+/// The name of a JSON value's type, with its article ("a string"), for messages.
+pub fn json_type_name(json: &Json) -> &'static str {
     match json {
         Json::Null => "null",
         Json::Bool(_) => "a boolean",

@@ -45,7 +45,7 @@ mod limits;
 mod ser;
 mod value;
 
-pub use convex_json::JSON_TEXT_SIZE_FACTOR;
+pub use convex_json::{JSON_TEXT_SIZE_FACTOR, json_type_name};
 pub use de::{from_value, from_value_at};
 pub use error::{PathSegment, ValueError, ValueErrorKind};
 pub use field_names::{FieldNameError, MAX_FIELD_NAME_LENGTH, check_field_name};

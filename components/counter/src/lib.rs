@@ -1,6 +1,7 @@
 //! Named counters in the table `counters` (index `by_name = ["name"]`): `counter:increment`
 //! reads, adds and writes in one mutation, so concurrent increments never lose an update.
 
+use kiln::db::DatabaseReader;
 use kiln::{Error, Id, MutationCtx, QueryCtx, mutation, query};
 use serde::{Deserialize, Serialize};
 
@@ -22,14 +23,8 @@ struct Increment {
 #[mutation]
 fn increment(ctx: &MutationCtx, args: Increment) -> Result<i64, Error> {
     let by = args.by.unwrap_or(1);
-    let existing = ctx
-        .db
-        .query("counters")
-        .with_index("by_name", |q| q.eq("name", &args.name))
-        .unique()?;
-    match existing {
-        Some(document) => {
-            let counter: Counter = kiln::from_value(document)?;
+    match find(&ctx.db, &args.name)? {
+        Some(counter) => {
             let value = counter
                 .value
                 .checked_add(by)
@@ -65,13 +60,14 @@ struct Get {
 /// The counter's value; 0 if it was never incremented.
 #[query]
 fn get(ctx: &QueryCtx, args: Get) -> Result<i64, Error> {
-    let existing = ctx
-        .db
-        .query("counters")
-        .with_index("by_name", |q| q.eq("name", &args.name))
-        .unique()?;
-    match existing {
-        Some(document) => Ok(kiln::from_value::<Counter>(document)?.value),
-        None => Ok(0),
-    }
+    Ok(find(&ctx.db, &args.name)?.map_or(0, |counter| counter.value))
+}
+
+/// The counter named `name`, through the `by_name` index (at most one may exist).
+fn find(db: &DatabaseReader, name: &str) -> Result<Option<Counter>, Error> {
+    db.query("counters")
+        .with_index("by_name", |q| q.eq("name", name))
+        .unique()?
+        .map(kiln::from_value)
+        .transpose()
 }

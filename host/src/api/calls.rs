@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use kiln_values::{Value, ValueLimits};
+use kiln_values::{Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
@@ -194,7 +194,7 @@ fn decode_args(state: &AppState, format: Format, args: Option<Json>) -> Result<V
     if !object.is_object() {
         return Err(invalid(format!(
             "args must be an object (or an array holding one object), got {}",
-            json_type(&object)
+            json_type_name(&object)
         )));
     }
     let limits = state.runtime.limits().value_limits();
@@ -222,15 +222,4 @@ fn function_error(
 
 fn log_lines(lines: &[LogLine]) -> Vec<String> {
     lines.iter().map(ToString::to_string).collect()
-}
-
-fn json_type(json: &Json) -> &'static str {
-    match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }

@@ -46,7 +46,7 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use kiln_values::{Value, ValueLimits};
+use kiln_values::{Value, ValueLimits, json_type_name};
 use serde_json::Value as Json;
 
 use super::documents::Document;
@@ -288,7 +288,7 @@ impl<'a> Parser<'a> {
         let Json::Object(object) = json else {
             return Err(self.error(format!(
                 "expected an expression (an object with one operator key such as \"$field\", \"$literal\" or \"$eq\"), got {}",
-                json_type(json)
+                json_type_name(json)
             )));
         };
         let mut entries = object.iter();
@@ -312,7 +312,7 @@ impl<'a> Parser<'a> {
                     .map_err(|message| self.error(message)),
                 other => Err(self.error(format!(
                     "\"$field\" takes a field path string, got {}",
-                    json_type(other)
+                    json_type_name(other)
                 ))),
             },
             Operator::Literal => parse_literal(operand)
@@ -370,7 +370,7 @@ impl<'a> Parser<'a> {
             ))),
             other => Err(self.error(format!(
                 "{key:?} takes an array of 2 operands, got {}",
-                json_type(other)
+                json_type_name(other)
             ))),
         }
     }
@@ -384,7 +384,7 @@ impl<'a> Parser<'a> {
         let Json::Array(items) = operand else {
             return Err(self.error(format!(
                 "{key:?} takes an array of expressions, got {}",
-                json_type(operand)
+                json_type_name(operand)
             )));
         };
         self.path.push(Step::Key(key));
@@ -567,17 +567,6 @@ fn cut(shown: String) -> String {
     match shown.char_indices().nth(MAX_SHOWN_CHARS) {
         Some((end, _)) => format!("{}…", &shown[..end]),
         None => shown,
-    }
-}
-
-fn json_type(json: &Json) -> &'static str {
-    match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 
