@@ -61,6 +61,13 @@ pub fn run() -> anyhow::Result<()> {
     println!(
         "  curl {URL}/api/query -H 'Content-Type: application/json' -d '{{\"path\": \"hello:greet\", \"args\": {{\"name\": \"Ada\"}}, \"format\": \"json\"}}'"
     );
+    println!("Send and list chat messages (stored in ./kiln-data):");
+    println!(
+        "  curl {URL}/api/mutation -d '{{\"path\": \"messages:send\", \"args\": {{\"channel\": \"general\", \"author\": \"ada\", \"body\": \"hi\"}}}}'"
+    );
+    println!(
+        "  curl {URL}/api/query -d '{{\"path\": \"messages:list\", \"args\": {{\"channel\": \"general\"}}, \"format\": \"json\"}}'"
+    );
     println!("Or with the CLI:");
     println!(
         "  KILN_ADMIN_KEY={admin_key} target/debug/kiln run hello:greet '{{\"name\": \"Ada\"}}'"
