@@ -455,3 +455,51 @@ impl Xorshift {
         (self.0 % n as u64) as usize
     }
 }
+
+#[tokio::test]
+async fn reading_past_the_read_limits_is_an_error_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(crate::database::open(dir.path()).unwrap());
+    let limits = TransactionLimits {
+        max_documents_read: 3,
+        ..Default::default()
+    };
+    let store = DocumentStore::open(db, limits, CommitterOptions::default()).unwrap();
+    store
+        .run_mutation(|txn| {
+            for i in 0..4 {
+                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut txn = store.begin_query().unwrap();
+    // Three documents are within the limit...
+    let three = txn
+        .scan(
+            "notes",
+            "by_creation_time",
+            &IndexRange::default(),
+            Order::Asc,
+            3,
+            None,
+        )
+        .unwrap();
+    assert_eq!(three.len(), 3);
+    // ...a fourth is not.
+    let err = txn
+        .scan(
+            "notes",
+            "by_creation_time",
+            &IndexRange::default(),
+            Order::Asc,
+            1,
+            Some(&three[2].0),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "transaction read more than 3 documents (max_documents_read)"
+    );
+}
