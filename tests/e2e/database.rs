@@ -21,16 +21,26 @@ fn apps_schema() -> Json {
     })
 }
 
+/// Deploys the chat, counter and dbtest modules with `tables`.
+fn deploy_apps(server: &Server, tables: Json) -> (u16, Json) {
+    let (messages, counter, dbtest) = (
+        component("messages"),
+        component("counter"),
+        component("dbtest"),
+    );
+    server.deploy_with_tables(
+        &[
+            ("messages", &messages),
+            ("counter", &counter),
+            ("dbtest", &dbtest),
+        ],
+        tables,
+    )
+}
+
 fn apps_server() -> Server {
     let server = Server::start();
-    let (status, body) = server.deploy_with_tables(
-        &[
-            ("messages", &component("messages")),
-            ("counter", &component("counter")),
-            ("dbtest", &component("dbtest")),
-        ],
-        apps_schema(),
-    );
+    let (status, body) = deploy_apps(&server, apps_schema());
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["schema"]["createdTables"],
@@ -319,14 +329,9 @@ fn filters_are_evaluated_by_the_host() {
 fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
     let server = apps_server();
     send(&server, "general", "before the index");
-    let modules: [(&str, &[u8]); 3] = [
-        ("messages", &component("messages")),
-        ("counter", &component("counter")),
-        ("dbtest", &component("dbtest")),
-    ];
     let mut schema = apps_schema();
     schema["messages"]["indexes"]["by_author"] = json!(["author"]);
-    let (status, body) = server.deploy_with_tables(&modules, schema);
+    let (status, body) = deploy_apps(&server, schema);
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["schema"]["addedIndexes"],
@@ -342,7 +347,7 @@ fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
         "the new index was backfilled"
     );
 
-    let (status, body) = server.deploy_with_tables(&modules, apps_schema());
+    let (status, body) = deploy_apps(&server, apps_schema());
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["schema"]["removedIndexes"],
@@ -357,7 +362,7 @@ fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
 
     let mut bad = apps_schema();
     bad["messages"]["indexes"]["by_id"] = json!(["x"]);
-    let (status, body) = server.deploy_with_tables(&modules, bad);
+    let (status, body) = deploy_apps(&server, bad);
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("InvalidSchema")),
@@ -473,11 +478,6 @@ fn acknowledged_mutations_survive_sigkill_and_none_is_half_applied() {
 #[test]
 fn document_validators_check_every_write_and_the_data_already_stored() {
     let server = apps_server();
-    let modules: [(&str, &[u8]); 3] = [
-        ("messages", &component("messages")),
-        ("counter", &component("counter")),
-        ("dbtest", &component("dbtest")),
-    ];
     let odd = server.value(
         "mutation",
         "dbtest:insert",
@@ -488,7 +488,7 @@ fn document_validators_check_every_write_and_the_data_already_stored() {
     let mut strict = apps_schema();
     strict["messages"]["document"] =
         json!({"channel": "string", "author": "string", "body": "string"});
-    let (status, body) = server.deploy_with_tables(&modules, strict.clone());
+    let (status, body) = deploy_apps(&server, strict.clone());
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("InvalidSchema")),
@@ -506,7 +506,7 @@ fn document_validators_check_every_write_and_the_data_already_stored() {
     // Once the data fits, the validator is accepted and checks every later write.
     let mut loose = strict.clone();
     loose["messages"]["document"]["body"] = json!("string | float64");
-    let (status, body) = server.deploy_with_tables(&modules, loose);
+    let (status, body) = deploy_apps(&server, loose);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["schema"]["validatedTables"], json!(["messages"]));
     send(&server, "general", "fits");
@@ -521,7 +521,7 @@ fn document_validators_check_every_write_and_the_data_already_stored() {
     );
     let mut bad_type = apps_schema();
     bad_type["messages"]["document"] = json!({"body": "text"});
-    let (status, body) = server.deploy_with_tables(&modules, bad_type);
+    let (status, body) = deploy_apps(&server, bad_type);
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("InvalidSchema")),
