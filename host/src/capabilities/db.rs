@@ -35,15 +35,15 @@ pub struct QueryCursor {
 impl InvocationState {
     /// The transaction, or the error this kind of function gets instead.
     fn transaction(&mut self) -> Result<&mut Transaction, String> {
-        match self.kind {
-            FunctionKind::Action => Err(
+        if self.kind == FunctionKind::Action {
+            return Err(
                 "actions cannot use the database directly: call a query or mutation (run-query, run-mutation)".into(),
-            ),
-            _ => self
-                .transaction
-                .as_mut()
-                .ok_or_else(|| "internal error: this invocation has no transaction".to_string()),
+            );
         }
+        self.db
+            .transaction()
+            .map_err(|err| format!("internal error: cannot begin a transaction: {err:#}"))?
+            .ok_or_else(|| "internal error: this invocation has no database access".to_string())
     }
 }
 

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::FunctionKind;
 use super::output::{LogBuffer, OutputCapture};
 use crate::config::{FunctionLimits, Limits};
+use crate::database::store::DocumentStore;
 use crate::database::transaction::Transaction;
 
 /// The severity of a log line. `Log` is the guest's stdout, like `console.log`.
@@ -47,8 +48,8 @@ impl std::fmt::Display for LogLine {
 /// The store data of one invocation.
 pub struct InvocationState {
     pub(crate) kind: FunctionKind,
-    /// The database transaction of a query or mutation; actions have none.
-    pub(crate) transaction: Option<Transaction>,
+    /// The database access of a query or mutation; actions have none.
+    pub(crate) db: DbAccess,
     /// Most documents one cursor batch returns (`max_query_batch`).
     pub(crate) max_query_batch: usize,
     wasi: WasiCtx,
@@ -58,11 +59,7 @@ pub struct InvocationState {
 }
 
 impl InvocationState {
-    pub(crate) fn new(
-        kind: FunctionKind,
-        limits: &Limits,
-        transaction: Option<Transaction>,
-    ) -> Self {
+    pub(crate) fn new(kind: FunctionKind, limits: &Limits, db: DbAccess) -> Self {
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
             limits.max_output_bytes,
@@ -78,7 +75,7 @@ impl InvocationState {
         table.set_max_capacity(limits.max_resources);
         Self {
             kind,
-            transaction,
+            db,
             max_query_batch: limits.max_query_batch,
             wasi,
             table,
@@ -97,6 +94,45 @@ impl WasiView for InvocationState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// The database access of one invocation. The transaction begins at the first database
+/// call, so a function that never touches the database pays nothing for it.
+pub(crate) enum DbAccess {
+    /// Actions: no transaction, ever.
+    Denied,
+    /// A query (`writable: false`) or mutation that has not called the database yet.
+    NotBegun {
+        store: Arc<DocumentStore>,
+        writable: bool,
+    },
+    Begun(Box<Transaction>),
+}
+
+impl DbAccess {
+    /// The transaction, begun now if need be; `None` for actions.
+    pub(crate) fn transaction(&mut self) -> anyhow::Result<Option<&mut Transaction>> {
+        if let DbAccess::NotBegun { store, writable } = self {
+            let transaction = if *writable {
+                store.begin_mutation()?
+            } else {
+                store.begin_query()?
+            };
+                        *self = DbAccess::Begun(Box::new(transaction));
+        }
+        Ok(match self {
+            DbAccess::Begun(transaction) => Some(transaction),
+            _ => None,
+        })
+    }
+
+    /// The transaction, if the function began one.
+        pub(crate) fn into_transaction(self) -> Option<Transaction> {
+        match self {
+            DbAccess::Begun(transaction) => Some(*transaction),
+            _ => None,
         }
     }
 }

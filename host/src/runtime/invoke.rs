@@ -10,7 +10,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
-use super::invocation::{InvocationState, MemoryLimitExceeded};
+use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
 use crate::database::store::conflict_backoff;
 use crate::database::transaction::Transaction;
@@ -62,30 +62,22 @@ impl Runtime {
         args: &Value,
     ) -> Invocation {
         if kind == FunctionKind::Action {
-            return self.invoke_once(module, function, kind, args, None).await.0;
+            return self
+                .invoke_once(module, function, kind, args, DbAccess::Denied)
+                .await
+                .0;
         }
         let mut attempts = 0;
         loop {
             attempts += 1;
-            // Each run of a mutation starts from the latest commit.
-            let begun = match kind {
-                FunctionKind::Query => self.store.begin_query(),
-                _ => self.store.begin_mutation(),
+            // Each run begins its transaction afresh, at the latest commit, on its first
+            // database call.
+            let db = DbAccess::NotBegun {
+                store: self.store.clone(),
+                writable: kind == FunctionKind::Mutation,
             };
-            let transaction = match begun {
-                Ok(transaction) => transaction,
-                Err(err) => {
-                    return Invocation {
-                        outcome: Err(FunctionFailure::Internal(format!(
-                            "cannot begin a transaction: {err:#}"
-                        ))),
-                        log_lines: Vec::new(),
-                    };
-                }
-            };
-            let (invocation, transaction) = self
-                .invoke_once(module, function, kind, args, Some(transaction))
-                .await;
+            let (invocation, transaction) =
+                self.invoke_once(module, function, kind, args, db).await;
             // A query commits nothing; a mutation that failed leaves nothing behind.
             let (FunctionKind::Mutation, Ok(_), Some(transaction)) =
                 (kind, &invocation.outcome, transaction)
@@ -117,12 +109,12 @@ impl Runtime {
         function: &str,
         kind: FunctionKind,
         args: &Value,
-        transaction: Option<Transaction>,
+        db: DbAccess,
     ) -> (Invocation, Option<Transaction>) {
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
         let (outcome, log_lines, transaction) = self
-            .with_instance(&module.pre, kind, transaction, move |store, instance| {
+            .with_instance(&module.pre, kind, db, move |store, instance| {
                 Box::pin(async move {
                     instance
                         .kiln_platform_module()
@@ -178,7 +170,7 @@ impl Runtime {
         &self,
         pre: &FunctionModulePre<InvocationState>,
         kind: FunctionKind,
-        transaction: Option<Transaction>,
+        db: DbAccess,
         call: impl for<'a> FnOnce(
             &'a mut Store<InvocationState>,
             &'a FunctionModule,
@@ -189,10 +181,7 @@ impl Runtime {
         Option<Transaction>,
     ) {
         let limits = self.limits.for_kind(kind).clone();
-        let mut store = Store::new(
-            &self.engine,
-            InvocationState::new(kind, &self.limits, transaction),
-        );
+        let mut store = Store::new(&self.engine, InvocationState::new(kind, &self.limits, db));
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
             return (
@@ -226,7 +215,8 @@ impl Runtime {
             Err(_elapsed) => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
         };
         let log_lines = store.data().log_lines();
-        let transaction = store.data_mut().transaction.take();
+        let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);
+        let transaction = db.into_transaction();
         (result, log_lines, transaction)
     }
 

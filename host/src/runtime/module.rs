@@ -5,7 +5,7 @@ use wasmtime::component::Component;
 
 use super::bindings::FunctionModulePre;
 use super::bindings::kiln::platform::types as wit;
-use super::invocation::InvocationState;
+use super::invocation::{DbAccess, InvocationState};
 use super::{FunctionKind, Runtime, Visibility};
 
 /// One function a module declares, as the deployment records it.
@@ -72,9 +72,16 @@ impl Runtime {
         pre: &FunctionModulePre<InvocationState>,
     ) -> Result<Vec<FunctionSpec>, ModuleError> {
         let specs = self
-            .with_instance(pre, FunctionKind::Query, None, |store, module| {
-                Box::pin(async move { module.kiln_platform_module().call_functions(store).await })
-            })
+            .with_instance(
+                pre,
+                FunctionKind::Query,
+                DbAccess::Denied,
+                |store, module| {
+                    Box::pin(
+                        async move { module.kiln_platform_module().call_functions(store).await },
+                    )
+                },
+            )
             .await
             .0
             .map_err(|failure| {
