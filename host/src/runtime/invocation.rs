@@ -120,7 +120,7 @@ impl DbAccess {
             } else {
                 store.begin_query()?
             };
-                        *self = DbAccess::Begun(Box::new(transaction));
+            *self = DbAccess::Begun(Box::new(transaction));
         }
         Ok(match self {
             DbAccess::Begun(transaction) => Some(transaction),
@@ -129,7 +129,7 @@ impl DbAccess {
     }
 
     /// The transaction, if the function began one.
-        pub(crate) fn into_transaction(self) -> Option<Transaction> {
+    pub(crate) fn into_transaction(self) -> Option<Transaction> {
         match self {
             DbAccess::Begun(transaction) => Some(*transaction),
             _ => None,
