@@ -74,6 +74,11 @@ fn ci() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    // The official Convex client, for the end-to-end test that calls Kiln with it.
+    let client_tests = root().join("tests").join("convex-client");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&client_tests))?;
     cargo(&["test", "--workspace"])?;
     Ok(())
 }
