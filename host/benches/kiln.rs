@@ -203,13 +203,7 @@ async fn requests_per_second(
                         if now >= end {
                             break;
                         }
-                        let response = sender.send_request(request()).await?;
-                        anyhow::ensure!(
-                            response.status().is_success(),
-                            "status {}",
-                            response.status()
-                        );
-                        response.into_body().collect().await?;
+                        round_trip(&mut sender, request()).await?;
                         if now >= measure_from {
                             completed += 1;
                         }
@@ -400,13 +394,7 @@ async fn latency(
     let mut samples = Vec::with_capacity(SAMPLES);
     for _ in 0..SAMPLES {
         let started = Instant::now();
-        let response = sender.send_request(request()).await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "status {}",
-            response.status()
-        );
-        response.into_body().collect().await?;
+        round_trip(&mut sender, request()).await?;
         samples.push(started.elapsed());
     }
     driver.abort();
@@ -417,4 +405,19 @@ async fn latency(
 fn int64_base64(n: i64) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes())
+}
+
+/// Sends one request and reads the whole answer, which must be a success.
+async fn round_trip(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> anyhow::Result<()> {
+    let response = sender.send_request(request).await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    response.into_body().collect().await?;
+    Ok(())
 }

@@ -50,6 +50,11 @@ fn apps_server() -> Server {
     server
 }
 
+/// `dbtest:by_index` arguments for ada's messages through `by_author`.
+fn by_author_query() -> Json {
+    json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"})
+}
+
 fn send(server: &Server, channel: &str, body: &str) -> String {
     let id = server.value(
         "mutation",
@@ -259,11 +264,7 @@ fn forbidden_and_malformed_database_calls_fail_clearly() {
         assert!(message.contains(expected), "{expected}: {message}");
     }
 
-    let message = server.error(
-        "query",
-        "dbtest:by_index",
-        json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"}),
-    );
+    let message = server.error("query", "dbtest:by_index", by_author_query());
     assert!(message.contains("has no index \"by_author\""), "{message}");
     let message = server.error(
         "query",
@@ -337,11 +338,7 @@ fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
         body["schema"]["addedIndexes"],
         json!(["messages.by_author"])
     );
-    let found = server.value(
-        "query",
-        "dbtest:by_index",
-        json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"}),
-    );
+    let found = server.value("query", "dbtest:by_index", by_author_query());
     assert_eq!(
         found[0]["body"], "before the index",
         "the new index was backfilled"
@@ -353,11 +350,7 @@ fn a_schema_change_backfills_new_indexes_and_drops_removed_ones() {
         body["schema"]["removedIndexes"],
         json!(["messages.by_author"])
     );
-    let message = server.error(
-        "query",
-        "dbtest:by_index",
-        json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"}),
-    );
+    let message = server.error("query", "dbtest:by_index", by_author_query());
     assert!(message.contains("has no index \"by_author\""), "{message}");
 
     let mut bad = apps_schema();

@@ -129,17 +129,9 @@ impl Server {
         )
     }
 
-    /// Deploys `modules` (name → wasm bytes) with the admin key.
+    /// Deploys `modules` (name → wasm bytes) with the admin key, declaring no tables.
     pub fn deploy(&self, modules: &[(&str, &[u8])]) -> (u16, Json) {
-        let modules: serde_json::Map<String, Json> = modules
-            .iter()
-            .map(|(name, bytes)| (name.to_string(), Json::String(BASE64.encode(bytes))))
-            .collect();
-        self.post(
-            "/api/deploy",
-            &json!({ "modules": modules }).to_string(),
-            true,
-        )
+        self.deploy_with_tables(modules, json!({}))
     }
 
     /// Deploys and asserts success.
