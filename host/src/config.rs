@@ -76,7 +76,9 @@ pub struct Limits {
     pub max_bytes_written: usize,
     /// Largest document, system fields included (Convex: 1 MiB).
     pub max_document_bytes: usize,
-    /// Most documents one query cursor returns per batch.
+    /// Most documents a guest may ask one query cursor for at once (`cursor.next(max)`);
+    /// asking for more fails the function. At least [`MIN_QUERY_BATCH`], the batch the
+    /// Rust SDK asks for.
     pub max_query_batch: usize,
     /// Times a mutation that conflicts with a concurrent one is re-run before its caller
     /// gets an error.
@@ -113,6 +115,10 @@ impl Default for Limits {
         }
     }
 }
+
+/// The smallest `max_query_batch` allowed: the Rust SDK asks cursors for this many
+/// documents at a time (`guest-sdk/src/db.rs`, `BATCH`).
+pub const MIN_QUERY_BATCH: usize = 128;
 
 impl Limits {
     /// Refuses values the server cannot run with, naming the field.
@@ -155,6 +161,10 @@ impl Limits {
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }
+        anyhow::ensure!(
+            self.max_query_batch >= MIN_QUERY_BATCH,
+            "limits.max_query_batch must be at least {MIN_QUERY_BATCH}: the Rust SDK reads query results in batches of that size"
+        );
         Ok(())
     }
 

@@ -447,11 +447,8 @@ fn acknowledged_mutations_survive_sigkill_and_none_is_half_applied() {
     let acknowledged = acknowledged.lock().unwrap().clone();
 
     server.start_again();
-    let (status, body) = server.get("/api/data/pairs?limit=10000", true);
-    assert_eq!(status, 200, "{body}");
-    let body: Json = serde_json::from_str(&body).unwrap();
     let mut halves: std::collections::BTreeMap<String, usize> = Default::default();
-    for document in body["documents"].as_array().unwrap() {
+    for document in &all_documents(&server, "pairs", 10_000) {
         *halves
             .entry(document["tag"].as_str().unwrap().to_string())
             .or_default() += 1;
@@ -548,4 +545,203 @@ fn a_mutation_over_a_transaction_limit_names_it_and_commits_nothing() {
     let (_, body) = server.get("/api/data/bulk?limit=10000", true);
     let body: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(body["documents"].as_array().unwrap().len(), 8192);
+}
+
+/// Every document of `table`, read through `/api/data` a page of `limit` at a time.
+fn all_documents(server: &Server, table: &str, limit: usize) -> Vec<Json> {
+    let mut documents = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, body) = server.get(
+            &format!("/api/data/{table}?limit={limit}&cursor={cursor}"),
+            true,
+        );
+        assert_eq!(status, 200, "{body}");
+        let body: Json = serde_json::from_str(&body).unwrap();
+        let page = body["documents"].as_array().unwrap();
+        assert!(page.len() <= limit, "{body}");
+        documents.extend(page.iter().cloned());
+        if body["isDone"] == json!(true) {
+            return documents;
+        }
+        cursor = body["continueCursor"].as_str().unwrap().to_string();
+    }
+}
+
+#[test]
+fn a_limit_the_function_catches_still_fails_it_and_commits_nothing() {
+    let server = apps_server();
+    // The function ignores every insert error and returns normally: the limit it crossed
+    // bounds the whole transaction, so it fails all the same.
+    let message = server.error(
+        "mutation",
+        "dbtest:insert_many_ignoring_errors",
+        json!({"table": "bulk", "count": int64(8193), "document": {"n": 1.0}}),
+    );
+    assert_eq!(
+        message,
+        "transaction wrote more than 8192 documents (max_documents_written)"
+    );
+    assert!(all_documents(&server, "bulk", 10_000).is_empty());
+    // At the limit, the same function commits everything.
+    assert_eq!(
+        server.value(
+            "mutation",
+            "dbtest:insert_many_ignoring_errors",
+            json!({"table": "bulk", "count": int64(8192), "document": {"n": 1.0}}),
+        ),
+        int64(8192)
+    );
+    assert_eq!(all_documents(&server, "bulk", 10_000).len(), 8192);
+}
+
+#[test]
+fn a_mutation_that_traps_after_writing_commits_nothing() {
+    let server = apps_server();
+    let message = server.error(
+        "mutation",
+        "dbtest:insert_then_panic",
+        json!({"table": "notes", "document": {"n": 1.0}}),
+    );
+    assert!(message.contains("panicked"), "{message}");
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "notes"})),
+        int64(0)
+    );
+    // The table was not even created.
+    assert!(all_documents(&server, "notes", 10).is_empty());
+}
+
+#[test]
+fn a_pagination_cursor_only_continues_the_query_that_made_it() {
+    let server = apps_server();
+    for body in ["one", "two", "three"] {
+        send(&server, "general", body);
+    }
+    send(&server, "secret", "not for general readers");
+    let page = server.value(
+        "query",
+        "messages:paginate",
+        json!({"channel": "general", "paginationOpts": {"numItems": 2, "cursor": null}}),
+    );
+    assert_eq!(page["isDone"], json!(false), "{page}");
+    // The same cursor on another channel's query would read outside that query's range.
+    let message = server.error(
+        "query",
+        "messages:paginate",
+        json!({"channel": "secret", "paginationOpts": {"numItems": 2, "cursor": page["continueCursor"]}}),
+    );
+    assert!(message.contains("invalid cursor"), "{message}");
+    let message = server.error(
+        "query",
+        "messages:paginate",
+        json!({"channel": "general", "paginationOpts": {"numItems": 2, "cursor": "not-a-cursor!"}}),
+    );
+    assert!(message.contains("invalid cursor"), "{message}");
+}
+
+#[test]
+fn a_query_batch_over_max_query_batch_fails_the_query() {
+    let server = apps_server();
+    send(&server, "general", "hello");
+    let batch = |max: u32| json!({"table": "messages", "max": int64(i64::from(max))});
+    assert_eq!(
+        server.value("query", "dbtest:raw_batch", batch(1024)),
+        int64(1)
+    );
+    let message = server.error("query", "dbtest:raw_batch", batch(1025));
+    assert_eq!(
+        message,
+        "a query batch of 1025 documents was requested, over the limit of 1024 (max_query_batch)"
+    );
+}
+
+#[test]
+fn a_query_of_a_table_that_does_not_exist_yet_still_checks_its_index() {
+    let server = apps_server();
+    let message = server.error(
+        "query",
+        "dbtest:by_index",
+        json!({"table": "nosuch", "index": "by_author", "field": "author", "value": "ada"}),
+    );
+    assert!(
+        message.contains("table \"nosuch\" has no index \"by_author\""),
+        "{message}"
+    );
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "nosuch"})),
+        int64(0)
+    );
+}
+
+#[test]
+fn a_table_left_out_of_the_schema_keeps_its_documents_and_loses_its_indexes() {
+    let server = apps_server();
+    send(&server, "general", "kept");
+    let mut strict = apps_schema();
+    strict["messages"]["document"] =
+        json!({"channel": "string", "author": "string", "body": "string"});
+    let (status, body) = deploy_apps(&server, strict);
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = deploy_apps(&server, json!({"counters": apps_schema()["counters"]}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["schema"]["removedIndexes"],
+        json!(["messages.by_channel"]),
+        "{body}"
+    );
+    let message = server.error("query", "messages:list", json!({"channel": "general"}));
+    assert!(message.contains("has no index \"by_channel\""), "{message}");
+    // The validator went with the schema entry: any document fits now.
+    server.value(
+        "mutation",
+        "dbtest:insert",
+        json!({"table": "messages", "document": {"free": true}}),
+    );
+    let documents = all_documents(&server, "messages", 10);
+    assert_eq!(documents.len(), 2);
+    assert_eq!(documents[0]["body"], "kept");
+}
+
+#[test]
+fn kiln_data_pages_through_a_table_with_its_cursor() {
+    let server = apps_server();
+    for n in 0..7 {
+        server.value(
+            "mutation",
+            "dbtest:insert",
+            json!({"table": "notes", "document": {"n": f64::from(n)}}),
+        );
+    }
+    let documents = all_documents(&server, "notes", 3);
+    let ns: Vec<f64> = documents.iter().map(|d| d["n"].as_f64().unwrap()).collect();
+    assert_eq!(ns, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+
+    // A cursor of another table is refused, not followed.
+    send(&server, "general", "hi");
+    let (_, body) = server.get("/api/data/messages?limit=1", true);
+    let body: Json = serde_json::from_str(&body).unwrap();
+    let cursor = body["continueCursor"].as_str().unwrap();
+    let (status, body) = server.get(&format!("/api/data/notes?cursor={cursor}"), true);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("BadCursor"), "{body}");
+}
+
+#[test]
+fn the_json_format_answers_int64_as_a_decimal_string() {
+    let server = apps_server();
+    let request = json!({
+        "path": "counter:increment",
+        "args": {"name": "plain"},
+        "format": "json",
+    });
+    let (status, body) = server.post("/api/mutation", &request.to_string(), false);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"], json!("1"), "{body}");
+    // The default, lossless format keeps it an int64.
+    assert_eq!(
+        server.value("query", "counter:get", json!({"name": "plain"})),
+        int64(1)
+    );
 }

@@ -134,3 +134,44 @@ fn insert_many(ctx: &MutationCtx, args: InsertMany) -> Result<u32, Error> {
     }
     Ok(args.count)
 }
+
+/// Inserts `count` copies of `document`, ignoring every error: a limit exceeded on the way
+/// must still fail the mutation and commit nothing, even though the function returns.
+#[mutation]
+fn insert_many_ignoring_errors(ctx: &MutationCtx, args: InsertMany) -> Result<u32, Error> {
+    let mut inserted = 0;
+    for _ in 0..args.count {
+        if ctx.db.insert(&args.table, &args.document).is_ok() {
+            inserted += 1;
+        }
+    }
+    Ok(inserted)
+}
+
+/// Inserts, then panics (a trap): nothing may be committed.
+#[mutation]
+fn insert_then_panic(ctx: &MutationCtx, args: Insert) -> Result<(), Error> {
+    ctx.db.insert(&args.table, &args.document)?;
+    panic!("panicking after the insert on purpose");
+}
+
+#[derive(Deserialize)]
+struct RawBatch {
+    table: String,
+    max: u32,
+}
+
+/// Asks a raw cursor for `max` documents at once: over `max_query_batch` is an error.
+#[query]
+fn raw_batch(_ctx: &QueryCtx, args: RawBatch) -> Result<usize, Error> {
+    let cursor = raw::open_query(&raw::Query {
+        table: args.table,
+        index: None,
+        range: "[]".to_string(),
+        order: raw::Order::Asc,
+        filter: None,
+        after: None,
+    })
+    .map_err(Error::new)?;
+    Ok(cursor.next(args.max).map_err(Error::new)?.len())
+}

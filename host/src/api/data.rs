@@ -1,6 +1,12 @@
-//! `GET /api/data/<table>?limit=N`: the documents of a table in creation order, for an
-//! admin to see what is stored (`kiln data`). Needs the admin key.
+//! `GET /api/data/<table>?limit=N&cursor=C`: the documents of a table in creation order,
+//! a page at a time, for an admin to see what is stored (`kiln data`). Needs the admin key.
+//!
+//! An admin read is not a function's transaction: it is not held to the per-transaction
+//! read limits, but a page stops at `max_bytes_read` bytes (and at `limit` documents), and
+//! `continueCursor` continues after it.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_ENCODING;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -10,11 +16,22 @@ use super::router::json_response;
 use super::{ApiError, AppState};
 use crate::database::indexes::{BY_CREATION_TIME, IndexRange};
 use crate::database::persistence::Order;
+use crate::database::transaction::DbError;
 
 /// Documents returned when the request names no limit.
 const DEFAULT_LIMIT: usize = 100;
 /// Most documents one request returns.
 const MAX_LIMIT: usize = 10_000;
+/// Documents read from the store per step while filling a page.
+const READ_STEP: usize = 256;
+
+/// One page of a table.
+struct Page {
+    documents: Vec<serde_json::Value>,
+    /// The index key of the last document on the page.
+    last_key: Option<Vec<u8>>,
+    is_done: bool,
+}
 
 pub async fn documents(
     state: &AppState,
@@ -22,11 +39,13 @@ pub async fn documents(
     table: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     state.admin_key.require_admin(request.headers())?;
-    let limit = match request.uri().query().and_then(|query| {
+    let query = request.uri().query().unwrap_or("");
+    let parameter = |name: &str| {
         query
             .split('&')
-            .find_map(|pair| pair.strip_prefix("limit="))
-    }) {
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+    };
+    let limit = match parameter("limit") {
         None => DEFAULT_LIMIT,
         Some(text) => text
             .parse::<usize>()
@@ -39,33 +58,88 @@ pub async fn documents(
                 )
             })?,
     };
+    let bad_cursor = || {
+        ApiError::bad_request(
+            "BadCursor",
+            "cursor must be a continueCursor this endpoint returned for the same table",
+        )
+    };
+    let after = match parameter("cursor").filter(|cursor| !cursor.is_empty()) {
+        None => None,
+        Some(cursor) => Some(CURSOR_ENCODING.decode(cursor).map_err(|_| bad_cursor())?),
+    };
     let store = state.store.clone();
-    let table = table.to_string();
+    let table_name = table.to_string();
+    let max_page_bytes = store.limits().max_bytes_read;
     // Reads are quick but synchronous: keep them off the async threads.
-    let result = tokio::task::spawn_blocking(move || {
-        let mut transaction = store.begin_query()?;
-        // One more than asked, to tell whether more exist.
-        let found = transaction.scan(
-            &table,
+    let page = tokio::task::spawn_blocking(move || {
+        let mut transaction = store.begin_admin_read()?;
+        transaction.check_query(
+            &table_name,
             BY_CREATION_TIME,
             &IndexRange::default(),
-            Order::Asc,
-            limit + 1,
-            None,
+            after.as_deref(),
         )?;
-        anyhow::Ok((table, found))
+        let mut page = Page {
+            documents: Vec::new(),
+            last_key: after,
+            is_done: false,
+        };
+        let mut page_bytes = 0;
+        while !page.is_done && page.documents.len() < limit && page_bytes < max_page_bytes {
+            let step = READ_STEP.min(limit - page.documents.len());
+            let found = transaction.scan(
+                &table_name,
+                BY_CREATION_TIME,
+                &IndexRange::default(),
+                Order::Asc,
+                step,
+                page.last_key.as_deref(),
+            )?;
+            page.is_done = found.len() < step;
+            for (key, document) in found {
+                if page_bytes >= max_page_bytes {
+                    page.is_done = false;
+                    break;
+                }
+                page_bytes += document.size_bytes();
+                page.documents.push(document.to_value().to_convex_json());
+                page.last_key = Some(key);
+            }
+        }
+        if !page.is_done {
+            // A full page: done only if nothing follows it.
+            page.is_done = transaction
+                .scan(
+                    &table_name,
+                    BY_CREATION_TIME,
+                    &IndexRange::default(),
+                    Order::Asc,
+                    1,
+                    page.last_key.as_deref(),
+                )?
+                .is_empty();
+        }
+        Ok::<_, DbError>(page)
     })
     .await
-    .map_err(|err| ApiError::internal(&anyhow::anyhow!("data read panicked: {err}")))?;
-    let (table, mut found) = result.map_err(|err| ApiError::internal(&err))?;
-    let is_done = found.len() <= limit;
-    found.truncate(limit);
-    let documents: Vec<serde_json::Value> = found
-        .iter()
-        .map(|(_, document)| document.to_value().to_convex_json())
-        .collect();
+    .map_err(|err| ApiError::internal(&anyhow::anyhow!("data read panicked: {err}")))?
+    .map_err(|err| match err {
+        DbError::InvalidCursor(_) => bad_cursor(),
+        DbError::Internal(err) => ApiError::internal(&err),
+        other => ApiError::internal(&anyhow::Error::new(other)),
+    })?;
+    let continue_cursor = page
+        .last_key
+        .map(|key| CURSOR_ENCODING.encode(key))
+        .unwrap_or_default();
     Ok(json_response(
         StatusCode::OK,
-        &serde_json::json!({ "table": table, "documents": documents, "isDone": is_done }),
+        &serde_json::json!({
+            "table": table,
+            "documents": page.documents,
+            "isDone": page.is_done,
+            "continueCursor": continue_cursor,
+        }),
     ))
 }

@@ -4,7 +4,8 @@
 //! an error saying so), mutations read and write, actions have no transaction at all and
 //! every call fails with an error pointing them to queries and mutations. Limits are the
 //! transaction's (documents and bytes read and written, document size) plus the largest
-//! batch a cursor returns at once (`max_query_batch`).
+//! batch a cursor may be asked for at once (`max_query_batch`). Exceeding any of them
+//! poisons the transaction: the function fails even if it catches the error.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_ENCODING;
@@ -175,7 +176,14 @@ impl HostCursor for InvocationState {
         cursor: Resource<QueryCursor>,
         max: u32,
     ) -> Result<Vec<String>, String> {
-        let max = (max as usize).clamp(1, self.max_query_batch);
+        if max as usize > self.max_query_batch {
+            let message = format!(
+                "a query batch of {max} documents was requested, over the limit of {} (max_query_batch)",
+                self.max_query_batch
+            );
+            return Err(self.transaction()?.exceeded(message).to_string());
+        }
+        let max = (max as usize).max(1);
         let (table, index, range, order, mut after, exhausted) = {
             let state = self.table.get(&cursor).map_err(|err| err.to_string())?;
             (

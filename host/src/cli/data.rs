@@ -17,6 +17,9 @@ pub struct DataArgs {
     /// Most documents to print (1 to 10000).
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// Continue after an earlier page (the cursor it printed).
+    #[arg(long)]
+    pub cursor: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -24,7 +27,11 @@ pub struct DataArgs {
 pub fn data(args: DataArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.server);
     client.require_admin_key()?;
-    let response = client.get(&format!("/api/data/{}?limit={}", args.table, args.limit))?;
+    let mut path = format!("/api/data/{}?limit={}", args.table, args.limit);
+    if let Some(cursor) = &args.cursor {
+        path.push_str(&format!("&cursor={cursor}"));
+    }
+    let response = client.get(&path)?;
     let documents = response["documents"]
         .as_array()
         .context("unexpected response from the server")?;
@@ -32,7 +39,8 @@ pub fn data(args: DataArgs) -> anyhow::Result<ExitCode> {
         println!("{document}");
     }
     if response["isDone"] == Json::Bool(false) {
-        eprintln!("(more documents follow; raise --limit to see them)");
+        let cursor = response["continueCursor"].as_str().unwrap_or_default();
+        eprintln!("(more documents follow: continue with --cursor {cursor})");
     }
     Ok(ExitCode::SUCCESS)
 }

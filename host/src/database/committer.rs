@@ -15,6 +15,7 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 
 use super::persistence::{Persistence, TableRecord, alter_indexes, apply_writes, save_commit_ts};
+use super::reads::MissingTable;
 use super::transaction::PendingCommit;
 use super::write_log::{Conflict, WriteLog};
 
@@ -45,6 +46,9 @@ pub enum CommitError {
     /// Another transaction created a table of the same name first; re-run it.
     #[error("table {0:?} was created by a concurrent transaction")]
     TableCreatedConcurrently(String),
+    /// The transaction exceeded one of its limits: it may never commit.
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("commit failed: {0}")]
     Internal(String),
 }
@@ -52,7 +56,10 @@ pub enum CommitError {
 impl CommitError {
     /// Whether re-running the mutation can succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, CommitError::Internal(_))
+        !matches!(
+            self,
+            CommitError::Internal(_) | CommitError::LimitExceeded(_)
+        )
     }
 }
 
@@ -206,6 +213,19 @@ impl CommitterState {
         self.write_log
             .check(pending.snapshot_ts, &pending.reads)
             .map_err(|conflict| Validation::Rejected(CommitError::Conflict(conflict)))?;
+        // Tables are never dropped: one that exists now but was missing at the snapshot
+        // was created since, so what the mutation read as empty may not be.
+        let created_since = pending.reads.missing_tables().iter().any(|missing| {
+            self.tables.values().any(|table| match missing {
+                MissingTable::Name(name) => &table.name == name,
+                MissingTable::Number(number) => table.number == *number,
+            })
+        });
+        if created_since {
+            return Err(Validation::Rejected(CommitError::Conflict(
+                Conflict::TableCreated,
+            )));
+        }
         if let Some(name) = pending
             .new_tables
             .keys()
@@ -223,7 +243,13 @@ impl CommitterState {
                 Validation::Rejected(CommitError::TableCreatedConcurrently(altered.name.clone()))
             })?;
             alter_indexes(txn, &old, altered).map_err(Validation::Failed)?;
-            self.tables.insert(altered.number, altered.clone());
+            // The altered record was read at the deploy's snapshot: keep the creation-time
+            // floor that commits since then have raised.
+            let altered = TableRecord {
+                last_creation_time: old.last_creation_time.max(altered.last_creation_time),
+                ..altered.clone()
+            };
+            self.tables.insert(altered.number, altered);
             // Index ids changed: no transaction begun before this commit can be checked.
             self.schema_changed = true;
         }

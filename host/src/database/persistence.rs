@@ -65,6 +65,23 @@ pub struct TableRecord {
 }
 
 impl TableRecord {
+    /// What a table that does not exist yet would look like: only the system indexes,
+    /// with no ids drawn (used to check queries of such a table; never stored).
+    pub fn system_only(name: &str) -> TableRecord {
+        TableRecord {
+            name: name.to_string(),
+            number: 0,
+            by_id_index: 0,
+            indexes: vec![IndexDefinition {
+                id: 0,
+                name: BY_CREATION_TIME.to_string(),
+                fields: Vec::new(),
+            }],
+            last_creation_time: 0.0,
+            validator: None,
+        }
+    }
+
     pub fn index(&self, name: &str) -> Option<&IndexDefinition> {
         self.indexes.iter().find(|index| index.name == name)
     }

@@ -40,15 +40,36 @@ impl KeyRange {
     }
 }
 
-/// The ranges a transaction read.
+/// The ranges a transaction read, and the tables it found missing.
 #[derive(Clone, Debug, Default)]
 pub struct ReadSet {
     ranges: Vec<KeyRange>,
+    /// Tables (by name or by number) that did not exist when the transaction looked for
+    /// them. A missing table has no index keys to record a range over, so creating it is
+    /// checked separately: if it exists at commit, a concurrent commit created it.
+    missing_tables: Vec<MissingTable>,
+}
+
+/// A table a transaction looked for and did not find.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MissingTable {
+    Name(String),
+    Number(u32),
 }
 
 impl ReadSet {
     pub fn record(&mut self, range: KeyRange) {
         self.ranges.push(range);
+    }
+
+    pub fn record_missing_table(&mut self, table: MissingTable) {
+        if !self.missing_tables.contains(&table) {
+            self.missing_tables.push(table);
+        }
+    }
+
+    pub fn missing_tables(&self) -> &[MissingTable] {
+        &self.missing_tables
     }
 
     /// Whether any key a later commit touched falls in a range this transaction read.
@@ -63,7 +84,7 @@ impl ReadSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.ranges.is_empty() && self.missing_tables.is_empty()
     }
 }
 

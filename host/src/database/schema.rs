@@ -1,7 +1,7 @@
 //! The schema a deployment declares in `kiln.toml`: tables and their indexes. Applying it
 //! creates missing tables, backfills new indexes and drops removed ones, in one commit,
-//! before the deployment that needs them goes live. Tables the schema does not name stay
-//! as they are (schemaless), as in Convex.
+//! before the deployment that needs them goes live. Tables the schema does not name keep
+//! their documents and are schemaless (no declared indexes, no validator), as in Convex.
 
 use std::collections::BTreeMap;
 
@@ -140,12 +140,26 @@ impl DocumentStore {
                     if change.created {
                         report.created_tables.push(table.clone());
                     }
-                    if change.validator_changed {
+                    if change.validator_changed && definition.document.is_some() {
                         report.validated_tables.push(table.clone());
                     }
                     report
                         .added_indexes
                         .extend(change.added.iter().map(|index| format!("{table}.{index}")));
+                    report.removed_indexes.extend(
+                        change
+                            .removed
+                            .iter()
+                            .map(|index| format!("{table}.{index}")),
+                    );
+                }
+                // A table the schema no longer names keeps its documents but becomes
+                // schemaless again: its declared indexes and its validator go.
+                for table in transaction.table_names() {
+                    if schema.tables.contains_key(&table) {
+                        continue;
+                    }
+                    let change = transaction.declare_table(&table, &[], None)?;
                     report.removed_indexes.extend(
                         change
                             .removed

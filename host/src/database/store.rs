@@ -63,6 +63,17 @@ impl DocumentStore {
         Transaction::new(self.persistence.clone(), false, self.limits.clone())
     }
 
+    /// A read-only transaction for the admin API: not a function's, so not held to the
+    /// per-transaction read limits (the caller bounds what it reads).
+    pub fn begin_admin_read(&self) -> anyhow::Result<Transaction> {
+        let limits = TransactionLimits {
+            max_documents_read: usize::MAX,
+            max_bytes_read: usize::MAX,
+            ..self.limits.clone()
+        };
+        Transaction::new(self.persistence.clone(), false, limits)
+    }
+
     /// A read-write transaction at the latest commit.
     pub fn begin_mutation(&self) -> anyhow::Result<Transaction> {
         Transaction::new(self.persistence.clone(), true, self.limits.clone())
@@ -70,6 +81,9 @@ impl DocumentStore {
 
     /// Commits a mutation; returns its commit timestamp.
     pub async fn commit(&self, transaction: Transaction) -> Result<u64, CommitError> {
+        if let Some(exceeded) = transaction.limit_exceeded() {
+            return Err(CommitError::LimitExceeded(exceeded.to_string()));
+        }
         self.committer
             .commit(transaction.into_pending_commit())
             .await
@@ -97,6 +111,9 @@ impl DocumentStore {
             let mut transaction = Transaction::new(self.persistence.clone(), true, limits.clone())
                 .map_err(DbError::Internal)?;
             let result = body(&mut transaction)?;
+            if let Some(exceeded) = transaction.limit_exceeded() {
+                return Err(DbError::LimitExceeded(exceeded.to_string()).into());
+            }
             match self.commit(transaction).await {
                 Ok(ts) => return Ok((result, ts)),
                 Err(error) if error.is_retryable() && attempts <= self.max_retries => {

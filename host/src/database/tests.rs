@@ -503,3 +503,399 @@ async fn reading_past_the_read_limits_is_an_error_naming_them() {
         "transaction read more than 3 documents (max_documents_read)"
     );
 }
+
+fn store_with_limits(dir: &tempfile::TempDir, limits: TransactionLimits) -> DocumentStore {
+    let db = Arc::new(crate::database::open(dir.path()).unwrap());
+    DocumentStore::open(db, limits, CommitterOptions::default()).unwrap()
+}
+
+fn count(store: &DocumentStore, table: &str) -> usize {
+    store
+        .begin_query()
+        .unwrap()
+        .scan(
+            table,
+            "by_creation_time",
+            &IndexRange::default(),
+            Order::Asc,
+            usize::MAX,
+            None,
+        )
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_limit_error_the_caller_ignores_still_poisons_the_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_limits(
+        &dir,
+        TransactionLimits {
+            max_documents_written: 2,
+            ..Default::default()
+        },
+    );
+    // The body swallows the error and returns Ok: nothing may commit all the same.
+    let err = store
+        .run_mutation(|txn| {
+            for i in 0..3 {
+                let _ = txn.insert("notes", object(&[("i", Value::Int64(i))]));
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "transaction wrote more than 2 documents (max_documents_written)"
+    );
+    // A transaction handed straight to the committer is refused too.
+    let mut txn = store.begin_mutation().unwrap();
+    for i in 0..3 {
+        let _ = txn.insert("notes", object(&[("i", Value::Int64(i))]));
+    }
+    assert!(matches!(
+        store.commit(txn).await.unwrap_err(),
+        CommitError::LimitExceeded(_)
+    ));
+    assert_eq!(count(&store, "notes"), 0);
+    // Exactly at the limit commits.
+    store
+        .run_mutation(|txn| {
+            for i in 0..2 {
+                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(count(&store, "notes"), 2);
+}
+
+#[tokio::test]
+async fn byte_limits_allow_up_to_the_limit_and_name_themselves_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let document = object(&[("text", Value::from("x".repeat(1000)))]);
+    let probe_dir = tempfile::tempdir().unwrap();
+    let probe = open(&probe_dir);
+    let ((id,), _) = probe
+        .run_mutation(|txn| Ok((txn.insert("t", document.clone())?,)))
+        .await
+        .unwrap();
+    let size = probe
+        .begin_query()
+        .unwrap()
+        .get(&id)
+        .unwrap()
+        .unwrap()
+        .size_bytes();
+    drop(probe);
+
+    let store = store_with_limits(
+        &dir,
+        TransactionLimits {
+            max_bytes_written: 3 * size,
+            max_bytes_read: 2 * size,
+            ..Default::default()
+        },
+    );
+    // Written: three documents fit exactly, a fourth does not.
+    store
+        .run_mutation(|txn| {
+            for _ in 0..3 {
+                txn.insert("t", document.clone())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let err = store
+        .run_mutation(|txn| {
+            for _ in 0..4 {
+                txn.insert("t", document.clone())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "transaction wrote more than {} bytes (max_bytes_written)",
+            3 * size
+        )
+    );
+    // Read: two documents fit exactly, a third does not.
+    let mut txn = store.begin_query().unwrap();
+    let all = IndexRange::default();
+    let two = txn
+        .scan("t", "by_creation_time", &all, Order::Asc, 2, None)
+        .unwrap();
+    assert_eq!(two.len(), 2);
+    let err = txn
+        .scan(
+            "t",
+            "by_creation_time",
+            &all,
+            Order::Asc,
+            1,
+            Some(&two[1].0),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "transaction read more than {} bytes (max_bytes_read)",
+            2 * size
+        )
+    );
+    assert_eq!(txn.limit_exceeded(), Some(err.to_string().as_str()));
+}
+
+#[tokio::test]
+async fn creating_a_table_another_mutation_found_missing_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .run_mutation(|txn| txn.insert("y", object(&[])))
+        .await
+        .unwrap();
+    let all = IndexRange::default();
+    // Write skew across a missing table: M1 sees no `x` and writes `y`; M2 reads `y` and
+    // creates `x`. Serially, one of them must see the other's write.
+    let mut m1 = store.begin_mutation().unwrap();
+    assert!(
+        m1.scan("x", "by_creation_time", &all, Order::Asc, 10, None)
+            .unwrap()
+            .is_empty()
+    );
+    m1.insert("y", object(&[])).unwrap();
+    let mut m2 = store.begin_mutation().unwrap();
+    m2.scan("y", "by_creation_time", &all, Order::Asc, 10, None)
+        .unwrap();
+    m2.insert("x", object(&[])).unwrap();
+    store.commit(m2).await.unwrap();
+    let err = store.commit(m1).await.unwrap_err();
+    assert!(
+        matches!(err, CommitError::Conflict(Conflict::TableCreated)),
+        "{err}"
+    );
+
+    // The same through `get` of an id whose table does not exist yet.
+    let mut m3 = store.begin_mutation().unwrap();
+    let mut m4 = store.begin_mutation().unwrap();
+    let in_new_table = m4.insert("z", object(&[])).unwrap();
+    assert!(m3.get(&in_new_table).unwrap().is_none());
+    m3.insert("y", object(&[])).unwrap();
+    store.commit(m4).await.unwrap();
+    assert!(matches!(
+        store.commit(m3).await.unwrap_err(),
+        CommitError::Conflict(Conflict::TableCreated)
+    ));
+}
+
+#[tokio::test]
+async fn a_cursor_outside_the_querys_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .run_mutation(|txn| {
+            txn.create_table("messages", &messages_index())?;
+            for (channel, body) in [("a", "a1"), ("a", "a2"), ("b", "b1"), ("b", "b2")] {
+                txn.insert("messages", message(channel, body))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let channel = |c: &str| IndexRange {
+        equal: vec![("channel".into(), Value::from(c))],
+        ..Default::default()
+    };
+    let mut txn = store.begin_query().unwrap();
+    let page = txn
+        .scan("messages", "by_channel", &channel("a"), Order::Asc, 1, None)
+        .unwrap();
+    let cursor = page[0].0.clone();
+    txn.check_query("messages", "by_channel", &channel("a"), Some(&cursor))
+        .unwrap();
+    let err = txn
+        .check_query("messages", "by_channel", &channel("b"), Some(&cursor))
+        .unwrap_err();
+    assert!(matches!(err, DbError::InvalidCursor(_)), "{err}");
+    // Even unchecked, a scan never leaves its range: channel a's cursor on a descending
+    // scan of channel b must not reach back into channel a.
+    let found = txn
+        .scan(
+            "messages",
+            "by_channel",
+            &channel("b"),
+            Order::Desc,
+            10,
+            Some(&cursor),
+        )
+        .unwrap();
+    assert!(bodies(&found).iter().all(|body| body.starts_with('b')));
+    let found = txn
+        .scan(
+            "messages",
+            "by_channel",
+            &channel("a"),
+            Order::Asc,
+            10,
+            Some(&cursor),
+        )
+        .unwrap();
+    assert_eq!(bodies(&found), ["a2"]);
+}
+
+#[tokio::test]
+async fn a_table_left_out_of_the_schema_loses_its_indexes_and_validator() {
+    use super::schema::{Schema, TableSchema};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let validator: super::validator::DocumentValidator =
+        serde_json::from_value(serde_json::json!({"channel": "string", "body": "string"})).unwrap();
+    let declared = Schema {
+        tables: [(
+            "messages".to_string(),
+            TableSchema {
+                indexes: [("by_channel".to_string(), vec!["channel".to_string()])].into(),
+                document: Some(validator),
+            },
+        )]
+        .into(),
+    };
+    store.apply_schema(&declared).await.unwrap();
+    store
+        .run_mutation(|txn| txn.insert("messages", message("a", "kept")))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .run_mutation(|txn| txn.insert("messages", object(&[("free", Value::Boolean(true))])))
+            .await
+            .is_err(),
+        "the validator applies while the table is declared"
+    );
+
+    let report = store.apply_schema(&Schema::default()).await.unwrap();
+    assert_eq!(report.removed_indexes, ["messages.by_channel"]);
+    store
+        .run_mutation(|txn| txn.insert("messages", object(&[("free", Value::Boolean(true))])))
+        .await
+        .unwrap();
+    let txn = store.begin_query().unwrap();
+    let err = txn
+        .check_query("messages", "by_channel", &IndexRange::default(), None)
+        .unwrap_err();
+    assert!(matches!(err, DbError::UnknownIndex(_)), "{err}");
+    assert_eq!(count(&store, "messages"), 2);
+    // Applying the empty schema again changes nothing.
+    assert_eq!(
+        store.apply_schema(&Schema::default()).await.unwrap(),
+        Default::default()
+    );
+}
+
+/// The second model test: concurrent mutations that read an index *range* (so phantoms
+/// matter), insert and delete. Each one reads its channel's log, appends the next sequence
+/// number and trims the log to four entries. Replayed in commit order against an
+/// in-memory model, every mutation must have seen exactly the model's log at that point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_range_reads_inserts_and_deletes_match_a_serial_replay() {
+    const CHANNELS: usize = 3;
+    const TASKS: usize = 16;
+    const STEPS_PER_TASK: usize = 8;
+    const KEEP: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    store
+        .run_mutation(|txn| txn.create_table("log", &messages_index()))
+        .await
+        .unwrap();
+    let channel_range = |c: usize| IndexRange {
+        equal: vec![("channel".into(), Value::from(format!("c{c}")))],
+        ..Default::default()
+    };
+    let seq = |document: &super::documents::Document| match document.fields["seq"] {
+        Value::Int64(seq) => seq,
+        ref other => panic!("{other:?}"),
+    };
+
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut random = Xorshift(0xD1B5_4A32_D192_ED03 ^ (task as u64 + 1));
+            let mut committed = Vec::new();
+            for _ in 0..STEPS_PER_TASK {
+                let channel = random.below(CHANNELS);
+                let (seen, ts) = store
+                    .run_mutation(|txn| {
+                        let found = txn.scan(
+                            "log",
+                            "by_channel",
+                            &channel_range(channel),
+                            Order::Asc,
+                            usize::MAX,
+                            None,
+                        )?;
+                        let seen: Vec<i64> = found.iter().map(|(_, d)| seq(d)).collect();
+                        let next = seen.last().map_or(0, |last| last + 1);
+                        txn.insert(
+                            "log",
+                            object(&[
+                                ("channel", Value::from(format!("c{channel}"))),
+                                ("seq", Value::Int64(next)),
+                            ]),
+                        )?;
+                        if found.len() >= KEEP {
+                            txn.delete(&found[0].1.id)?;
+                        }
+                        Ok(seen)
+                    })
+                    .await
+                    .unwrap();
+                committed.push((ts, channel, seen));
+            }
+            committed
+        }));
+    }
+    let mut committed = Vec::new();
+    for task in tasks {
+        committed.extend(task.await.unwrap());
+    }
+    committed.sort();
+
+    let mut model: Vec<Vec<i64>> = vec![Vec::new(); CHANNELS];
+    for (ts, channel, seen) in &committed {
+        let log = &mut model[*channel];
+        assert_eq!(
+            seen, log,
+            "the mutation committed at {ts} saw a log no serial order explains"
+        );
+        log.push(log.last().map_or(0, |last| last + 1));
+        if log.len() > KEEP {
+            log.remove(0);
+        }
+    }
+    let mut txn = store.begin_query().unwrap();
+    for (channel, expected) in model.iter().enumerate() {
+        let stored: Vec<i64> = txn
+            .scan(
+                "log",
+                "by_channel",
+                &channel_range(channel),
+                Order::Asc,
+                usize::MAX,
+                None,
+            )
+            .unwrap()
+            .iter()
+            .map(|(_, d)| seq(d))
+            .collect();
+        assert_eq!(&stored, expected, "channel c{channel}");
+    }
+    assert_eq!(committed.len(), TASKS * STEPS_PER_TASK);
+}

@@ -11,7 +11,7 @@ use super::documents::{Document, DocumentError, check_user_fields};
 use super::id::DocumentId;
 use super::indexes::{BY_ID, IndexRange, RangeError, by_id_key};
 use super::persistence::{Order, Persistence, Snapshot, TableRecord};
-use super::reads::{KeyRange, ReadSet};
+use super::reads::{KeyRange, MissingTable, ReadSet};
 use super::validator::DocumentValidator;
 
 /// Per-transaction limits (DESIGN.md section 1).
@@ -53,6 +53,8 @@ pub enum DbError {
     UnknownIndex(String),
     #[error(transparent)]
     InvalidRange(#[from] RangeError),
+    #[error("{0}")]
+    InvalidCursor(String),
     #[error("{0}")]
     LimitExceeded(String),
     #[error("internal database error: {0:#}")]
@@ -99,6 +101,9 @@ pub struct Transaction {
     new_tables: BTreeMap<String, TableRecord>,
     altered_tables: BTreeMap<String, TableRecord>,
     usage: Usage,
+    /// The first per-transaction limit this transaction exceeded. Once set, the
+    /// transaction can never commit, even if the function caught the error and returned.
+    limit_exceeded: Option<String>,
 }
 
 impl Transaction {
@@ -117,6 +122,7 @@ impl Transaction {
             new_tables: BTreeMap::new(),
             altered_tables: BTreeMap::new(),
             usage: Usage::default(),
+            limit_exceeded: None,
         })
     }
 
@@ -138,6 +144,19 @@ impl Transaction {
             .chain(self.new_tables.values())
             .find(|table| table.number == number)
             .or_else(|| self.snapshot.table_by_number(number))
+    }
+
+    /// The names of every table this transaction sees, in order.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .snapshot
+            .tables()
+            .map(|table| table.name.clone())
+            .chain(self.new_tables.keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Makes `table_name` exist with exactly the declared indexes (name → fields): creates
@@ -275,16 +294,25 @@ impl Transaction {
         after: Option<&[u8]>,
     ) -> Result<(), DbError> {
         let Some(table) = self.table(table_name) else {
-            return Ok(());
+            // Every table has the system indexes: a query of a table that does not exist
+            // yet is checked against those, so a misspelt index is an error all the same.
+            let table = TableRecord::system_only(table_name);
+            let index = self.index(&table, index_name)?;
+            index.key_range(range)?;
+            return match after {
+                None => Ok(()),
+                Some(_) => Err(foreign_cursor()),
+            };
         };
         let index = self.index(table, index_name)?;
-        index.key_range(range)?;
+        let key_range = index.key_range(range)?;
+        // A cursor is the key of the last document a page read, so it lies in the range of
+        // the query that made it. One that does not was made by another query (or forged):
+        // following it would read outside this query's range.
         if let Some(after) = after
-            && !after.starts_with(&index.id.to_be_bytes())
+            && !key_range.contains(after)
         {
-            return Err(DbError::InvalidId(
-                "invalid cursor: it was made by a query over another index".to_string(),
-            ));
+            return Err(foreign_cursor());
         }
         Ok(())
     }
@@ -311,6 +339,8 @@ impl Transaction {
     /// The document with `id`, or `None`. An id whose table does not exist is `None`.
     pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, DbError> {
         let Some(table) = self.table_by_number(id.table_number) else {
+            self.reads
+                .record_missing_table(MissingTable::Number(id.table_number));
             return Ok(None);
         };
         self.reads
@@ -353,23 +383,29 @@ impl Transaction {
     pub fn insert(&mut self, table_name: &str, fields: Value) -> Result<DocumentId, DbError> {
         self.require_writable("insert")?;
         check_table_name(table_name)?;
-        let fields = check_user_fields(
-            fields,
-            &self.limits.value_limits,
-            self.limits.max_document_bytes,
-        )?;
-        if self.table(table_name).is_none() {
-            let record = self.persistence.new_table(table_name, &[]);
-            self.new_tables.insert(table_name.to_string(), record);
+        let fields = self.user_fields(fields)?;
+        // A table the insert creates has no schema; it exists only once the write is in.
+        let (table_number, created) = match self.table(table_name) {
+            Some(table) => (table.number, None),
+            None => {
+                let record = self.persistence.new_table(table_name, &[]);
+                (record.number, Some(record))
+            }
+        };
+        if created.is_none() {
+            self.check_against_schema(table_number, &fields)?;
         }
-        let table = self.table(table_name).expect("created above");
-        let id = DocumentId::new_random(table.number);
+        let id = DocumentId::new_random(table_number);
         let document = Document {
             id,
             creation_time: self.persistence.next_creation_time(),
             fields,
         };
-        self.check_against_schema(id.table_number, &document.fields)?;
+        if let Some(record) = created {
+            // `write` looks the table up by number, so register it first; a refused
+            // write poisons the transaction, so the table can never commit alone.
+            self.new_tables.insert(table_name.to_string(), record);
+        }
         self.write(id, Some(document))?;
         Ok(id)
     }
@@ -382,11 +418,7 @@ impl Transaction {
             return Err(DocumentError::NotAnObject(fields.type_name()).into());
         };
         document.fields.extend(changes);
-        let fields = check_user_fields(
-            Value::Object(document.fields),
-            &self.limits.value_limits,
-            self.limits.max_document_bytes,
-        )?;
+        let fields = self.user_fields(Value::Object(document.fields))?;
         document.fields = fields;
         self.check_against_schema(id.table_number, &document.fields)?;
         self.write(*id, Some(document))
@@ -396,11 +428,7 @@ impl Transaction {
     pub fn replace(&mut self, id: &DocumentId, fields: Value) -> Result<(), DbError> {
         self.require_writable("replace")?;
         let mut document = self.existing(id, "replace")?;
-        document.fields = check_user_fields(
-            fields,
-            &self.limits.value_limits,
-            self.limits.max_document_bytes,
-        )?;
+        document.fields = self.user_fields(fields)?;
         self.check_against_schema(id.table_number, &document.fields)?;
         self.write(*id, Some(document))
     }
@@ -424,15 +452,25 @@ impl Transaction {
         after: Option<&[u8]>,
     ) -> Result<Vec<(Vec<u8>, Document)>, DbError> {
         let Some(table) = self.table(table_name).cloned() else {
-            // A table nobody has written to yet reads as empty, as in Convex.
+            // A table nobody has written to yet reads as empty, as in Convex; creating it
+            // concurrently is a conflict, like an insert into a range that was read.
+            self.reads
+                .record_missing_table(MissingTable::Name(table_name.to_string()));
             return Ok(Vec::new());
         };
         let index = self.index(&table, index_name)?.clone();
         let mut range = index.key_range(range)?;
+        // Continue after `after`, never outside the query's own range (`check_query`
+        // refuses a cursor outside it; this keeps a scan inside it regardless).
         if let Some(after) = after {
             match order {
-                Order::Asc => range.start = successor(after),
-                Order::Desc => range.end = Some(after.to_vec()),
+                Order::Asc => range.start = range.start.max(successor(after)),
+                Order::Desc => {
+                    range.end = Some(match range.end {
+                        Some(end) => end.min(after.to_vec()),
+                        None => after.to_vec(),
+                    })
+                }
             }
         }
 
@@ -514,13 +552,13 @@ impl Transaction {
         self.usage.documents_written += 1;
         self.usage.bytes_written += bytes;
         if self.usage.documents_written > self.limits.max_documents_written {
-            return Err(DbError::LimitExceeded(format!(
+            return Err(self.exceeded(format!(
                 "transaction wrote more than {} documents (max_documents_written)",
                 self.limits.max_documents_written
             )));
         }
         if self.usage.bytes_written > self.limits.max_bytes_written {
-            return Err(DbError::LimitExceeded(format!(
+            return Err(self.exceeded(format!(
                 "transaction wrote more than {} bytes (max_bytes_written)",
                 self.limits.max_bytes_written
             )));
@@ -533,19 +571,53 @@ impl Transaction {
         self.usage.documents_read += 1;
         self.usage.bytes_read += document.size_bytes();
         if self.usage.documents_read > self.limits.max_documents_read {
-            return Err(DbError::LimitExceeded(format!(
+            return Err(self.exceeded(format!(
                 "transaction read more than {} documents (max_documents_read)",
                 self.limits.max_documents_read
             )));
         }
         if self.usage.bytes_read > self.limits.max_bytes_read {
-            return Err(DbError::LimitExceeded(format!(
+            return Err(self.exceeded(format!(
                 "transaction read more than {} bytes (max_bytes_read)",
                 self.limits.max_bytes_read
             )));
         }
         Ok(())
     }
+
+    /// A document's user fields, checked against the field rules and the size limit; an
+    /// oversized document is a limit error, so it poisons the transaction.
+    fn user_fields(&mut self, value: Value) -> Result<BTreeMap<String, Value>, DbError> {
+        match check_user_fields(
+            value,
+            &self.limits.value_limits,
+            self.limits.max_document_bytes,
+        ) {
+            Err(err @ DocumentError::TooLarge { .. }) => Err(self.exceeded(err.to_string())),
+            other => Ok(other?),
+        }
+    }
+
+    /// Records that a limit was exceeded (the first one is kept) and returns its error.
+    /// The transaction is poisoned: see [`Transaction::limit_exceeded`].
+    pub fn exceeded(&mut self, message: String) -> DbError {
+        self.limit_exceeded.get_or_insert_with(|| message.clone());
+        DbError::LimitExceeded(message)
+    }
+
+    /// The first limit this transaction exceeded, if any. Such a transaction must not
+    /// commit, and its function fails with this message even if it caught the error:
+    /// a limit bounds the whole transaction, not one call.
+    pub fn limit_exceeded(&self) -> Option<&str> {
+        self.limit_exceeded.as_deref()
+    }
+}
+
+fn foreign_cursor() -> DbError {
+    DbError::InvalidCursor(
+        "invalid cursor: it was made by a different query (another table, index or range)"
+            .to_string(),
+    )
 }
 
 /// The smallest key greater than `key`.

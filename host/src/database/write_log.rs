@@ -13,6 +13,8 @@ pub enum Conflict {
     WriteInReadRange { commit_ts: u64 },
     /// The mutation's snapshot is older than the log remembers, so it cannot be checked.
     SnapshotTooOld,
+    /// A table the mutation found missing was created after its snapshot.
+    TableCreated,
 }
 
 /// Recent commits, oldest first, bounded in length.

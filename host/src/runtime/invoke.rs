@@ -76,8 +76,16 @@ impl Runtime {
                 store: self.store.clone(),
                 writable: kind == FunctionKind::Mutation,
             };
-            let (invocation, transaction) =
+            let (mut invocation, transaction) =
                 self.invoke_once(module, function, kind, args, db).await;
+            // A transaction past one of its limits fails its function, even one that
+            // caught the error and returned: the limit bounds the whole transaction.
+            if let (Ok(_), Some(exceeded)) = (
+                &invocation.outcome,
+                transaction.as_ref().and_then(Transaction::limit_exceeded),
+            ) {
+                invocation.outcome = Err(FunctionFailure::Stopped(exceeded.to_string()));
+            }
             // A query commits nothing; a mutation that failed leaves nothing behind.
             let (FunctionKind::Mutation, Ok(_), Some(transaction)) =
                 (kind, &invocation.outcome, transaction)
