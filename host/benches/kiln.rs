@@ -418,6 +418,14 @@ async fn round_trip(
         "status {}",
         response.status()
     );
-    response.into_body().collect().await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    // Kiln answers a failed function with 200 too: a benchmark of errors is no benchmark.
+    anyhow::ensure!(
+        !body
+            .windows(br#""status":"error""#.len())
+            .any(|window| window == br#""status":"error""#),
+        "the call failed: {}",
+        String::from_utf8_lossy(&body)
+    );
     Ok(())
 }

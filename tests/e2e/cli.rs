@@ -129,6 +129,16 @@ fn failures_are_one_clear_line() {
         .unwrap();
     assert_one_line_error(&output, "needs the admin key");
 
+    // Usage errors too: clap's several lines become one.
+    assert_one_line_error(
+        &server.cli(&["run"]),
+        "the following required arguments were not provided: <PATH>",
+    );
+    assert_one_line_error(
+        &server.cli(&["serve", "--listen", "not-an-address"]),
+        "invalid value 'not-an-address' for '--listen <LISTEN>'",
+    );
+
     let output = std::process::Command::new(crate::support::kiln_binary())
         .args(["run", "hello", "--url", "http://127.0.0.1:9"])
         .output()
@@ -137,4 +147,92 @@ fn failures_are_one_clear_line() {
         &output,
         "cannot reach the Kiln server at http://127.0.0.1:9",
     );
+}
+
+/// Starts `kiln serve` on `data` with no admin key given; returns the child, its URL and
+/// every line it printed up to the one that says it listens.
+fn serve_without_admin_key(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(crate::support::kiln_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env_remove("KILN_ADMIN_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut printed = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            printed.push(line.clone());
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = sender.send((url.trim().to_string(), printed.clone()));
+            }
+        }
+    });
+    let (url, printed) = receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("kiln serve did not start");
+    (child, url, printed)
+}
+
+fn functions_status(url: &str, key: &str) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent
+        .get(format!("{url}/api/functions"))
+        .header("Authorization", format!("Convex {key}"))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn a_generated_admin_key_is_stored_privately_printed_once_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    let (mut first, url, printed) = serve_without_admin_key(&data);
+    let key = printed
+        .iter()
+        .find_map(|line| line.split("admin key (generated; stored in ").nth(1))
+        .and_then(|rest| rest.split("): ").nth(1))
+        .unwrap_or_else(|| panic!("no generated key printed: {printed:?}"))
+        .to_string();
+    assert!(key.starts_with("kiln-admin-") && key.len() > 40, "{key}");
+    let stored = data.join("admin_key");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), key);
+    let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the key file is readable by its owner only"
+    );
+    assert_eq!(functions_status(&url, &key), 200);
+    assert_eq!(functions_status(&url, "kiln-admin-wrong"), 401);
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Restarted, the server uses the stored key and does not print it again.
+    let (mut second, url, printed) = serve_without_admin_key(&data);
+    assert!(
+        printed
+            .iter()
+            .any(|line| line.contains("admin key: stored in")),
+        "{printed:?}"
+    );
+    assert!(
+        printed.iter().all(|line| !line.contains(&key)),
+        "the key is printed only when generated: {printed:?}"
+    );
+    assert_eq!(functions_status(&url, &key), 200);
+    second.kill().unwrap();
+    second.wait().unwrap();
 }
