@@ -420,12 +420,9 @@ async fn round_trip(
     );
     let body = response.into_body().collect().await?.to_bytes();
     // Kiln answers a failed function with 200 too: a benchmark of errors is no benchmark.
-    anyhow::ensure!(
-        !body
-            .windows(br#""status":"error""#.len())
-            .any(|window| window == br#""status":"error""#),
-        "the call failed: {}",
-        String::from_utf8_lossy(&body)
-    );
+    // (The bare hyper server answers plain text, which is not JSON.)
+    if let Ok(answer) = serde_json::from_slice::<serde_json::Value>(&body) {
+        anyhow::ensure!(answer["status"] != "error", "the call failed: {answer}");
+    }
     Ok(())
 }

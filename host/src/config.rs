@@ -271,6 +271,30 @@ fn action_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FunctionLimit
 mod tests {
     use super::*;
 
+    /// The SDK treats a short batch as the end of a query, which is right only while it
+    /// never asks for more than the host allows: keep the floor and its batch equal.
+    #[test]
+    fn the_smallest_query_batch_is_the_rust_sdks_batch() {
+        let sdk = include_str!("../../guest-sdk/src/db.rs");
+        assert!(
+            sdk.contains(&format!("const BATCH: u32 = {MIN_QUERY_BATCH};")),
+            "guest-sdk/src/db.rs must read in batches of MIN_QUERY_BATCH ({MIN_QUERY_BATCH})"
+        );
+    }
+
+    #[test]
+    fn max_query_batch_below_the_sdks_batch_is_refused() {
+        let limits = Limits {
+            max_query_batch: MIN_QUERY_BATCH - 1,
+            ..Limits::default()
+        };
+        let err = limits.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("max_query_batch must be at least 128"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_partial_file_keeps_the_other_defaults() {
         let config: ServerConfig = toml::from_str(

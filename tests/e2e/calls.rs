@@ -291,3 +291,25 @@ fn version_and_unknown_routes() {
         assert!(body.contains("MethodNotAllowed"), "{body}");
     }
 }
+
+#[test]
+fn arguments_may_nest_64_deep_and_no_deeper() {
+    let server = hello_server();
+    // `k` arrays, the innermost empty, inside the args object: depth k + 1.
+    let nested = |k: usize| (0..k).fold(json!([]), |inner, _| json!([inner]));
+    let at_limit = nested(62);
+    assert_eq!(
+        server.value("mutation", "hello:echo", json!({ "value": at_limit })),
+        at_limit
+    );
+    let request = json!({"path": "hello:echo", "args": {"value": nested(63)}});
+    let (status, body) = server.post("/api/mutation", &request.to_string(), false);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidArgs")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("64"), "{message}");
+    server.assert_hello_still_works();
+}

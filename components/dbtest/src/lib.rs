@@ -159,11 +159,15 @@ fn insert_then_panic(ctx: &MutationCtx, args: Insert) -> Result<(), Error> {
 struct RawBatch {
     table: String,
     max: u32,
+    /// Swallow the error and return 0: the query must fail all the same.
+    #[serde(default)]
+    catch: bool,
 }
 
 /// Asks a raw cursor for `max` documents at once: over `max_query_batch` is an error.
 #[query]
 fn raw_batch(_ctx: &QueryCtx, args: RawBatch) -> Result<usize, Error> {
+    let catch = args.catch;
     let cursor = raw::open_query(&raw::Query {
         table: args.table,
         index: None,
@@ -173,5 +177,9 @@ fn raw_batch(_ctx: &QueryCtx, args: RawBatch) -> Result<usize, Error> {
         after: None,
     })
     .map_err(Error::new)?;
-    Ok(cursor.next(args.max).map_err(Error::new)?.len())
+    match cursor.next(args.max) {
+        Ok(batch) => Ok(batch.len()),
+        Err(_) if catch => Ok(0),
+        Err(message) => Err(Error::new(message)),
+    }
 }

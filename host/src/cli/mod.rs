@@ -86,7 +86,12 @@ fn usage_error(err: clap::Error) -> ExitCode {
         return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
     }
     let rendered = err.render().to_string();
-    let message = rendered.split("\nUsage:").next().unwrap_or(&rendered);
+    // Keep clap's message, not the usage block or the `--help` hint that follow it.
+    let message = ["\nUsage:", "\nFor more information"]
+        .iter()
+        .filter_map(|marker| rendered.find(marker))
+        .min()
+        .map_or(rendered.as_str(), |end| &rendered[..end]);
     let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     eprintln!("error: {message} (see kiln --help)");

@@ -723,19 +723,43 @@ async fn a_cursor_outside_the_querys_range_is_refused() {
         .check_query("messages", "by_channel", &channel("b"), Some(&cursor))
         .unwrap_err();
     assert!(matches!(err, DbError::InvalidCursor(_)), "{err}");
-    // Even unchecked, a scan never leaves its range: channel a's cursor on a descending
-    // scan of channel b must not reach back into channel a.
+    // Even unchecked, a scan never leaves its range: channel a's cursor on an ascending
+    // scan of channel b must not start inside channel a (it would return a2 first).
     let found = txn
         .scan(
             "messages",
             "by_channel",
             &channel("b"),
-            Order::Desc,
+            Order::Asc,
             10,
             Some(&cursor),
         )
         .unwrap();
-    assert!(bodies(&found).iter().all(|body| body.starts_with('b')));
+    assert_eq!(bodies(&found), ["b1", "b2"]);
+    // Nor does channel b's cursor on a descending scan of channel a start inside b.
+    let b_last = txn
+        .scan(
+            "messages",
+            "by_channel",
+            &channel("b"),
+            Order::Desc,
+            1,
+            None,
+        )
+        .unwrap()[0]
+        .0
+        .clone();
+    let found = txn
+        .scan(
+            "messages",
+            "by_channel",
+            &channel("a"),
+            Order::Desc,
+            10,
+            Some(&b_last),
+        )
+        .unwrap();
+    assert_eq!(bodies(&found), ["a2", "a1"]);
     let found = txn
         .scan(
             "messages",
@@ -898,4 +922,46 @@ async fn concurrent_range_reads_inserts_and_deletes_match_a_serial_replay() {
         assert_eq!(&stored, expected, "channel c{channel}");
     }
     assert_eq!(committed.len(), TASKS * STEPS_PER_TASK);
+}
+
+#[tokio::test]
+async fn an_index_change_keeps_the_creation_time_floor_of_concurrent_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .run_mutation(|txn| txn.create_table("messages", &messages_index()))
+        .await
+        .unwrap();
+    // A schema change begins (it adds an index and reads nothing)...
+    let mut schema_change = store.begin_mutation().unwrap();
+    let mut indexes = messages_index();
+    indexes.push(("by_body".to_string(), vec!["body".to_string()]));
+    schema_change
+        .declare_table("messages", &indexes, None)
+        .unwrap();
+    // ...while an insert commits.
+    let ((id,), _) = store
+        .run_mutation(|txn| Ok((txn.insert("messages", message("a", "x"))?,)))
+        .await
+        .unwrap();
+    let created = store
+        .begin_query()
+        .unwrap()
+        .get(&id)
+        .unwrap()
+        .unwrap()
+        .creation_time;
+    store.commit(schema_change).await.unwrap();
+    drop(store);
+
+    let db = Arc::new(crate::database::open(dir.path()).unwrap());
+    let persistence = super::persistence::Persistence::open(db).unwrap();
+    let snapshot = persistence.snapshot().unwrap();
+    let record = snapshot.table("messages").unwrap();
+    assert!(record.index("by_body").is_some());
+    assert!(
+        record.last_creation_time >= created,
+        "the stored floor {} fell behind a committed document's {created}",
+        record.last_creation_time
+    );
 }

@@ -50,7 +50,7 @@ pub struct InvocationState {
     pub(crate) kind: FunctionKind,
     /// The database access of a query or mutation; actions have none.
     pub(crate) db: DbAccess,
-    /// Most documents one cursor batch returns (`max_query_batch`).
+    /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
     pub(crate) max_query_batch: usize,
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,

@@ -78,12 +78,13 @@ impl Runtime {
             };
             let (mut invocation, transaction) =
                 self.invoke_once(module, function, kind, args, db).await;
-            // A transaction past one of its limits fails its function, even one that
-            // caught the error and returned: the limit bounds the whole transaction.
-            if let (Ok(_), Some(exceeded)) = (
-                &invocation.outcome,
-                transaction.as_ref().and_then(Transaction::limit_exceeded),
-            ) {
+            // A transaction past one of its limits fails its function with that limit's
+            // error, even if the function caught it and returned (a value or an error of
+            // its own): the limit bounds the whole transaction. A trap or a sandbox limit
+            // that stopped it afterwards is reported as it is.
+            if let Some(exceeded) = transaction.as_ref().and_then(Transaction::limit_exceeded)
+                && !matches!(invocation.outcome, Err(FunctionFailure::Stopped(_)))
+            {
                 invocation.outcome = Err(FunctionFailure::Stopped(exceeded.to_string()));
             }
             // A query commits nothing; a mutation that failed leaves nothing behind.
