@@ -117,6 +117,7 @@ impl Committer {
         if pending.writes.is_empty()
             && pending.new_tables.is_empty()
             && pending.altered_tables.is_empty()
+            && pending.also_write.is_none()
         {
             return Ok(pending.snapshot_ts);
         }
@@ -260,6 +261,9 @@ impl CommitterState {
             .map(|table| table.number);
         let touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
             .map_err(Validation::Failed)?;
+        if let Some(also_write) = &pending.also_write {
+            also_write(txn).map_err(Validation::Failed)?;
+        }
         let ts = next_ts(self.last_ts);
         self.last_ts = ts;
         self.write_log.push(ts, touched);

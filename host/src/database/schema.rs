@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::committer::CommitError;
 use super::indexes::{BY_CREATION_TIME, BY_ID, is_system_field};
 use super::store::DocumentStore;
-use super::transaction::{DbError, TransactionLimits};
+use super::transaction::{AlsoWrite, DbError, TransactionLimits};
 use super::validator::DocumentValidator;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,8 +114,13 @@ fn is_identifier(name: &str) -> bool {
 
 impl DocumentStore {
     /// Brings the tables and indexes in line with `schema` in one commit (re-run if it
-    /// conflicts with a concurrent mutation).
-    pub async fn apply_schema(&self, schema: &Schema) -> Result<SchemaReport, SchemaError> {
+    /// conflicts with a concurrent mutation). `also_write`, if given, commits in the same
+    /// redb transaction: the schema and what depends on it land together or not at all.
+    pub async fn apply_schema(
+        &self,
+        schema: &Schema,
+        also_write: Option<AlsoWrite>,
+    ) -> Result<SchemaReport, SchemaError> {
         schema.validate()?;
         // Checking a new validator reads every document of its table: no read limit here.
         let limits = TransactionLimits {
@@ -125,6 +130,9 @@ impl DocumentStore {
         };
         let (report, _) = self
             .run_mutation_with(limits, |transaction| {
+                if let Some(write) = &also_write {
+                    transaction.also_write(write.clone())?;
+                }
                 let mut report = SchemaReport::default();
                 for (table, definition) in &schema.tables {
                     let declared: Vec<(String, Vec<String>)> = definition

@@ -790,7 +790,7 @@ async fn a_table_left_out_of_the_schema_loses_its_indexes_and_validator() {
         )]
         .into(),
     };
-    store.apply_schema(&declared).await.unwrap();
+    store.apply_schema(&declared, None).await.unwrap();
     store
         .run_mutation(|txn| txn.insert("messages", message("a", "kept")))
         .await
@@ -803,7 +803,7 @@ async fn a_table_left_out_of_the_schema_loses_its_indexes_and_validator() {
         "the validator applies while the table is declared"
     );
 
-    let report = store.apply_schema(&Schema::default()).await.unwrap();
+    let report = store.apply_schema(&Schema::default(), None).await.unwrap();
     assert_eq!(report.removed_indexes, ["messages.by_channel"]);
     store
         .run_mutation(|txn| txn.insert("messages", object(&[("free", Value::Boolean(true))])))
@@ -817,7 +817,7 @@ async fn a_table_left_out_of_the_schema_loses_its_indexes_and_validator() {
     assert_eq!(count(&store, "messages"), 2);
     // Applying the empty schema again changes nothing.
     assert_eq!(
-        store.apply_schema(&Schema::default()).await.unwrap(),
+        store.apply_schema(&Schema::default(), None).await.unwrap(),
         Default::default()
     );
 }
@@ -964,4 +964,58 @@ async fn an_index_change_keeps_the_creation_time_floor_of_concurrent_inserts() {
         "the stored floor {} fell behind a committed document's {created}",
         record.last_creation_time
     );
+}
+
+/// A deploy stores its deployment record through `also_write`: the schema change and the
+/// record commit together, or neither does.
+#[tokio::test]
+async fn a_schema_commits_with_its_also_write_or_not_at_all() {
+    use super::schema::{Schema, TableSchema};
+    const MARKER: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("test_marker");
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(crate::database::open(dir.path()).unwrap());
+    let store = DocumentStore::open(
+        db.clone(),
+        TransactionLimits::default(),
+        CommitterOptions::default(),
+    )
+    .unwrap();
+    let schema = |table: &str| Schema {
+        tables: [(table.to_string(), TableSchema::default())].into(),
+    };
+    let table_exists = |store: &DocumentStore, name: &str| {
+        store
+            .begin_query()
+            .unwrap()
+            .table_names()
+            .contains(&name.to_string())
+    };
+
+    let failing: super::transaction::AlsoWrite =
+        Arc::new(|_| Err(anyhow::anyhow!("the disk is full")));
+    let err = store
+        .apply_schema(&schema("refused"), Some(failing))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    assert!(!table_exists(&store, "refused"));
+
+    let marking: super::transaction::AlsoWrite = Arc::new(|txn| {
+        txn.open_table(MARKER)?.insert("deployed", 1)?;
+        Ok(())
+    });
+    // Even a schema that changes nothing commits its also_write.
+    store
+        .apply_schema(&Schema::default(), Some(marking.clone()))
+        .await
+        .unwrap();
+    store
+        .apply_schema(&schema("accepted"), Some(marking))
+        .await
+        .unwrap();
+    assert!(table_exists(&store, "accepted"));
+    use redb::ReadableDatabase;
+    let read = db.begin_read().unwrap();
+    let marker = read.open_table(MARKER).unwrap();
+    assert_eq!(marker.get("deployed").unwrap().unwrap().value(), 1);
 }

@@ -61,8 +61,12 @@ pub enum DbError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Writes outside the document store that must commit in the same redb transaction as a
+/// mutation, or not at all (a deploy stores its deployment record with its schema change).
+/// Called once per commit attempt, inside the committer's write transaction.
+pub type AlsoWrite = Arc<dyn Fn(&redb::WriteTransaction) -> anyhow::Result<()> + Send + Sync>;
+
 /// What a finished transaction hands the committer.
-#[derive(Debug)]
 pub struct PendingCommit {
     pub snapshot_ts: u64,
     pub reads: ReadSet,
@@ -72,6 +76,20 @@ pub struct PendingCommit {
     pub new_tables: BTreeMap<String, TableRecord>,
     /// Existing tables whose indexes this transaction changed (schema deploys).
     pub altered_tables: BTreeMap<String, TableRecord>,
+    pub also_write: Option<AlsoWrite>,
+}
+
+impl std::fmt::Debug for PendingCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCommit")
+            .field("snapshot_ts", &self.snapshot_ts)
+            .field("reads", &self.reads)
+            .field("writes", &self.writes)
+            .field("new_tables", &self.new_tables)
+            .field("altered_tables", &self.altered_tables)
+            .field("also_write", &self.also_write.is_some())
+            .finish()
+    }
 }
 
 /// What [`Transaction::declare_table`] changed.
@@ -104,6 +122,7 @@ pub struct Transaction {
     /// The first per-transaction limit this transaction exceeded. Once set, the
     /// transaction can never commit, even if the function caught the error and returned.
     limit_exceeded: Option<String>,
+    also_write: Option<AlsoWrite>,
 }
 
 impl Transaction {
@@ -123,6 +142,7 @@ impl Transaction {
             altered_tables: BTreeMap::new(),
             usage: Usage::default(),
             limit_exceeded: None,
+            also_write: None,
         })
     }
 
@@ -534,7 +554,15 @@ impl Transaction {
             writes: self.writes,
             new_tables: self.new_tables,
             altered_tables: self.altered_tables,
+            also_write: self.also_write,
         }
+    }
+
+    /// Makes `write` part of this transaction's commit (see [`AlsoWrite`]).
+    pub fn also_write(&mut self, write: AlsoWrite) -> Result<(), DbError> {
+        self.require_writable("also_write")?;
+        self.also_write = Some(write);
+        Ok(())
     }
 
     fn require_writable(&self, operation: &str) -> Result<(), DbError> {

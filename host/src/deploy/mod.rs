@@ -1,8 +1,8 @@
 //! Turning uploaded modules into the live deployment, and bringing it back at start-up.
 //!
 //! A deploy validates and compiles every module first (off the async threads), links each
-//! and reads its function list, and only then stores the new deployment in one redb
-//! transaction and swaps it in. Any failure leaves the old deployment live and names the
+//! and reads its function list, and only then stores the new deployment, together with
+//! its schema changes, in one redb transaction (through the committer) and swaps it in. Any failure leaves the old deployment live and names the
 //! module and the reason.
 
 mod deployment;
@@ -21,14 +21,14 @@ use wasmtime::component::Component;
 pub use deployment::Deployment;
 use store::{DeploymentRecord, ModuleRecord, NewModuleBlobs};
 
-use crate::database::schema::{Schema, SchemaReport};
+use crate::database::schema::{Schema, SchemaError, SchemaReport};
+use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
 use crate::runtime::Runtime;
 
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
     runtime: Arc<Runtime>,
-    db: Arc<Database>,
     live: RwLock<Arc<Deployment>>,
     /// Deploys run one at a time; calls never wait for it.
     deploying: tokio::sync::Mutex<()>,
@@ -99,7 +99,6 @@ impl Deployments {
         Ok((
             Self {
                 runtime,
-                db,
                 live: RwLock::new(Arc::new(live)),
                 deploying: tokio::sync::Mutex::new(()),
             },
@@ -213,22 +212,28 @@ impl Deployments {
             .collect();
 
         // Every module compiled and linked: build the tables and indexes the new functions
-        // need before they go live.
+        // need, and store the deployment, in one commit: after a failure or a crash the
+        // stored schema and the stored deployment still belong together.
+        record.schema = schema;
+        let stored_record = record.clone();
+        let new_blobs = Arc::new(new_blobs);
+        let store_deployment: AlsoWrite = Arc::new(move |txn: &redb::WriteTransaction| {
+            store::write_deployment(txn, &stored_record, &new_blobs)
+                .context("cannot store the deployment")
+        });
         report.schema = self
             .runtime
             .store
-            .apply_schema(&schema)
+            .apply_schema(&record.schema, Some(store_deployment))
             .await
-            .map_err(|err| DeployError::InvalidSchema(err.to_string()))?;
-        record.schema = schema;
-
-        blocking({
-            let db = self.db.clone();
-            let record = record.clone();
-            move || store::replace_deployment(&db, &record, &new_blobs)
-        })
-        .await
-        .context("cannot store the deployment")?;
+            .map_err(|err| match err {
+                SchemaError::Invalid(_) | SchemaError::Db(_) => {
+                    DeployError::InvalidSchema(err.to_string())
+                }
+                SchemaError::Commit(err) => {
+                    DeployError::Internal(anyhow::anyhow!("cannot store the deployment: {err}"))
+                }
+            })?;
 
         let deployment = Deployment {
             record,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::FunctionSpec;
@@ -96,10 +96,11 @@ pub fn save_artifact(db: &Database, sha256: &str, artifact: &[u8]) -> anyhow::Re
     Ok(())
 }
 
-/// Makes `record` the live deployment in one transaction: stores the new modules' blobs,
-/// writes the record, and deletes the blobs no module refers to any more.
-pub fn replace_deployment(
-    db: &Database,
+/// Makes `record` the stored deployment inside `txn` (a deploy's schema commit, so the
+/// two land together): stores the new modules' blobs, writes the record, and deletes the
+/// blobs no module refers to any more.
+pub fn write_deployment(
+    txn: &WriteTransaction,
     record: &DeploymentRecord,
     new_modules: &[NewModuleBlobs],
 ) -> anyhow::Result<()> {
@@ -110,7 +111,6 @@ pub fn replace_deployment(
         .map(|module| hex::decode(&module.sha256))
         .collect::<Result<_, _>>()
         .context("invalid module hash")?;
-    let txn = db.begin_write()?;
     {
         let mut sources = txn.open_table(MODULE_SOURCES)?;
         let mut artifacts = txn.open_table(COMPILED_ARTIFACTS)?;
@@ -123,7 +123,6 @@ pub fn replace_deployment(
         artifacts.retain(|key, _| referenced.contains(key))?;
         txn.open_table(DEPLOYMENT)?.insert(CURRENT, json.as_str())?;
     }
-    txn.commit()?;
     Ok(())
 }
 
@@ -131,6 +130,18 @@ pub fn replace_deployment(
 mod tests {
     use super::*;
     use crate::runtime::{FunctionKind, Visibility};
+
+    /// `write_deployment` in a transaction of its own.
+    fn replace_deployment(
+        db: &Database,
+        record: &DeploymentRecord,
+        new_modules: &[NewModuleBlobs],
+    ) -> anyhow::Result<()> {
+        let txn = db.begin_write()?;
+        write_deployment(&txn, record, new_modules)?;
+        txn.commit()?;
+        Ok(())
+    }
 
     fn record(id: u64, modules: &[(&str, &str)]) -> DeploymentRecord {
         DeploymentRecord {
