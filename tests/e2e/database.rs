@@ -55,6 +55,11 @@ fn by_author_query() -> Json {
     json!({"table": "messages", "index": "by_author", "field": "author", "value": "ada"})
 }
 
+/// `dbtest:count` of `table`: how many documents a query sees there.
+fn count(server: &Server, table: &str) -> Json {
+    server.value("query", "dbtest:count", json!({ "table": table }))
+}
+
 fn send(server: &Server, channel: &str, body: &str) -> String {
     let id = server.value(
         "mutation",
@@ -286,20 +291,14 @@ fn a_mutation_that_fails_after_writing_commits_nothing() {
         json!({"table": "notes", "document": {"n": 1}}),
     );
     assert_eq!(message, "failing after the insert on purpose");
-    assert_eq!(
-        server.value("query", "dbtest:count", json!({"table": "notes"})),
-        int64(0)
-    );
+    assert_eq!(count(&server, "notes"), int64(0));
     // The same insert without the failure commits, so the count above really looked.
     server.value(
         "mutation",
         "dbtest:insert",
         json!({"table": "notes", "document": {"n": 1}}),
     );
-    assert_eq!(
-        server.value("query", "dbtest:count", json!({"table": "notes"})),
-        int64(1)
-    );
+    assert_eq!(count(&server, "notes"), int64(1));
 }
 
 #[test]
@@ -604,10 +603,7 @@ fn a_mutation_that_traps_after_writing_commits_nothing() {
         json!({"table": "notes", "document": {"n": 1.0}}),
     );
     assert!(message.contains("panicked"), "{message}");
-    assert_eq!(
-        server.value("query", "dbtest:count", json!({"table": "notes"})),
-        int64(0)
-    );
+    assert_eq!(count(&server, "notes"), int64(0));
 }
 
 #[test]
@@ -671,10 +667,7 @@ fn a_query_of_a_table_that_does_not_exist_yet_still_checks_its_index() {
         message.contains("table \"nosuch\" has no index \"by_author\""),
         "{message}"
     );
-    assert_eq!(
-        server.value("query", "dbtest:count", json!({"table": "nosuch"})),
-        int64(0)
-    );
+    assert_eq!(count(&server, "nosuch"), int64(0));
 }
 
 #[test]

@@ -144,8 +144,10 @@ impl Persistence {
 
     /// A `_creationTime` for a new document: the wall clock in milliseconds, but always
     /// after every one handed out before, across tables, transactions and restarts. So
-    /// creation times are unique and increasing within a table even when transactions
-    /// commit out of order.
+    /// creation times are unique and increasing in the order inserts ran. They are handed
+    /// out when the insert runs, not when it commits, so a slow mutation can make visible
+    /// a document older than ones already visible (as in Convex): a reader paging by
+    /// creation time may see it appear behind its cursor.
     pub fn next_creation_time(&self) -> f64 {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -43,6 +43,36 @@ fn message(channel: &str, body: &str) -> Value {
     ])
 }
 
+/// A store whose table `messages` (indexed `by_channel`) holds these (channel, body)
+/// messages, inserted in this order.
+async fn messages_store(dir: &tempfile::TempDir, messages: &[(&str, &str)]) -> DocumentStore {
+    let store = open(dir);
+    store
+        .run_mutation(|txn| {
+            txn.create_table("messages", &messages_index())?;
+            for (channel, body) in messages {
+                txn.insert("messages", message(channel, body))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store
+}
+
+/// Inserts `n` small documents into `notes` in one mutation.
+async fn insert_notes(store: &DocumentStore, n: i64) -> Result<(), super::store::MutationError> {
+    store
+        .run_mutation(|txn| {
+            for i in 0..n {
+                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+}
+
 fn bodies(found: &[(Vec<u8>, super::documents::Document)]) -> Vec<String> {
     found
         .iter()
@@ -125,17 +155,7 @@ async fn queries_may_not_write() {
 #[tokio::test]
 async fn index_ranges_follow_the_index_and_see_the_transactions_own_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .run_mutation(|txn| {
-            txn.create_table("messages", &messages_index())?;
-            for (channel, body) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1")] {
-                txn.insert("messages", message(channel, body))?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let store = messages_store(&dir, &[("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1")]).await;
 
     let mut txn = store.begin_mutation().unwrap();
     txn.insert("messages", message("a", "a3")).unwrap();
@@ -311,15 +331,7 @@ async fn a_failed_mutation_leaves_nothing_and_limits_name_themselves() {
         ..Default::default()
     };
     let store = DocumentStore::open(db, limits, CommitterOptions::default()).unwrap();
-    let err = store
-        .run_mutation(|txn| {
-            for i in 0..4 {
-                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap_err();
+    let err = insert_notes(&store, 4).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "transaction wrote more than 3 documents (max_documents_written)"
@@ -465,15 +477,7 @@ async fn reading_past_the_read_limits_is_an_error_naming_them() {
         ..Default::default()
     };
     let store = DocumentStore::open(db, limits, CommitterOptions::default()).unwrap();
-    store
-        .run_mutation(|txn| {
-            for i in 0..4 {
-                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    insert_notes(&store, 4).await.unwrap();
     let mut txn = store.begin_query().unwrap();
     // Three documents are within the limit...
     let three = txn
@@ -560,15 +564,7 @@ async fn a_limit_error_the_caller_ignores_still_poisons_the_transaction() {
     ));
     assert_eq!(count(&store, "notes"), 0);
     // Exactly at the limit commits.
-    store
-        .run_mutation(|txn| {
-            for i in 0..2 {
-                txn.insert("notes", object(&[("i", Value::Int64(i))]))?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    insert_notes(&store, 2).await.unwrap();
     assert_eq!(count(&store, "notes"), 2);
 }
 
@@ -599,25 +595,18 @@ async fn byte_limits_allow_up_to_the_limit_and_name_themselves_past_it() {
             ..Default::default()
         },
     );
+    let insert_copies = |copies: usize| {
+        let document = &document;
+        store.run_mutation(move |txn| {
+            for _ in 0..copies {
+                txn.insert("t", document.clone())?;
+            }
+            Ok(())
+        })
+    };
     // Written: three documents fit exactly, a fourth does not.
-    store
-        .run_mutation(|txn| {
-            for _ in 0..3 {
-                txn.insert("t", document.clone())?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let err = store
-        .run_mutation(|txn| {
-            for _ in 0..4 {
-                txn.insert("t", document.clone())?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap_err();
+    insert_copies(3).await.unwrap();
+    let err = insert_copies(4).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -697,80 +686,38 @@ async fn creating_a_table_another_mutation_found_missing_is_a_conflict() {
 #[tokio::test]
 async fn a_cursor_outside_the_querys_range_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .run_mutation(|txn| {
-            txn.create_table("messages", &messages_index())?;
-            for (channel, body) in [("a", "a1"), ("a", "a2"), ("b", "b1"), ("b", "b2")] {
-                txn.insert("messages", message(channel, body))?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let store = messages_store(&dir, &[("a", "a1"), ("a", "a2"), ("b", "b1"), ("b", "b2")]).await;
     let channel = |c: &str| IndexRange {
         equal: vec![("channel".into(), Value::from(c))],
         ..Default::default()
     };
     let mut txn = store.begin_query().unwrap();
-    let page = txn
-        .scan("messages", "by_channel", &channel("a"), Order::Asc, 1, None)
-        .unwrap();
-    let cursor = page[0].0.clone();
-    txn.check_query("messages", "by_channel", &channel("a"), Some(&cursor))
+    // Up to 10 messages of channel `c` in `order`, after `cursor`: (keys, bodies).
+    let mut scan = |c: &str, order: Order, cursor: Option<&[u8]>| {
+        let found = txn
+            .scan("messages", "by_channel", &channel(c), order, 10, cursor)
+            .unwrap();
+        let keys: Vec<Vec<u8>> = found.iter().map(|(key, _)| key.clone()).collect();
+        (keys, bodies(&found))
+    };
+    let (a_keys, _) = scan("a", Order::Asc, None);
+    let (b_keys, _) = scan("b", Order::Asc, None);
+    let a_first = a_keys[0].as_slice();
+    let b_last = b_keys[1].as_slice();
+    // Even unchecked, a scan never leaves its range: channel a's cursor on an ascending
+    // scan of channel b must not start inside channel a (it would return a2 first)...
+    assert_eq!(scan("b", Order::Asc, Some(a_first)).1, ["b1", "b2"]);
+    // ...nor channel b's cursor on a descending scan of channel a start inside b.
+    assert_eq!(scan("a", Order::Desc, Some(b_last)).1, ["a2", "a1"]);
+    // Within its own range, a cursor continues after itself.
+    assert_eq!(scan("a", Order::Asc, Some(a_first)).1, ["a2"]);
+
+    txn.check_query("messages", "by_channel", &channel("a"), Some(a_first))
         .unwrap();
     let err = txn
-        .check_query("messages", "by_channel", &channel("b"), Some(&cursor))
+        .check_query("messages", "by_channel", &channel("b"), Some(a_first))
         .unwrap_err();
     assert!(matches!(err, DbError::InvalidCursor(_)), "{err}");
-    // Even unchecked, a scan never leaves its range: channel a's cursor on an ascending
-    // scan of channel b must not start inside channel a (it would return a2 first).
-    let found = txn
-        .scan(
-            "messages",
-            "by_channel",
-            &channel("b"),
-            Order::Asc,
-            10,
-            Some(&cursor),
-        )
-        .unwrap();
-    assert_eq!(bodies(&found), ["b1", "b2"]);
-    // Nor does channel b's cursor on a descending scan of channel a start inside b.
-    let b_last = txn
-        .scan(
-            "messages",
-            "by_channel",
-            &channel("b"),
-            Order::Desc,
-            1,
-            None,
-        )
-        .unwrap()[0]
-        .0
-        .clone();
-    let found = txn
-        .scan(
-            "messages",
-            "by_channel",
-            &channel("a"),
-            Order::Desc,
-            10,
-            Some(&b_last),
-        )
-        .unwrap();
-    assert_eq!(bodies(&found), ["a2", "a1"]);
-    let found = txn
-        .scan(
-            "messages",
-            "by_channel",
-            &channel("a"),
-            Order::Asc,
-            10,
-            Some(&cursor),
-        )
-        .unwrap();
-    assert_eq!(bodies(&found), ["a2"]);
 }
 
 #[tokio::test]
