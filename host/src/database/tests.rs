@@ -230,11 +230,7 @@ async fn index_ranges_follow_the_index_and_see_the_transactions_own_writes() {
 #[tokio::test]
 async fn a_write_into_a_range_another_mutation_read_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .run_mutation(|txn| txn.create_table("messages", &messages_index()))
-        .await
-        .unwrap();
+    let store = messages_store(&dir, &[]).await;
     let range = IndexRange {
         equal: vec![("channel".into(), Value::from("a"))],
         ..Default::default()
@@ -874,11 +870,7 @@ async fn concurrent_range_reads_inserts_and_deletes_match_a_serial_replay() {
 #[tokio::test]
 async fn an_index_change_keeps_the_creation_time_floor_of_concurrent_inserts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .run_mutation(|txn| txn.create_table("messages", &messages_index()))
-        .await
-        .unwrap();
+    let store = messages_store(&dir, &[]).await;
     // A schema change begins (it adds an index and reads nothing)...
     let mut schema_change = store.begin_mutation().unwrap();
     let mut indexes = messages_index();
