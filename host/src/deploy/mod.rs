@@ -2,8 +2,8 @@
 //!
 //! A deploy validates and compiles every module first (off the async threads), links each
 //! and reads its function list, and only then stores the new deployment, together with
-//! its schema changes, in one redb transaction (through the committer) and swaps it in. Any failure leaves the old deployment live and names the
-//! module and the reason.
+//! its schema changes, in one redb transaction (through the committer) and swaps it in.
+//! Any failure leaves the old deployment live and names the module and the reason.
 
 mod deployment;
 pub mod store;
