@@ -80,6 +80,13 @@ pub struct Limits {
     /// asking for more fails the function. At least [`MIN_QUERY_BATCH`], the batch the
     /// Rust SDK asks for.
     pub max_query_batch: usize,
+    /// Index ranges one transaction may record in its read set: each `get` records one,
+    /// each query one (however many pages), and so does each table found missing. The
+    /// committer checks every write since a mutation's snapshot against these.
+    pub max_read_ranges: usize,
+    /// Bytes of recent commits (the index keys they touched) the committer remembers to
+    /// validate mutations. A mutation whose snapshot is older than what fits re-runs.
+    pub max_write_log_bytes: usize,
     /// Times a mutation that conflicts with a concurrent one is re-run before its caller
     /// gets an error.
     pub max_mutation_retries: usize,
@@ -110,6 +117,8 @@ impl Default for Limits {
             max_bytes_written: 8 << 20,
             max_document_bytes: 1 << 20,
             max_query_batch: 1_024,
+            max_read_ranges: 32_768,
+            max_write_log_bytes: 64 << 20,
             max_mutation_retries: 100,
             max_commit_batch: 256,
         }
@@ -158,6 +167,8 @@ impl Limits {
             ("max_document_bytes", self.max_document_bytes),
             ("max_query_batch", self.max_query_batch),
             ("max_commit_batch", self.max_commit_batch),
+            ("max_read_ranges", self.max_read_ranges),
+            ("max_write_log_bytes", self.max_write_log_bytes),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }
@@ -192,6 +203,7 @@ impl Limits {
             max_documents_written: self.max_documents_written,
             max_bytes_written: self.max_bytes_written,
             max_document_bytes: self.max_document_bytes,
+            max_read_ranges: self.max_read_ranges,
             value_limits: self.value_limits(),
         }
     }

@@ -183,3 +183,50 @@ fn raw_batch(_ctx: &QueryCtx, args: RawBatch) -> Result<usize, Error> {
         Err(message) => Err(Error::new(message)),
     }
 }
+
+#[derive(Deserialize)]
+struct NeverMatches {
+    table: String,
+    field: String,
+    /// Size of the string literal the filter compares every document with.
+    literal_bytes: u32,
+}
+
+/// Scans `table` with a filter that never matches and carries a large literal: the host
+/// must count every document it reads, compare without copying the literal, and stop at
+/// the call's limits without holding a worker thread.
+#[query]
+fn filter_never_matches(ctx: &QueryCtx, args: NeverMatches) -> Result<usize, Error> {
+    let literal = "~".repeat(args.literal_bytes as usize);
+    Ok(ctx
+        .db
+        .query(&args.table)
+        .filter(|q| q.eq(q.field(&args.field), q.literal(&literal)))
+        .collect()?
+        .len())
+}
+
+#[derive(Deserialize)]
+struct ProbeMany {
+    table: String,
+    index: String,
+    field: String,
+    count: u32,
+}
+
+/// Looks up `count` distinct values through an index, finding nothing: each lookup
+/// records an index range that the committer would have to check, so their number is
+/// bounded (`max_read_ranges`). A mutation, so that its read set reaches the committer.
+#[mutation]
+fn probe_many(ctx: &MutationCtx, args: ProbeMany) -> Result<u32, Error> {
+    let mut found = 0;
+    for value in 0..args.count {
+        let hit = ctx
+            .db
+            .query(&args.table)
+            .with_index(&args.index, |q| q.eq(&args.field, f64::from(value)))
+            .first()?;
+        found += u32::from(hit.is_some());
+    }
+    Ok(found)
+}

@@ -21,6 +21,9 @@ use crate::database::transaction::Transaction;
 use crate::runtime::bindings::kiln::platform::db::{self as wit, Host, HostCursor};
 use crate::runtime::{FunctionKind, InvocationState};
 
+/// The most documents a cursor reads between two checks of the call's deadline.
+const SCAN_SLICE: usize = 64;
+
 /// An open query: what it selects and how far it has read.
 pub struct QueryCursor {
     table: String,
@@ -198,7 +201,10 @@ impl HostCursor for InvocationState {
         let mut found = Vec::new();
         let mut exhausted = exhausted;
         while !exhausted && found.len() < max {
-            let want = max - found.len();
+            // A filter that matches little keeps this loop scanning: read in slices, and
+            // between slices give the worker back and stop at the call's deadline.
+            self.checkpoint().await?;
+            let want = (max - found.len()).min(SCAN_SLICE);
             let transaction = self.transaction()?;
             let batch = transaction
                 .scan(&table, &index, &range, order, want, after.as_deref())

@@ -76,7 +76,7 @@ async fn run_server(
             config.limits.transaction_limits(),
             CommitterOptions {
                 max_batch: config.limits.max_commit_batch,
-                ..CommitterOptions::default()
+                write_log_bytes: config.limits.max_write_log_bytes,
             },
         )
         .context("cannot open the document store")?,

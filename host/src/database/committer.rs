@@ -24,15 +24,16 @@ use super::write_log::{Conflict, WriteLog};
 pub struct CommitterOptions {
     /// Most mutations written in one redb transaction; 1 turns group commit off.
     pub max_batch: usize,
-    /// Commits remembered for validation; a mutation whose snapshot is older re-runs.
-    pub write_log_entries: usize,
+    /// Bytes of recent commits remembered for validation (`max_write_log_bytes`); a
+    /// mutation whose snapshot is older than what fits re-runs.
+    pub write_log_bytes: usize,
 }
 
 impl Default for CommitterOptions {
     fn default() -> Self {
         Self {
             max_batch: 256,
-            write_log_entries: 10_000,
+            write_log_bytes: 64 << 20,
         }
     }
 }
@@ -92,12 +93,11 @@ impl Committer {
             .map(|table| (table.number, table.clone()))
             .collect();
         let state = CommitterState {
-            write_log: WriteLog::new(snapshot.ts, options.write_log_entries),
+            write_log: WriteLog::new(snapshot.ts, options.write_log_bytes),
             last_ts: snapshot.ts,
             tables,
             persistence,
             max_batch: options.max_batch.max(1),
-            schema_changed: false,
         };
         drop(snapshot);
         let (sender, receiver) = mpsc::channel();
@@ -140,8 +140,6 @@ struct CommitterState {
     /// Table number → record, as of the last commit.
     tables: BTreeMap<u32, TableRecord>,
     max_batch: usize,
-    /// Set while applying a commit that changed indexes.
-    schema_changed: bool,
 }
 
 impl CommitterState {
@@ -251,8 +249,6 @@ impl CommitterState {
                 ..altered.clone()
             };
             self.tables.insert(altered.number, altered);
-            // Index ids changed: no transaction begun before this commit can be checked.
-            self.schema_changed = true;
         }
         let new_tables = pending
             .new_tables
@@ -266,10 +262,15 @@ impl CommitterState {
         }
         let ts = next_ts(self.last_ts);
         self.last_ts = ts;
-        self.write_log.push(ts, touched);
-        if std::mem::take(&mut self.schema_changed) {
-            self.write_log.forget_before(ts);
-        }
+        // A table whose indexes or validator changed: transactions that used it at an
+        // older snapshot read the old indexes or were checked against the old validator,
+        // so they re-run. Transactions on other tables are unaffected.
+        let altered = pending
+            .altered_tables
+            .values()
+            .map(|table| table.number)
+            .collect();
+        self.write_log.push(ts, touched, altered);
         Ok(Some(ts))
     }
 }

@@ -43,6 +43,7 @@
 //! nodes; parsing refuses anything bigger before building it, so neither parsing nor
 //! evaluation can exhaust the stack. Literals are decoded with the default value limits.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
@@ -175,8 +176,8 @@ impl Arithmetic {
         }
     }
 
-    fn apply(self, l: Option<Value>, r: Option<Value>) -> Result<Value, FilterError> {
-        match (&l, &r) {
+    fn apply(self, l: Option<&Value>, r: Option<&Value>) -> Result<Value, FilterError> {
+        match (l, r) {
             (Some(Value::Int64(a)), Some(Value::Int64(b))) => {
                 self.ints(*a, *b).map(Value::Int64).ok_or_else(|| {
                     let verb = self.verb();
@@ -193,10 +194,10 @@ impl Arithmetic {
             _ => Err(FilterError::new(format!(
                 "Cannot {} {} (type {}) and {} (type {})",
                 self.verb(),
-                show(l.as_ref()),
-                type_name(l.as_ref()),
-                show(r.as_ref()),
-                type_name(r.as_ref()),
+                show(l),
+                type_name(l),
+                show(r),
+                type_name(r),
             ))),
         }
     }
@@ -468,71 +469,84 @@ impl Expression {
 
     /// Evaluates against a document; the result is a value, or `None` for undefined.
     pub fn evaluate(&self, document: &Document) -> Result<Option<Value>, FilterError> {
+        Ok(self.evaluate_ref(document)?.map(Cow::into_owned))
+    }
+
+    /// [`evaluate`](Self::evaluate) by reference: fields and literals are borrowed, never
+    /// copied, so a large literal or field costs nothing per document it is compared to.
+    fn evaluate_ref<'a>(
+        &'a self,
+        document: &'a Document,
+    ) -> Result<Option<Cow<'a, Value>>, FilterError> {
         Ok(match self {
-            Expression::Field(path) => document.field(path),
-            Expression::Literal(value) => value.clone(),
+            Expression::Field(path) => document.field_ref(path),
+            Expression::Literal(value) => value.as_ref().map(Cow::Borrowed),
             Expression::Compare(op, l, r) => {
-                let l = l.evaluate(document)?;
-                let r = r.evaluate(document)?;
-                Some(Value::Boolean(
-                    op.holds(compare_values(l.as_ref(), r.as_ref())),
-                ))
+                let l = l.evaluate_ref(document)?;
+                let r = r.evaluate_ref(document)?;
+                Some(Cow::Owned(Value::Boolean(
+                    op.holds(compare_values(l.as_deref(), r.as_deref())),
+                )))
             }
             Expression::Arithmetic(op, l, r) => {
-                let l = l.evaluate(document)?;
-                let r = r.evaluate(document)?;
-                Some(op.apply(l, r)?)
+                let l = l.evaluate_ref(document)?;
+                let r = r.evaluate_ref(document)?;
+                Some(Cow::Owned(op.apply(l.as_deref(), r.as_deref())?))
             }
-            Expression::Neg(x) => match x.evaluate(document)? {
-                Some(Value::Int64(n)) => Some(Value::Int64(n.checked_neg().ok_or_else(|| {
-                    FilterError::new(format!(
-                        "Cannot negate {n}: the result is out of range for Int64"
-                    ))
-                })?)),
-                Some(Value::Float64(n)) => Some(Value::Float64(-n)),
+            Expression::Neg(x) => match x.evaluate_ref(document)?.as_deref() {
+                Some(Value::Int64(n)) => Some(Cow::Owned(Value::Int64(
+                    n.checked_neg().ok_or_else(|| {
+                        FilterError::new(format!(
+                            "Cannot negate {n}: the result is out of range for Int64"
+                        ))
+                    })?,
+                ))),
+                Some(Value::Float64(n)) => Some(Cow::Owned(Value::Float64(-n))),
                 other => {
                     return Err(FilterError::new(format!(
                         "Cannot negate {} (type {})",
-                        show(other.as_ref()),
-                        type_name(other.as_ref())
+                        show(other),
+                        type_name(other)
                     )));
                 }
             },
             Expression::And(operands) => {
                 for operand in operands {
-                    if !boolean(operand.evaluate(document)?)? {
-                        return Ok(Some(Value::Boolean(false)));
+                    if !boolean(operand.evaluate_ref(document)?.as_deref())? {
+                        return Ok(Some(Cow::Owned(Value::Boolean(false))));
                     }
                 }
-                Some(Value::Boolean(true))
+                Some(Cow::Owned(Value::Boolean(true)))
             }
             Expression::Or(operands) => {
                 for operand in operands {
-                    if boolean(operand.evaluate(document)?)? {
-                        return Ok(Some(Value::Boolean(true)));
+                    if boolean(operand.evaluate_ref(document)?.as_deref())? {
+                        return Ok(Some(Cow::Owned(Value::Boolean(true))));
                     }
                 }
-                Some(Value::Boolean(false))
+                Some(Cow::Owned(Value::Boolean(false)))
             }
-            Expression::Not(x) => Some(Value::Boolean(!boolean(x.evaluate(document)?)?)),
+            Expression::Not(x) => Some(Cow::Owned(Value::Boolean(!boolean(
+                x.evaluate_ref(document)?.as_deref(),
+            )?))),
         })
     }
 
     /// Whether the document passes: true when the expression is `true`, false when it is
     /// `false`, and an error for any other value (undefined included), as in Convex.
     pub fn matches(&self, document: &Document) -> Result<bool, FilterError> {
-        boolean(self.evaluate(document)?)
+        boolean(self.evaluate_ref(document)?.as_deref())
     }
 }
 
 /// A boolean operand, or Convex's error for anything else.
-fn boolean(value: Option<Value>) -> Result<bool, FilterError> {
+fn boolean(value: Option<&Value>) -> Result<bool, FilterError> {
     match value {
-        Some(Value::Boolean(b)) => Ok(b),
+        Some(Value::Boolean(b)) => Ok(*b),
         other => Err(FilterError::new(format!(
             "Cannot use value {} (type {}) as a Boolean",
-            show(other.as_ref()),
-            type_name(other.as_ref())
+            show(other),
+            type_name(other)
         ))),
     }
 }

@@ -274,29 +274,45 @@ impl Snapshot {
         Ok(Some(decode_document(text.value())?))
     }
 
-    /// Up to `limit` entries of `range` in `order`, each as (index key, document).
-    pub fn scan(
+    /// Walks the entries of `range` in `order`. For each, `visit` gets the index key, the
+    /// key of the document it points at, and a way to load (decode) that document, and
+    /// says whether to go on. Nothing is decoded unless `visit` loads it, so a caller can
+    /// skip entries, and stop, without paying for documents it does not use.
+    pub fn walk<E: From<anyhow::Error>>(
         &self,
         range: &KeyRange,
         order: Order,
-        limit: usize,
-    ) -> anyhow::Result<Vec<(Vec<u8>, Document)>> {
-        let entries = self.txn.open_table(INDEX_ENTRIES)?;
-        let documents = self.txn.open_table(DOCUMENTS)?;
-        let iter = entries.range::<&[u8]>(range.bounds())?;
-        let mut found = Vec::new();
+        mut visit: impl FnMut(&[u8], &[u8], &dyn Fn() -> anyhow::Result<Document>) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let entries = self
+            .txn
+            .open_table(INDEX_ENTRIES)
+            .map_err(anyhow::Error::from)?;
+        let documents = self
+            .txn
+            .open_table(DOCUMENTS)
+            .map_err(anyhow::Error::from)?;
+        let iter = entries
+            .range::<&[u8]>(range.bounds())
+            .map_err(anyhow::Error::from)?;
         let entries: Box<dyn Iterator<Item = _>> = match order {
             Order::Asc => Box::new(iter),
             Order::Desc => Box::new(iter.rev()),
         };
-        for entry in entries.take(limit) {
-            let (key, document_key) = entry?;
-            let text = documents
-                .get(document_key.value())?
-                .context("an index entry points at a missing document")?;
-            found.push((key.value().to_vec(), decode_document(text.value())?));
+        for entry in entries {
+            let (key, document_key) = entry.map_err(anyhow::Error::from)?;
+            let document_key = document_key.value();
+            let load = || -> anyhow::Result<Document> {
+                let text = documents
+                    .get(document_key)?
+                    .context("an index entry points at a missing document")?;
+                decode_document(text.value())
+            };
+            if !visit(key.value(), document_key, &load)? {
+                break;
+            }
         }
-        Ok(found)
+        Ok(())
     }
 }
 

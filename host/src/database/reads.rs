@@ -4,6 +4,7 @@
 //! into a range a mutation scanned conflicts with that mutation even though the mutation
 //! never saw it. The same sets will drive reactive queries (DESIGN.md section 5).
 
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 /// A range of index keys: `[start, end)`, `end = None` meaning unbounded above.
@@ -40,52 +41,125 @@ impl KeyRange {
     }
 }
 
-/// The ranges a transaction read, and the tables it found missing.
+/// The ranges a transaction read, the tables it found missing, and the tables it used.
 #[derive(Clone, Debug, Default)]
 pub struct ReadSet {
+    /// In the order read until [`ReadSet::seal`]; then sorted by start and disjoint, so a
+    /// key is checked with one binary search.
     ranges: Vec<KeyRange>,
+    sealed: bool,
     /// Tables (by name or by number) that did not exist when the transaction looked for
     /// them. A missing table has no index keys to record a range over, so creating it is
     /// checked separately: if it exists at commit, a concurrent commit created it.
-    missing_tables: Vec<MissingTable>,
+    missing_tables: BTreeSet<MissingTable>,
+    /// Numbers of the tables the transaction read or wrote: a schema change to one of
+    /// them after its snapshot is a conflict (its reads used the old indexes, its writes
+    /// were checked against the old validator).
+    tables: BTreeSet<u32>,
 }
 
 /// A table a transaction looked for and did not find.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MissingTable {
     Name(String),
     Number(u32),
 }
 
 impl ReadSet {
+    /// Records a range read. A range that continues the last one (the next page of the
+    /// same scan) extends it instead of adding another.
     pub fn record(&mut self, range: KeyRange) {
+        debug_assert!(!self.sealed, "a sealed read set takes no more ranges");
+        if let Some(last) = self.ranges.last_mut()
+            && let Some(merged) = union_if_touching(last, &range)
+        {
+            *last = merged;
+            return;
+        }
         self.ranges.push(range);
     }
 
     pub fn record_missing_table(&mut self, table: MissingTable) {
-        if !self.missing_tables.contains(&table) {
-            self.missing_tables.push(table);
-        }
+        self.missing_tables.insert(table);
     }
 
-    pub fn missing_tables(&self) -> &[MissingTable] {
+    /// Records that the transaction read or wrote a document of this table.
+    pub fn record_table(&mut self, number: u32) {
+        self.tables.insert(number);
+    }
+
+    pub fn missing_tables(&self) -> &BTreeSet<MissingTable> {
         &self.missing_tables
+    }
+
+    pub fn tables(&self) -> &BTreeSet<u32> {
+        &self.tables
+    }
+
+    /// Sorts the ranges and merges those that overlap, so [`ReadSet::contains`] is one
+    /// binary search. Done by the finishing transaction, not the committer: the single
+    /// committer then pays O(log ranges) per key written since the snapshot.
+    pub fn seal(&mut self) {
+        if self.sealed {
+            return;
+        }
+        self.ranges.sort_by(|a, b| a.start.cmp(&b.start));
+        let mut merged: Vec<KeyRange> = Vec::with_capacity(self.ranges.len());
+        for range in self.ranges.drain(..) {
+            match merged.last_mut() {
+                Some(last) if union_if_touching(last, &range).is_some() => {
+                    *last = union_if_touching(last, &range).expect("checked");
+                }
+                _ => merged.push(range),
+            }
+        }
+        self.ranges = merged;
+        self.sealed = true;
+    }
+
+    /// Whether `key` lies in a range this transaction read.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        if !self.sealed {
+            return self.ranges.iter().any(|range| range.contains(key));
+        }
+        // The last range starting at or before `key` is the only one that can hold it.
+        let after = self
+            .ranges
+            .partition_point(|range| range.start.as_slice() <= key);
+        after > 0 && self.ranges[after - 1].contains(key)
     }
 
     /// Whether any key a later commit touched falls in a range this transaction read.
     pub fn overlaps<'a>(&self, touched: impl IntoIterator<Item = &'a [u8]>) -> bool {
-        touched
-            .into_iter()
-            .any(|key| self.ranges.iter().any(|range| range.contains(key)))
+        touched.into_iter().any(|key| self.contains(key))
     }
 
+    /// How many ranges (after merging the adjacent ones) and missing tables are recorded:
+    /// what `max_read_ranges` bounds.
     pub fn len(&self) -> usize {
-        self.ranges.len()
+        self.ranges.len() + self.missing_tables.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty() && self.missing_tables.is_empty()
     }
+}
+
+/// The union of two ranges if they overlap or touch (one ends where the other starts).
+fn union_if_touching(a: &KeyRange, b: &KeyRange) -> Option<KeyRange> {
+    // `x` ends at or after `y` starts (an unbounded end reaches everything).
+    let reaches = |x: &KeyRange, y: &KeyRange| x.end.as_ref().is_none_or(|end| *end >= y.start);
+    if !(reaches(a, b) && reaches(b, a)) {
+        return None;
+    }
+    let end = match (&a.end, &b.end) {
+        (Some(x), Some(y)) => Some(x.max(y).clone()),
+        _ => None,
+    };
+    Some(KeyRange {
+        start: a.start.clone().min(b.start.clone()),
+        end,
+    })
 }
 
 #[cfg(test)]
@@ -114,5 +188,55 @@ mod tests {
         });
         assert!(reads.overlaps([&b"k3"[..]]));
         assert!(!reads.overlaps([&b"k5"[..], &b"k0"[..]]));
+    }
+
+    /// A model check: after sealing, `contains` answers as the linear check over the
+    /// ranges as recorded, for overlapping, touching, nested and unbounded ranges.
+    #[test]
+    fn sealing_merges_ranges_without_changing_what_they_contain() {
+        let ranges = [
+            (b"d".to_vec(), Some(b"f".to_vec())),
+            (b"a".to_vec(), Some(b"b".to_vec())),
+            (b"b".to_vec(), Some(b"c".to_vec())),
+            (b"e".to_vec(), Some(b"e\0".to_vec())),
+            (b"m".to_vec(), None),
+            (b"k".to_vec(), Some(b"l".to_vec())),
+            (b"p".to_vec(), Some(b"q".to_vec())),
+        ];
+        let mut reads = ReadSet::default();
+        for (start, end) in &ranges {
+            reads.record(KeyRange {
+                start: start.clone(),
+                end: end.clone(),
+            });
+        }
+        let linear = reads.clone();
+        reads.seal();
+        assert!(
+            reads.len() < linear.len(),
+            "touching and nested ranges merge"
+        );
+        for a in b'a'..=b'z' {
+            for b in [None, Some(0u8), Some(b'a')] {
+                let mut key = vec![a];
+                key.extend(b);
+                assert_eq!(reads.contains(&key), linear.contains(&key), "{key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_next_page_of_a_scan_extends_its_range() {
+        let mut reads = ReadSet::default();
+        reads.record(KeyRange {
+            start: b"a".to_vec(),
+            end: Some(b"c".to_vec()),
+        });
+        reads.record(KeyRange {
+            start: b"c".to_vec(),
+            end: Some(b"f".to_vec()),
+        });
+        assert_eq!(reads.len(), 1);
+        assert!(reads.contains(b"e") && !reads.contains(b"f"));
     }
 }

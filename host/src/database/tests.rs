@@ -958,3 +958,108 @@ async fn a_schema_commits_with_its_also_write_or_not_at_all() {
     let marker = read.open_table(MARKER).unwrap();
     assert_eq!(marker.get("deployed").unwrap().unwrap().value(), 1);
 }
+
+/// A schema change re-runs the transactions that used its table, and only those: one on
+/// another table commits as it ran (the log is no longer cleared for everyone).
+#[tokio::test]
+async fn a_schema_change_conflicts_only_with_transactions_that_used_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = messages_store(&dir, &[("a", "one")]).await;
+    insert_notes(&store, 2).await.unwrap();
+    let everything = IndexRange::default();
+
+    let mut on_notes = store.begin_mutation().unwrap();
+    on_notes
+        .scan(
+            "notes",
+            "by_creation_time",
+            &everything,
+            Order::Asc,
+            10,
+            None,
+        )
+        .unwrap();
+    on_notes
+        .insert("notes", object(&[("i", Value::Int64(9))]))
+        .unwrap();
+    let mut on_messages = store.begin_mutation().unwrap();
+    on_messages
+        .scan("messages", "by_channel", &everything, Order::Asc, 10, None)
+        .unwrap();
+    on_messages
+        .insert("notes", object(&[("i", Value::Int64(10))]))
+        .unwrap();
+    // Writes only (no read): still checked against the old validator, so it conflicts too.
+    let mut writes_messages = store.begin_mutation().unwrap();
+    writes_messages
+        .insert("messages", message("b", "blind"))
+        .unwrap();
+
+    let mut indexes = messages_index();
+    indexes.push(("by_body".to_string(), vec!["body".to_string()]));
+    store
+        .run_mutation(|txn| txn.declare_table("messages", &indexes, None))
+        .await
+        .unwrap();
+
+    store.commit(on_notes).await.unwrap();
+    for stale in [on_messages, writes_messages] {
+        let err = store.commit(stale).await.unwrap_err();
+        assert!(
+            matches!(err, CommitError::Conflict(Conflict::SchemaChanged { .. })),
+            "{err}"
+        );
+    }
+}
+
+/// Each `get` and each scan records a range; past `max_read_ranges` the transaction is
+/// poisoned. The pages of one scan extend one range instead of adding more.
+#[tokio::test]
+async fn read_ranges_are_bounded_and_a_scans_pages_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = TransactionLimits {
+        max_read_ranges: 4,
+        ..Default::default()
+    };
+    let store = store_with_limits(&dir, limits);
+    insert_notes(&store, 10).await.unwrap();
+
+    // Ten pages of one document each: one range.
+    let mut txn = store.begin_mutation().unwrap();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = txn
+            .scan(
+                "notes",
+                "by_creation_time",
+                &IndexRange::default(),
+                Order::Asc,
+                1,
+                after.as_deref(),
+            )
+            .unwrap();
+        after = Some(page[0].0.clone());
+    }
+    // Tables found missing count too: with the scan's range, the fourth entry is within
+    // the limit and the fifth is over it.
+    let probe = |txn: &mut super::transaction::Transaction, n: u32| {
+        txn.scan(
+            &format!("missing_{n}"),
+            "by_creation_time",
+            &IndexRange::default(),
+            Order::Asc,
+            1,
+            None,
+        )
+        .map(|_| ())
+    };
+    for n in 0..3 {
+        probe(&mut txn, n).unwrap();
+    }
+    let err = probe(&mut txn, 3).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "transaction read more than 4 index ranges (max_read_ranges)"
+    );
+    assert!(txn.limit_exceeded().is_some());
+}

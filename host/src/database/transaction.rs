@@ -2,7 +2,7 @@
 //! ranges too), the read set it must be validated against, and its usage against the
 //! per-transaction limits. Queries get read-only transactions; mutations writable ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use kiln_values::{Value, ValueLimits};
@@ -10,7 +10,7 @@ use kiln_values::{Value, ValueLimits};
 use super::documents::{Document, DocumentError, check_user_fields};
 use super::id::DocumentId;
 use super::indexes::{BY_ID, IndexRange, RangeError, by_id_key};
-use super::persistence::{Order, Persistence, Snapshot, TableRecord};
+use super::persistence::{Order, Persistence, Snapshot, TableRecord, document_key};
 use super::reads::{KeyRange, MissingTable, ReadSet};
 use super::validator::DocumentValidator;
 
@@ -22,6 +22,9 @@ pub struct TransactionLimits {
     pub max_documents_written: usize,
     pub max_bytes_written: usize,
     pub max_document_bytes: usize,
+    /// Index ranges one transaction may record in its read set (each `get`, and each
+    /// scan, records one; the pages of one scan count once).
+    pub max_read_ranges: usize,
     pub value_limits: ValueLimits,
 }
 
@@ -33,6 +36,7 @@ impl Default for TransactionLimits {
             max_documents_written: 8_192,
             max_bytes_written: 8 << 20,
             max_document_bytes: 1 << 20,
+            max_read_ranges: 32_768,
             value_limits: ValueLimits::default(),
         }
     }
@@ -361,10 +365,11 @@ impl Transaction {
         let Some(table) = self.table_by_number(id.table_number) else {
             self.reads
                 .record_missing_table(MissingTable::Number(id.table_number));
+            self.check_read_ranges()?;
             return Ok(None);
         };
-        self.reads
-            .record(KeyRange::point(by_id_key(table.by_id_index, id)));
+        let by_id = by_id_key(table.by_id_index, id);
+        self.record_read(id.table_number, KeyRange::point(by_id))?;
         let document = match self.writes.get(id) {
             Some(written) => written.clone(),
             None => self.snapshot.get(id)?,
@@ -476,6 +481,7 @@ impl Transaction {
             // concurrently is a conflict, like an insert into a range that was read.
             self.reads
                 .record_missing_table(MissingTable::Name(table_name.to_string()));
+            self.check_read_ranges()?;
             return Ok(Vec::new());
         };
         let index = self.index(&table, index_name)?.clone();
@@ -494,37 +500,75 @@ impl Transaction {
             }
         }
 
-        // Enough snapshot entries that the overlay of this transaction's writes cannot
-        // leave us short.
-        let writes_in_table: Vec<&Document> = self
+        // This transaction's own writes in the range, in scan order, merged with the
+        // snapshot's entries as the walk goes: nothing is fetched beyond what is returned.
+        let mut own: Vec<(Vec<u8>, Document)> = self
             .writes
             .iter()
             .filter(|(id, _)| id.table_number == table.number)
             .filter_map(|(_, document)| document.as_ref())
+            .filter_map(|document| {
+                let key = index.key_for(document);
+                range.contains(&key).then(|| (key, document.clone()))
+            })
             .collect();
-        let written_ids = self
+        own.sort_by(|a, b| a.0.cmp(&b.0));
+        if order == Order::Desc {
+            own.reverse();
+        }
+        // The snapshot's version of a document this transaction wrote is stale: skip it
+        // without decoding it.
+        let overwritten: HashSet<[u8; 20]> = self
             .writes
             .keys()
             .filter(|id| id.table_number == table.number)
-            .count();
-        let mut entries: Vec<(Vec<u8>, Document)> = self
-            .snapshot
-            .scan(&range, order, limit.saturating_add(written_ids))?
-            .into_iter()
-            .filter(|(_, document)| !self.writes.contains_key(&document.id))
+            .map(document_key)
             .collect();
-        for document in writes_in_table {
-            let key = index.key_for(document);
-            if range.contains(&key) {
-                entries.push((key, document.clone()));
+        let mut own = own.into_iter().peekable();
+        let mut entries: Vec<(Vec<u8>, Document)> = Vec::new();
+        let mut complete = true;
+        let (usage, limits, limit_exceeded) =
+            (&mut self.usage, &self.limits, &mut self.limit_exceeded);
+        self.snapshot
+            .walk(&range, order, |key, document_key, load| {
+                while let Some((own_key, _)) = own.peek() {
+                    let comes_first = match order {
+                        Order::Asc => own_key.as_slice() < key,
+                        Order::Desc => own_key.as_slice() > key,
+                    };
+                    if !comes_first {
+                        break;
+                    }
+                    if entries.len() == limit {
+                        complete = false;
+                        return Ok(false);
+                    }
+                    let (own_key, document) = own.next().expect("peeked");
+                    count_read(usage, limits, limit_exceeded, &document)?;
+                    entries.push((own_key, document));
+                }
+                if entries.len() == limit {
+                    complete = false;
+                    return Ok(false);
+                }
+                if <[u8; 20]>::try_from(document_key).is_ok_and(|key| overwritten.contains(&key)) {
+                    return Ok(true);
+                }
+                // Every document decoded counts, whatever the caller does with it next
+                // (a filter may drop it): reading it is the work the limits bound.
+                let document = load()?;
+                count_read(usage, limits, limit_exceeded, &document)?;
+                entries.push((key.to_vec(), document));
+                Ok::<_, DbError>(true)
+            })?;
+        for (own_key, document) in own {
+            if entries.len() == limit {
+                complete = false;
+                break;
             }
+            count_read(usage, limits, limit_exceeded, &document)?;
+            entries.push((own_key, document));
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        if order == Order::Desc {
-            entries.reverse();
-        }
-        let complete = entries.len() <= limit;
-        entries.truncate(limit);
 
         // The read set covers the keys up to the last one returned, or the whole range if
         // the scan reached its end: a later insert beyond what was returned is no conflict.
@@ -539,15 +583,33 @@ impl Transaction {
                 end: range.end.clone(),
             },
         };
-        self.reads.record(covered);
-        for (_, document) in &entries {
-            self.count_read(document)?;
-        }
+        self.record_read(table.number, covered)?;
         Ok(entries)
     }
 
+    /// Adds a range to the read set, within `max_read_ranges`: every range recorded costs
+    /// the committer a check against each key written since the snapshot.
+    fn record_read(&mut self, table_number: u32, range: KeyRange) -> Result<(), DbError> {
+        self.reads.record_table(table_number);
+        self.reads.record(range);
+        self.check_read_ranges()
+    }
+
+    fn check_read_ranges(&mut self) -> Result<(), DbError> {
+        if self.reads.len() > self.limits.max_read_ranges {
+            return Err(self.exceeded(format!(
+                "transaction read more than {} index ranges (max_read_ranges)",
+                self.limits.max_read_ranges
+            )));
+        }
+        Ok(())
+    }
+
     /// Ends the transaction, handing what the committer needs.
-    pub fn into_pending_commit(self) -> PendingCommit {
+    pub fn into_pending_commit(mut self) -> PendingCommit {
+        // Sorting the read set here, in the finishing call's task, keeps the one committer
+        // thread's check at a binary search per key written since the snapshot.
+        self.reads.seal();
         PendingCommit {
             snapshot_ts: self.snapshot.ts,
             reads: self.reads,
@@ -576,6 +638,7 @@ impl Transaction {
     }
 
     fn write(&mut self, id: DocumentId, document: Option<Document>) -> Result<(), DbError> {
+        self.reads.record_table(id.table_number);
         let bytes = document.as_ref().map_or(0, Document::size_bytes);
         self.usage.documents_written += 1;
         self.usage.bytes_written += bytes;
@@ -596,21 +659,12 @@ impl Transaction {
     }
 
     fn count_read(&mut self, document: &Document) -> Result<(), DbError> {
-        self.usage.documents_read += 1;
-        self.usage.bytes_read += document.size_bytes();
-        if self.usage.documents_read > self.limits.max_documents_read {
-            return Err(self.exceeded(format!(
-                "transaction read more than {} documents (max_documents_read)",
-                self.limits.max_documents_read
-            )));
-        }
-        if self.usage.bytes_read > self.limits.max_bytes_read {
-            return Err(self.exceeded(format!(
-                "transaction read more than {} bytes (max_bytes_read)",
-                self.limits.max_bytes_read
-            )));
-        }
-        Ok(())
+        count_read(
+            &mut self.usage,
+            &self.limits,
+            &mut self.limit_exceeded,
+            document,
+        )
     }
 
     /// A document's user fields, checked against the field rules and the size limit; an
@@ -629,8 +683,7 @@ impl Transaction {
     /// Records that a limit was exceeded (the first one is kept) and returns its error.
     /// The transaction is poisoned: see [`Transaction::limit_exceeded`].
     pub fn exceeded(&mut self, message: String) -> DbError {
-        self.limit_exceeded.get_or_insert_with(|| message.clone());
-        DbError::LimitExceeded(message)
+        exceeded(&mut self.limit_exceeded, message)
     }
 
     /// The first limit this transaction exceeded, if any. Such a transaction must not
@@ -639,6 +692,43 @@ impl Transaction {
     pub fn limit_exceeded(&self) -> Option<&str> {
         self.limit_exceeded.as_deref()
     }
+}
+
+/// Counts a document read against the read limits; past one, poisons the transaction.
+/// (A free function so a scan can count while it borrows the snapshot.)
+fn count_read(
+    usage: &mut Usage,
+    limits: &TransactionLimits,
+    limit_exceeded: &mut Option<String>,
+    document: &Document,
+) -> Result<(), DbError> {
+    usage.documents_read += 1;
+    usage.bytes_read += document.size_bytes();
+    if usage.documents_read > limits.max_documents_read {
+        return Err(exceeded(
+            limit_exceeded,
+            format!(
+                "transaction read more than {} documents (max_documents_read)",
+                limits.max_documents_read
+            ),
+        ));
+    }
+    if usage.bytes_read > limits.max_bytes_read {
+        return Err(exceeded(
+            limit_exceeded,
+            format!(
+                "transaction read more than {} bytes (max_bytes_read)",
+                limits.max_bytes_read
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Records that a limit was exceeded (the first one is kept) and returns its error.
+fn exceeded(limit_exceeded: &mut Option<String>, message: String) -> DbError {
+    limit_exceeded.get_or_insert_with(|| message.clone());
+    DbError::LimitExceeded(message)
 }
 
 fn foreign_cursor() -> DbError {

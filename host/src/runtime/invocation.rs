@@ -3,6 +3,7 @@
 //! limits, and dropped with the call's store.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -45,6 +46,9 @@ impl std::fmt::Display for LogLine {
     }
 }
 
+/// How long host work runs before it lets other tasks have its worker thread.
+const HOST_WORK_SLICE: Duration = Duration::from_micros(500);
+
 /// The store data of one invocation.
 pub struct InvocationState {
     pub(crate) kind: FunctionKind,
@@ -56,6 +60,14 @@ pub struct InvocationState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) log: Arc<Mutex<LogBuffer>>,
+    /// When the call's wall-clock limit runs out. Host work that can run long checks it
+    /// as it goes ([`InvocationState::checkpoint`]): fuel and epochs stop only wasm.
+    pub(crate) deadline: Instant,
+    /// Set when host work found the deadline passed: the call is reported as timed out
+    /// even if the guest caught the host call's error.
+    pub(crate) timed_out: bool,
+    /// When host work last handed its worker thread back to the executor.
+    last_yield: Instant,
 }
 
 impl InvocationState {
@@ -73,6 +85,7 @@ impl InvocationState {
         // Every handle a guest holds (streams, pollables, ...) is a host object: bound them.
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
+        let now = Instant::now();
         Self {
             kind,
             db,
@@ -81,7 +94,27 @@ impl InvocationState {
             table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),
             log,
+            deadline: now + Duration::from_millis(limits.for_kind(kind).timeout_ms),
+            timed_out: false,
+            last_yield: now,
         }
+    }
+
+    /// Called between the steps of host work that may run long (a scan that a filter
+    /// keeps going): past the call's deadline it fails with the time limit's error (and
+    /// marks the call timed out); otherwise, once every [`HOST_WORK_SLICE`], it yields, so
+    /// one call's host work never holds a worker thread that other requests need.
+    pub(crate) async fn checkpoint(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            self.timed_out = true;
+            return Err("the call ran out of time in a host call".to_string());
+        }
+        if now.duration_since(self.last_yield) >= HOST_WORK_SLICE {
+            tokio::task::yield_now().await;
+            self.last_yield = Instant::now();
+        }
+        Ok(())
     }
 
     pub(crate) fn log_lines(&self) -> Vec<super::LogLine> {

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kiln_values::Value;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -201,7 +201,7 @@ impl Runtime {
                 None,
             );
         }
-        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        let deadline = store.data().deadline;
         // Every epoch tick the guest yields to the executor (so one busy guest cannot hold
         // a worker thread) and is stopped once its deadline has passed.
         store.set_epoch_deadline(1);
@@ -220,6 +220,11 @@ impl Runtime {
         // The epoch stops a guest that computes; this timer stops one that waits in a host
         // call. Whichever comes first, the caller sees the same error.
         let result = match tokio::time::timeout_at(deadline.into(), work).await {
+            // Host work that ran out of time failed its host call; whatever the guest did
+            // with that error, the call timed out.
+            Ok(_) if store.data().timed_out => {
+                Err(self.classify(wasmtime::Error::new(TimedOut), kind))
+            }
             Ok(result) => result.map_err(|err| self.classify(err, kind)),
             Err(_elapsed) => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
         };

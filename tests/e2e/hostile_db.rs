@@ -1,0 +1,165 @@
+//! The database under hostile functions (issue 8): host work bounded by the caller's
+//! limits and deadline, read sets bounded, the committer's memory bounded in bytes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::support::{Server, component};
+
+/// Generous: the attacks below finish in well under a second once the host bounds its
+/// work; unbounded, each holds a worker thread for tens of seconds. Not a benchmark
+/// (`cargo xtask bench` measures the latency); a liveness bound.
+const LIVENESS: Duration = Duration::from_secs(10);
+
+/// `{"$integer": ...}` for an int64.
+fn int64(n: i64) -> Json {
+    use base64::Engine as _;
+    json!({ "$integer": base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes()) })
+}
+
+fn deploy_dbtest_and_hello(server: &Server) {
+    let (dbtest, hello) = (component("dbtest"), component("hello"));
+    let (status, body) = server.deploy_with_tables(
+        &[("dbtest", &dbtest), ("hello", &hello)],
+        json!({ "filler": { "indexes": { "by_n": ["n"] } } }),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Inserts `count` documents `{tag: "a", n: 0.0}` into `filler`, in mutations small
+/// enough for the write limits.
+fn fill(server: &Server, count: u32) {
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(4_000);
+        server.value(
+            "mutation",
+            "dbtest:insert_many",
+            json!({"table": "filler", "count": int64(batch.into()), "document": {"tag": "a", "n": 0.0}}),
+        );
+        left -= batch;
+    }
+}
+
+/// A filter that never matches, carrying an 8 MiB literal, over 20 000 documents: the
+/// scan counts every document it reads, so it stops at `max_documents_read`; the filter
+/// compares by reference; and the worker threads stay free for other callers meanwhile.
+#[test]
+fn a_filter_that_never_matches_stops_at_a_limit_and_others_keep_being_served() {
+    let server = Server::start();
+    deploy_dbtest_and_hello(&server);
+    fill(&server, 20_000);
+
+    let attack = json!({"table": "filler", "field": "tag", "literal_bytes": int64((8 << 20) - 64)});
+    std::thread::scope(|scope| {
+        // More attackers than worker threads: if host work held its thread, nothing else
+        // would run.
+        let attackers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let started = Instant::now();
+                    let message =
+                        server.error("query", "dbtest:filter_never_matches", attack.clone());
+                    (started.elapsed(), message)
+                })
+            })
+            .collect();
+        let mut served = 0;
+        while attackers.iter().any(|attacker| !attacker.is_finished()) {
+            let started = Instant::now();
+            server.assert_hello_still_works();
+            let latency = started.elapsed();
+            assert!(
+                latency < LIVENESS,
+                "a trivial query waited {latency:?} during the attack"
+            );
+            served += 1;
+        }
+        for attacker in attackers {
+            let (elapsed, message) = attacker.join().unwrap();
+            // Which limit comes first depends on the machine: the reads, or the second
+            // of a query's time limit (checked inside the host call as it scans).
+            assert!(
+                message.contains("(max_documents_read)")
+                    || message == "query timed out: exceeded the time limit of 1000 ms",
+                "the attack should stop at a limit: {message}"
+            );
+            assert!(elapsed < LIVENESS, "an attack ran for {elapsed:?}");
+        }
+        assert!(served > 0);
+    });
+    server.assert_hello_still_works();
+}
+
+/// A scan that outlives its call's time limit is stopped inside the host call, with the
+/// time limit's error, even though no wasm runs while it scans.
+#[test]
+fn a_long_scan_stops_at_the_time_limit_inside_the_host() {
+    let server = Server::start_with_config(Some(
+        "[limits]\nmax_documents_read = 1000000\nmax_bytes_read = 1073741824\n[limits.query]\ntimeout_ms = 20\n",
+    ));
+    deploy_dbtest_and_hello(&server);
+    fill(&server, 20_000);
+    let message = server.error(
+        "query",
+        "dbtest:filter_never_matches",
+        json!({"table": "filler", "field": "tag", "literal_bytes": int64(1)}),
+    );
+    assert_eq!(
+        message, "query timed out: exceeded the time limit of 20 ms",
+        "{message}"
+    );
+    server.assert_hello_still_works();
+}
+
+/// Lookups that find nothing still record read ranges: `max_read_ranges` bounds them,
+/// just under it a mutation commits, just over it fails naming the limit and commits
+/// nothing. The pages of one query count once.
+#[test]
+fn read_ranges_are_bounded_per_transaction() {
+    let server = Server::start_with_config(Some("[limits]\nmax_read_ranges = 50\n"));
+    deploy_dbtest_and_hello(&server);
+    fill(&server, 300);
+    let probe = |count: u32| json!({"table": "filler", "index": "by_n", "field": "n", "count": int64(count.into())});
+    // Value 0 exists; 1..49 do not: 50 ranges.
+    assert_eq!(
+        server.value("mutation", "dbtest:probe_many", probe(50)),
+        int64(1)
+    );
+    let message = server.error("mutation", "dbtest:probe_many", probe(51));
+    assert_eq!(
+        message,
+        "transaction read more than 50 index ranges (max_read_ranges)"
+    );
+    // 300 documents read in several batches and slices: one range.
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "filler"})),
+        int64(300)
+    );
+}
+
+/// With a write log too small for even one commit, every mutation whose snapshot falls
+/// off it re-runs instead of committing unchecked: concurrent increments all count.
+#[test]
+fn mutations_whose_snapshot_fell_off_the_write_log_re_run() {
+    let server = Server::start_with_config(Some("[limits]\nmax_write_log_bytes = 1\n"));
+    let counter = component("counter");
+    let (status, body) = server.deploy_with_tables(
+        &[("counter", &counter)],
+        json!({"counters": {"indexes": {"by_name": ["name"]}}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let increments = 8;
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..increments {
+                    server.value("mutation", "counter:increment", json!({"name": "hits"}));
+                }
+            });
+        }
+    });
+    let value: Json = server.value("query", "counter:get", json!({"name": "hits"}));
+    assert_eq!(value, int64(4 * increments), "{value}");
+}
