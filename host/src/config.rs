@@ -48,6 +48,10 @@ pub struct Limits {
     pub max_value_bytes: usize,
     /// Deepest nesting of arrays and objects in a value (Convex: 64).
     pub max_value_depth: usize,
+    /// Most values (scalars, arrays and objects) the JSON body of a call may hold, checked
+    /// before anything is built from it: a JSON tree costs tens of bytes per value, so
+    /// this, not the size estimate, bounds the memory a request body can take.
+    pub max_value_elements: usize,
     /// Largest body of a function call request. Bigger than `max_value_bytes` because the
     /// JSON encoding of a value is larger than the value.
     pub max_call_body_bytes: usize,
@@ -103,6 +107,7 @@ impl Default for Limits {
             action: FunctionLimits::ACTION,
             max_value_bytes: 8 << 20,
             max_value_depth: 64,
+            max_value_elements: 1 << 18,
             max_call_body_bytes: 16 << 20,
             max_deploy_body_bytes: 256 << 20,
             max_module_bytes: 64 << 20,
@@ -156,6 +161,7 @@ impl Limits {
             ("max_value_bytes", self.max_value_bytes),
             ("max_value_depth", self.max_value_depth),
             ("max_call_body_bytes", self.max_call_body_bytes),
+            ("max_value_elements", self.max_value_elements),
             ("max_deploy_body_bytes", self.max_deploy_body_bytes),
             ("max_module_bytes", self.max_module_bytes),
             ("max_wasm_stack_bytes", self.max_wasm_stack_bytes),

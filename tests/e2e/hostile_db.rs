@@ -163,3 +163,45 @@ fn mutations_whose_snapshot_fell_off_the_write_log_re_run() {
     let value: Json = server.value("query", "counter:get", json!({"name": "hits"}));
     assert_eq!(value, int64(4 * increments), "{value}");
 }
+
+/// A call body is checked for depth and element count before anything is built from it:
+/// a body of a quarter million nulls would otherwise become a tree of tens of megabytes.
+/// Just under the element limit the call goes through.
+#[test]
+fn call_bodies_are_bounded_before_they_are_parsed() {
+    let server = Server::start_with_config(Some("[limits]\nmax_value_elements = 1000\n"));
+    deploy_dbtest_and_hello(&server);
+    // The body object, `path`, `args`, the array and its nulls: 4 + n values.
+    let body = |n: usize| {
+        let nulls = vec![Json::Null; n];
+        json!({"path": "hello:echo", "args": {"value": nulls}}).to_string()
+    };
+    let (status, answer) = server.post("/api/mutation", &body(996), false);
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.post("/api/mutation", &body(997), false);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["code"], "InvalidArgs", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than the limit of 1000 elements"),
+        "{answer}"
+    );
+    // Nesting far past the depth limit is refused as such, not by overflowing a stack.
+    let deep = format!(
+        r#"{{"path": "hello:echo", "args": {{"value": {}1{}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let (status, answer) = server.post("/api/mutation", &deep, false);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested deeper"),
+        "{answer}"
+    );
+    server.assert_hello_still_works();
+}

@@ -35,6 +35,11 @@ pub enum ValueErrorKind {
         /// The size limit in bytes.
         limit: usize,
     },
+    /// JSON text holds more than `limit` values (scalars, arrays and objects).
+    TooManyElements {
+        /// The most values allowed.
+        limit: usize,
+    },
     /// JSON text was refused before parsing because it is too long.
     TextTooLarge {
         /// The text's length in bytes.
@@ -67,6 +72,9 @@ impl fmt::Display for ValueErrorKind {
             }
             ValueErrorKind::TooLarge { size, limit } => {
                 write!(f, "value is {size} bytes, over the limit of {limit} bytes")
+            }
+            ValueErrorKind::TooManyElements { limit } => {
+                write!(f, "value holds more than the limit of {limit} elements")
             }
             ValueErrorKind::TextTooLarge { len, limit } => {
                 write!(

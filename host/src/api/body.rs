@@ -44,6 +44,33 @@ pub async fn read(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     Ok(collected.freeze())
 }
 
+/// Reads the body as JSON of type `T` whose shape was checked first: no deeper than
+/// `max_depth` and holding at most `max_elements` values, so a body that would parse
+/// into a huge tree is refused before any tree is built.
+pub async fn read_bounded_json<T: DeserializeOwned>(
+    body: Incoming,
+    limit: usize,
+    max_depth: usize,
+    max_elements: usize,
+) -> Result<T, ApiError> {
+    let bytes = read(body, limit).await?;
+    kiln_values::check_json_shape(&bytes, max_depth, max_elements).map_err(|err| {
+        match err.kind() {
+            kiln_values::ValueErrorKind::InvalidJson(_) => ApiError::bad_request(
+                "BadJsonBody",
+                format!("the request body is not valid JSON for this endpoint: {err}"),
+            ),
+            _ => ApiError::bad_request("InvalidArgs", format!("invalid args: {err}")),
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        ApiError::bad_request(
+            "BadJsonBody",
+            format!("the request body is not valid JSON for this endpoint: {err}"),
+        )
+    })
+}
+
 /// Reads the body as JSON of type `T`.
 pub async fn read_json<T: DeserializeOwned>(body: Incoming, limit: usize) -> Result<T, ApiError> {
     let bytes = read(body, limit).await?;

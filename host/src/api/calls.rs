@@ -82,8 +82,7 @@ pub async fn call(
     expected: Option<FunctionKind>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let principal = state.admin_key.principal(request.headers())?;
-    let limit = state.runtime.limits().max_call_body_bytes;
-    let body: CallBody = body::read_json(request.into_body(), limit).await?;
+    let body: CallBody = read_call_body(state, request.into_body()).await?;
     let path = FunctionPath::parse(&body.path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
@@ -97,6 +96,23 @@ pub async fn call(
     .await
 }
 
+/// A call's body, its shape checked before it is parsed: the arguments sit one level
+/// inside the body (two when sent as a one-element array), so the body may nest that much
+/// deeper than a value.
+async fn read_call_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Incoming,
+) -> Result<T, ApiError> {
+    let limits = state.runtime.limits();
+    body::read_bounded_json(
+        body,
+        limits.max_call_body_bytes,
+        limits.max_value_depth + 2,
+        limits.max_value_elements,
+    )
+    .await
+}
+
 /// `/api/run/<module path>/<function>`: any kind.
 pub async fn run(
     state: &AppState,
@@ -106,8 +122,7 @@ pub async fn run(
     let principal = state.admin_key.principal(request.headers())?;
     let path = FunctionPath::from_url_path(url_path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
-    let limit = state.runtime.limits().max_call_body_bytes;
-    let body: RunBody = body::read_json(request.into_body(), limit).await?;
+    let body: RunBody = read_call_body(state, request.into_body()).await?;
     execute(
         state,
         principal,
