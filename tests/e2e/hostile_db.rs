@@ -205,3 +205,25 @@ fn call_bodies_are_bounded_before_they_are_parsed() {
     );
     server.assert_hello_still_works();
 }
+
+/// JSON text a function hands the host (a document here; ranges and filters alike) over
+/// `max_value_bytes` is refused before it is parsed, naming the limit; under it, it is
+/// held to the document limits as usual.
+#[test]
+fn guest_text_over_the_value_limit_is_refused_unread() {
+    let server = Server::start_with_config(Some(
+        "[limits]\nmax_value_bytes = 100000\nmax_document_bytes = 200000\n",
+    ));
+    deploy_dbtest_and_hello(&server);
+    let insert = |bytes: i64| json!({"table": "filler", "bytes": int64(bytes)});
+    server.value("mutation", "dbtest:raw_insert_text", insert(99_000));
+    let message = server.error("mutation", "dbtest:raw_insert_text", insert(100_000));
+    assert!(
+        message.contains("over the limit of 100000 bytes (max_value_bytes)"),
+        "{message}"
+    );
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "filler"})),
+        int64(1)
+    );
+}

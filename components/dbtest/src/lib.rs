@@ -230,3 +230,18 @@ fn probe_many(ctx: &MutationCtx, args: ProbeMany) -> Result<u32, Error> {
     }
     Ok(found)
 }
+
+#[derive(Deserialize)]
+struct RawText {
+    table: String,
+    /// Length of the string field, so the document's JSON text is a little longer.
+    bytes: u32,
+}
+
+/// Hands the host a document as raw JSON text of about `bytes` bytes: text over
+/// `max_value_bytes` must be refused before the host parses it.
+#[mutation]
+fn raw_insert_text(_ctx: &MutationCtx, args: RawText) -> Result<String, Error> {
+    let text = format!(r#"{{"text": "{}"}}"#, "x".repeat(args.bytes as usize));
+    raw::insert(&args.table, &text).map_err(Error::new)
+}

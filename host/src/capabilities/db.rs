@@ -69,8 +69,33 @@ fn parse_id(
     Ok(id)
 }
 
-fn parse_value(text: &str, what: &str) -> Result<Value, String> {
-    Value::from_convex_json_str(text).map_err(|err| format!("invalid {what}: {err}"))
+impl InvocationState {
+    /// Checks JSON text a guest hands over before anything is built from it: over
+    /// `max_value_bytes` it is refused unread; then its depth and element count are
+    /// checked without building anything, so the host never holds a tree the limits
+    /// would refuse.
+    fn check_guest_text(&self, text: &str, what: &str) -> Result<(), String> {
+        let limits = &self.guest_text_limits;
+        if text.len() > limits.value.max_size_bytes {
+            return Err(format!(
+                "invalid {what}: {} bytes of JSON, over the limit of {} bytes (max_value_bytes)",
+                text.len(),
+                limits.value.max_size_bytes
+            ));
+        }
+        kiln_values::check_json_shape(
+            text.as_bytes(),
+            limits.value.max_nesting_depth + 1,
+            limits.max_elements,
+        )
+        .map_err(|err| format!("invalid {what}: {err}"))
+    }
+
+    /// A value from the guest, checked as [`check_guest_text`] says and then decoded.
+    fn parse_value(&self, text: &str, what: &str) -> Result<Value, String> {
+        self.check_guest_text(text, what)?;
+        Value::from_convex_json_str(text).map_err(|err| format!("invalid {what}: {err}"))
+    }
 }
 
 fn document_text(document: &Document) -> String {
@@ -86,7 +111,7 @@ impl Host for InvocationState {
     }
 
     async fn insert(&mut self, table: String, document: String) -> Result<String, String> {
-        let document = parse_value(&document, "document")?;
+        let document = self.parse_value(&document, "document")?;
         let transaction = self.transaction()?;
         let id = transaction
             .insert(&table, document)
@@ -100,7 +125,7 @@ impl Host for InvocationState {
         id: String,
         fields: String,
     ) -> Result<(), String> {
-        let fields = parse_value(&fields, "fields")?;
+        let fields = self.parse_value(&fields, "fields")?;
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
         transaction
@@ -114,7 +139,7 @@ impl Host for InvocationState {
         id: String,
         document: String,
     ) -> Result<(), String> {
-        let document = parse_value(&document, "document")?;
+        let document = self.parse_value(&document, "document")?;
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
         transaction
@@ -130,10 +155,12 @@ impl Host for InvocationState {
 
     async fn open_query(&mut self, query: wit::Query) -> Result<Resource<QueryCursor>, String> {
         self.transaction()?;
+        self.check_guest_text(&query.range, "range")?;
         let range = parse_range(&query.range)?;
         let filter = match &query.filter {
             None => None,
             Some(text) => {
+                self.check_guest_text(text, "filter")?;
                 let json: serde_json::Value =
                     serde_json::from_str(text).map_err(|err| format!("invalid filter: {err}"))?;
                 Some(Expression::parse(&json).map_err(|err| format!("invalid filter: {err}"))?)

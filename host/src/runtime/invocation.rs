@@ -56,6 +56,8 @@ pub struct InvocationState {
     pub(crate) db: DbAccess,
     /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
     pub(crate) max_query_batch: usize,
+    /// What JSON text a guest hands the host (documents, ranges, filters) may be.
+    pub(crate) guest_text_limits: GuestTextLimits,
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
@@ -90,6 +92,10 @@ impl InvocationState {
             kind,
             db,
             max_query_batch: limits.max_query_batch,
+            guest_text_limits: GuestTextLimits {
+                value: limits.value_limits(),
+                max_elements: limits.max_value_elements,
+            },
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),
@@ -129,6 +135,12 @@ impl WasiView for InvocationState {
             table: &mut self.table,
         }
     }
+}
+
+/// The limits on JSON text a guest hands the host, checked before it is parsed.
+pub(crate) struct GuestTextLimits {
+    pub(crate) value: kiln_values::ValueLimits,
+    pub(crate) max_elements: usize,
 }
 
 /// The database access of one invocation. The transaction begins at the first database
