@@ -9,6 +9,7 @@ mod support;
 mod calls;
 mod cli;
 mod convex_client;
+mod cursors;
 mod database;
 mod deploy;
 mod hostile_deploys;

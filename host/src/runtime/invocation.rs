@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::FunctionKind;
 use super::output::{LogBuffer, OutputCapture};
 use crate::config::{FunctionLimits, Limits};
+use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
 use crate::database::transaction::Transaction;
 
@@ -52,6 +53,8 @@ pub struct InvocationState {
     pub(crate) db: DbAccess,
     /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
     pub(crate) max_query_batch: usize,
+    /// Seals the positions `db` hands out and opens the ones a query continues from.
+    pub(crate) cursor_key: Arc<CursorKey>,
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
@@ -59,7 +62,12 @@ pub struct InvocationState {
 }
 
 impl InvocationState {
-    pub(crate) fn new(kind: FunctionKind, limits: &Limits, db: DbAccess) -> Self {
+    pub(crate) fn new(
+        kind: FunctionKind,
+        limits: &Limits,
+        db: DbAccess,
+        cursor_key: Arc<CursorKey>,
+    ) -> Self {
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
             limits.max_output_bytes,
@@ -77,6 +85,7 @@ impl InvocationState {
             kind,
             db,
             max_query_batch: limits.max_query_batch,
+            cursor_key,
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),

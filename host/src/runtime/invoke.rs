@@ -190,7 +190,8 @@ impl Runtime {
         Option<Transaction>,
     ) {
         let limits = self.limits.for_kind(kind).clone();
-        let mut store = Store::new(&self.engine, InvocationState::new(kind, &self.limits, db));
+        let state = InvocationState::new(kind, &self.limits, db, self.cursor_key.clone());
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
             return (
