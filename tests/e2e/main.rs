@@ -12,5 +12,6 @@ mod convex_client;
 mod cursors;
 mod database;
 mod deploy;
+mod determinism;
 mod hostile_deploys;
 mod sandbox;

@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::FunctionKind;
+use super::determinism::FrozenInputs;
 use super::output::{LogBuffer, OutputCapture};
 use crate::config::{FunctionLimits, Limits};
 use crate::database::cursor_seal::CursorKey;
@@ -67,6 +68,7 @@ impl InvocationState {
         limits: &Limits,
         db: DbAccess,
         cursor_key: Arc<CursorKey>,
+        frozen: Option<FrozenInputs>,
     ) -> Self {
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
@@ -74,10 +76,15 @@ impl InvocationState {
         )));
         // No preopened directories, no environment, no arguments, no sockets: the sandbox
         // has only what the capabilities give it (DESIGN.md section 7).
-        let wasi = WasiCtxBuilder::new()
-            .stdout(OutputCapture::new(log.clone(), LogLevel::Log))
-            .stderr(OutputCapture::new(log.clone(), LogLevel::Error))
-            .build();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(OutputCapture::new(log.clone(), LogLevel::Log))
+            .stderr(OutputCapture::new(log.clone(), LogLevel::Error));
+        // Queries and mutations: a frozen clock and seeded randomness. Actions (`None`):
+        // the real ones.
+        if let Some(frozen) = frozen {
+            frozen.apply(&mut wasi);
+        }
+        let wasi = wasi.build();
         // Every handle a guest holds (streams, pollables, ...) is a host object: bound them.
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
