@@ -27,6 +27,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use kiln_host::config::Limits;
 use kiln_host::database::committer::CommitterOptions;
+use kiln_host::database::cursor_seal::CursorKey;
 use kiln_host::database::store::DocumentStore;
 use kiln_host::database::transaction::TransactionLimits;
 use kiln_host::runtime::{FunctionKind, Runtime};
@@ -142,7 +143,11 @@ async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
         TransactionLimits::default(),
         CommitterOptions::default(),
     )?);
-    let runtime = Arc::new(Runtime::new(Limits::default(), store)?);
+    let runtime = Arc::new(Runtime::new(
+        Limits::default(),
+        store,
+        CursorKey::generate()?,
+    )?);
     let started = Instant::now();
     let compiled = {
         let runtime = runtime.clone();

@@ -3,10 +3,9 @@
 //!
 //! An admin read is not a function's transaction: it is not held to the per-transaction
 //! read limits, but a page stops at `max_bytes_read` bytes (and at `limit` documents), and
-//! `continueCursor` continues after it.
+//! `continueCursor` continues after it. Cursors are sealed like the ones functions get
+//! (`database::cursor_seal`), for the table's `by_creation_time` index.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_ENCODING;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -61,12 +60,17 @@ pub async fn documents(
     let bad_cursor = || {
         ApiError::bad_request(
             "BadCursor",
-            "cursor must be a continueCursor this endpoint returned for the same table",
+            "invalid cursor: cursor must be a continueCursor this endpoint returned for the same table",
         )
     };
+    let cursor_key = state.runtime.cursor_key();
     let after = match parameter("cursor").filter(|cursor| !cursor.is_empty()) {
         None => None,
-        Some(cursor) => Some(CURSOR_ENCODING.decode(cursor).map_err(|_| bad_cursor())?),
+        Some(cursor) => Some(
+            cursor_key
+                .open(table, BY_CREATION_TIME, cursor)
+                .map_err(|_| bad_cursor())?,
+        ),
     };
     let store = state.store.clone();
     let table_name = table.to_string();
@@ -131,7 +135,7 @@ pub async fn documents(
     })?;
     let continue_cursor = page
         .last_key
-        .map(|key| CURSOR_ENCODING.encode(key))
+        .map(|key| cursor_key.seal(table, BY_CREATION_TIME, &key))
         .unwrap_or_default();
     Ok(json_response(
         StatusCode::OK,

@@ -2,6 +2,7 @@
 //! lists what is deployed. Both need the admin key.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::router::json_response;
@@ -21,10 +23,63 @@ use crate::runtime::{FunctionKind, Visibility};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
+    #[serde(deserialize_with = "unique_modules")]
     pub modules: BTreeMap<String, String>,
     /// Tables and their indexes (`[tables]` of kiln.toml); none means no declared tables.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_tables")]
     pub tables: BTreeMap<String, TableSchema>,
+}
+
+fn unique_modules<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    deserializer.deserialize_map(UniqueKeys::new("module"))
+}
+
+fn unique_tables<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, TableSchema>, D::Error> {
+    deserializer.deserialize_map(UniqueKeys::new("table"))
+}
+
+/// Reads a JSON object whose keys must all differ. serde's maps keep the last of two equal
+/// keys, so a deploy naming a module twice would silently deploy one of the two: it is
+/// refused instead, naming the key.
+struct UniqueKeys<V> {
+    /// What a key names, for the error.
+    what: &'static str,
+    value: PhantomData<V>,
+}
+
+impl<V> UniqueKeys<V> {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
+    type Value = BTreeMap<String, V>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an object of {}s by name", self.what)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = BTreeMap::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if entries.contains_key(&name) {
+                return Err(serde::de::Error::custom(format!(
+                    "{} `{name}` is named twice",
+                    self.what
+                )));
+            }
+            entries.insert(name, map.next_value()?);
+        }
+        Ok(entries)
+    }
 }
 
 pub async fn deploy(

@@ -7,8 +7,6 @@
 //! batch a cursor may be asked for at once (`max_query_batch`). Exceeding any of them
 //! poisons the transaction: the function fails even if it catches the error.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_ENCODING;
 use kiln_values::Value;
 use wasmtime::component::Resource;
 
@@ -31,7 +29,8 @@ pub struct QueryCursor {
     range: IndexRange,
     order: Order,
     filter: Option<Expression>,
-    /// The index key of the last document read (matching the filter or not).
+    /// The index key of the last document read (matching the filter or not). Handed out
+    /// only sealed (`database::cursor_seal`): it holds that document's indexed values.
     after: Option<Vec<u8>>,
     exhausted: bool,
 }
@@ -168,9 +167,15 @@ impl Host for InvocationState {
         };
         let after = match &query.after {
             None => None,
-            Some(cursor) => Some(CURSOR_ENCODING.decode(cursor).map_err(|_| {
-                format!("invalid cursor {cursor:?}: not one this server handed out")
-            })?),
+            Some(cursor) => Some(
+                self.cursor_key
+                    .open(
+                        &query.table,
+                        query.index.as_deref().unwrap_or(BY_CREATION_TIME),
+                        cursor,
+                    )
+                    .map_err(|err| err.to_string())?,
+            ),
         };
         let cursor = QueryCursor {
             table: query.table,
@@ -259,7 +264,8 @@ impl HostCursor for InvocationState {
 
     async fn position(&mut self, cursor: Resource<QueryCursor>) -> Option<String> {
         let state = self.table.get(&cursor).ok()?;
-        state.after.as_ref().map(|key| CURSOR_ENCODING.encode(key))
+        let after = state.after.as_ref()?;
+        Some(self.cursor_key.seal(&state.table, &state.index, after))
     }
 
     async fn drop(&mut self, cursor: Resource<QueryCursor>) -> wasmtime::Result<()> {

@@ -14,6 +14,7 @@ use clap::Args;
 use crate::api::{self, AdminKey, AppState};
 use crate::config::ServerConfig;
 use crate::database::committer::CommitterOptions;
+use crate::database::cursor_seal::{CURSOR_KEY_BYTES, CursorKey};
 use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
 use crate::runtime::Runtime;
@@ -36,6 +37,8 @@ pub struct ServeArgs {
 
 /// The admin key's file inside the data directory.
 pub const ADMIN_KEY_FILE: &str = "admin_key";
+/// The file inside the data directory holding the key that seals pagination cursors.
+pub const CURSOR_KEY_FILE: &str = "cursor_key";
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
@@ -53,13 +56,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
     let admin_key = resolve_admin_key(&args.data, args.admin_key)?;
+    let cursor_key = resolve_cursor_key(&args.data)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kiln-worker")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_server(args.data, args.listen, config, admin_key))?;
+    runtime.block_on(run_server(
+        args.data,
+        args.listen,
+        config,
+        admin_key,
+        cursor_key,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -68,6 +78,7 @@ async fn run_server(
     listen: SocketAddr,
     config: ServerConfig,
     admin_key: AdminKey,
+    cursor_key: CursorKey,
 ) -> anyhow::Result<()> {
     let db = Arc::new(crate::database::open(&data)?);
     let store = Arc::new(
@@ -81,7 +92,7 @@ async fn run_server(
         )
         .context("cannot open the document store")?,
     );
-    let runtime = Arc::new(Runtime::new(config.limits, store.clone())?);
+    let runtime = Arc::new(Runtime::new(config.limits, store.clone(), cursor_key)?);
     let (deployments, loaded) = Deployments::load(runtime.clone(), db)
         .await
         .context("cannot restore the deployment")?;
@@ -158,4 +169,57 @@ fn resolve_admin_key(data: &Path, given: Option<String>) -> anyhow::Result<Admin
         data.join(ADMIN_KEY_FILE).display()
     );
     Ok(AdminKey::new(key))
+}
+
+/// The stored cursor key, or a new random one, stored readable by the owner only. It must
+/// outlive restarts, or every cursor handed out before one would stop working.
+fn resolve_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
+    let dir = Dir::open_ambient_dir(data, ambient_authority())
+        .with_context(|| format!("cannot open the data directory {}", data.display()))?;
+    let path = data.join(CURSOR_KEY_FILE);
+    // Two tries: a server starting at the same moment may create the file between our
+    // read and our create.
+    for _ in 0..2 {
+        match dir.read_to_string(CURSOR_KEY_FILE) {
+            Ok(text) => return parse_cursor_key(&text).with_context(|| {
+                format!(
+                    "{} is not a cursor key ({} bytes in hex); delete it to make a new one (cursors handed out so far stop working)",
+                    path.display(),
+                    CURSOR_KEY_BYTES
+                )
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot read the cursor key {}", path.display()));
+            }
+        }
+        let mut key = [0u8; CURSOR_KEY_BYTES];
+        getrandom::fill(&mut key)
+            .map_err(|err| anyhow::anyhow!("cannot generate a cursor key: {err}"))?;
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true).mode(0o600);
+        match dir.open_with(CURSOR_KEY_FILE, &options) {
+            Ok(mut file) => {
+                file.write_all(hex::encode(key).as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .with_context(|| format!("cannot store the cursor key {}", path.display()))?;
+                return Ok(CursorKey::from_bytes(key));
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot store the cursor key {}", path.display()));
+            }
+        }
+    }
+    anyhow::bail!("cannot read or create the cursor key {}", path.display())
+}
+
+fn parse_cursor_key(text: &str) -> anyhow::Result<CursorKey> {
+    let bytes = hex::decode(text.trim())?;
+    let bytes: [u8; CURSOR_KEY_BYTES] = bytes
+        .try_into()
+        .map_err(|bytes: Vec<u8>| anyhow::anyhow!("it holds {} bytes", bytes.len()))?;
+    Ok(CursorKey::from_bytes(bytes))
 }

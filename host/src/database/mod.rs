@@ -4,6 +4,7 @@
 //! tables live in `deploy::store`). Knows nothing of wasm or HTTP.
 
 pub mod committer;
+pub mod cursor_seal;
 pub mod documents;
 pub mod filter;
 pub mod id;

@@ -6,6 +6,10 @@
 //! `boolean`, `null`, `bytes`, `any`, `object`, `array`, `array<T>`, `id<table>`, unions
 //! with `|`, and a trailing `?` for a field that may be absent. Like Convex's `v.object`,
 //! a document may not have fields the validator does not name.
+//!
+//! Types nest at most `MAX_TYPE_DEPTH` deep (`array<array<...>>`): the parser and the
+//! checker recurse once per level, so a deeper type from a hostile deploy would overflow
+//! the stack instead of being refused.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +24,11 @@ use super::id::DocumentId;
 pub struct DocumentValidator {
     pub fields: BTreeMap<String, String>,
 }
+
+/// How deep `array<...>` and `id<...>` may nest in one type. The default `max_value_depth`
+/// (DESIGN.md section 1): no value a function stores nests deeper, so a deeper type
+/// describes nothing useful.
+pub const MAX_TYPE_DEPTH: usize = 64;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Type {
@@ -96,8 +105,31 @@ fn split_top_level(text: &str, separator: char) -> Vec<&str> {
     parts
 }
 
+/// How deep `<...>` nests in `text`, found without recursion.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in text.chars() {
+        match c {
+            '<' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            '>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A field's type and whether it may be absent.
 fn parse_field(text: &str) -> Result<(Type, bool), String> {
+    // Checked before parsing: the parser recurses once per level (twice with unions).
+    let depth = nesting_depth(text);
+    if depth > MAX_TYPE_DEPTH {
+        return Err(format!(
+            "the type nests {depth} levels deep, over the limit of {MAX_TYPE_DEPTH} for types"
+        ));
+    }
     let text = text.trim();
     match text.strip_suffix('?') {
         Some(rest) => Ok((parse_type(rest)?, true)),
@@ -287,6 +319,33 @@ mod tests {
         let doc = document(&[("author", Value::String(id))]);
         assert_eq!(v.check(&doc, &users), Ok(()));
         assert!(v.check(&doc, &other).is_err());
+    }
+
+    #[test]
+    fn types_nest_at_most_max_type_depth_levels() {
+        let nested =
+            |depth: usize| format!("{}string{}", "array<".repeat(depth), ">".repeat(depth));
+        let at_limit = validator(&[("deep", &nested(MAX_TYPE_DEPTH))]);
+        at_limit.validate().unwrap();
+        let mut value = Value::from("leaf");
+        for _ in 0..MAX_TYPE_DEPTH {
+            value = Value::Array(vec![value]);
+        }
+        let doc = document(&[("deep", value)]);
+        assert_eq!(at_limit.check(&doc, &no_tables), Ok(()));
+
+        let err = validator(&[("deep", &nested(MAX_TYPE_DEPTH + 1))])
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "field \"deep\": the type nests 65 levels deep, over the limit of 64 for types"
+        );
+        // Deep enough to overflow any stack if it were parsed recursively.
+        let err = validator(&[("deep", &format!("{}?", nested(100_000)))])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("nests 100000 levels deep"), "{err}");
     }
 
     #[test]

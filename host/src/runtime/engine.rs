@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::invocation::InvocationState;
 use crate::capabilities;
 use crate::config::Limits;
+use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
 
 /// How often the epoch advances. A guest that runs past its deadline is stopped within
@@ -27,11 +28,17 @@ pub struct Runtime {
     pub(crate) store: Arc<DocumentStore>,
     pub(crate) linker: Linker<InvocationState>,
     pub(crate) limits: Arc<Limits>,
+    /// Seals the cursors queries hand out (see `database::cursor_seal`).
+    pub(crate) cursor_key: Arc<CursorKey>,
     ticker_stop: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    pub fn new(limits: Limits, store: Arc<DocumentStore>) -> anyhow::Result<Self> {
+    pub fn new(
+        limits: Limits,
+        store: Arc<DocumentStore>,
+        cursor_key: CursorKey,
+    ) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
@@ -44,12 +51,19 @@ impl Runtime {
             store,
             linker,
             limits: Arc::new(limits),
+            cursor_key: Arc::new(cursor_key),
             ticker_stop,
         })
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The key every cursor this server hands out is sealed with, functions' and the
+    /// admin data endpoint's alike.
+    pub fn cursor_key(&self) -> &CursorKey {
+        &self.cursor_key
     }
 }
 

@@ -10,8 +10,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::FunctionKind;
+use super::determinism::FrozenInputs;
 use super::output::{LogBuffer, OutputCapture};
 use crate::config::{FunctionLimits, Limits};
+use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
 use crate::database::transaction::Transaction;
 
@@ -58,6 +60,8 @@ pub struct InvocationState {
     pub(crate) max_query_batch: usize,
     /// What JSON text a guest hands the host (documents, ranges, filters) may be.
     pub(crate) guest_text_limits: GuestTextLimits,
+    /// Seals the positions `db` hands out and opens the ones a query continues from.
+    pub(crate) cursor_key: Arc<CursorKey>,
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
@@ -73,17 +77,28 @@ pub struct InvocationState {
 }
 
 impl InvocationState {
-    pub(crate) fn new(kind: FunctionKind, limits: &Limits, db: DbAccess) -> Self {
+    pub(crate) fn new(
+        kind: FunctionKind,
+        limits: &Limits,
+        db: DbAccess,
+        cursor_key: Arc<CursorKey>,
+        frozen: Option<FrozenInputs>,
+    ) -> Self {
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
             limits.max_output_bytes,
         )));
         // No preopened directories, no environment, no arguments, no sockets: the sandbox
         // has only what the capabilities give it (DESIGN.md section 7).
-        let wasi = WasiCtxBuilder::new()
-            .stdout(OutputCapture::new(log.clone(), LogLevel::Log))
-            .stderr(OutputCapture::new(log.clone(), LogLevel::Error))
-            .build();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(OutputCapture::new(log.clone(), LogLevel::Log))
+            .stderr(OutputCapture::new(log.clone(), LogLevel::Error));
+        // Queries and mutations: a frozen clock and seeded randomness. Actions (`None`):
+        // the real ones.
+        if let Some(frozen) = frozen {
+            frozen.apply(&mut wasi);
+        }
+        let wasi = wasi.build();
         // Every handle a guest holds (streams, pollables, ...) is a host object: bound them.
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
@@ -96,6 +111,7 @@ impl InvocationState {
                 value: limits.value_limits(),
                 max_elements: limits.max_value_elements,
             },
+            cursor_key,
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),

@@ -10,6 +10,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
+use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
 use crate::database::store::conflict_backoff;
@@ -63,10 +64,26 @@ impl Runtime {
     ) -> Invocation {
         if kind == FunctionKind::Action {
             return self
-                .invoke_once(module, function, kind, args, DbAccess::Denied)
+                .invoke_once(module, function, kind, args, DbAccess::Denied, None)
                 .await
                 .0;
         }
+        // The clock and seed are fixed here, once per call and before the retry loop, so
+        // that a re-run after a conflict sees the same inputs as the first run.
+        self.invoke_deterministic(module, function, kind, args, FrozenInputs::now())
+            .await
+    }
+
+    /// Runs a query or mutation with `frozen` as its clock and seed: every run of it (a
+    /// mutation re-run after a conflict) gets the same.
+    pub(crate) async fn invoke_deterministic(
+        &self,
+        module: &LoadedModule,
+        function: &str,
+        kind: FunctionKind,
+        args: &Value,
+        frozen: FrozenInputs,
+    ) -> Invocation {
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -76,8 +93,9 @@ impl Runtime {
                 store: self.store.clone(),
                 writable: kind == FunctionKind::Mutation,
             };
-            let (mut invocation, transaction) =
-                self.invoke_once(module, function, kind, args, db).await;
+            let (mut invocation, transaction) = self
+                .invoke_once(module, function, kind, args, db, Some(frozen))
+                .await;
             // A transaction past one of its limits fails its function with that limit's
             // error, even if the function caught it and returned (a value or an error of
             // its own): the limit bounds the whole transaction. A trap or a sandbox limit
@@ -119,11 +137,12 @@ impl Runtime {
         kind: FunctionKind,
         args: &Value,
         db: DbAccess,
+        frozen: Option<FrozenInputs>,
     ) -> (Invocation, Option<Transaction>) {
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
         let (outcome, log_lines, transaction) = self
-            .with_instance(&module.pre, kind, db, move |store, instance| {
+            .with_instance(&module.pre, kind, db, frozen, move |store, instance| {
                 Box::pin(async move {
                     instance
                         .kiln_platform_module()
@@ -180,6 +199,7 @@ impl Runtime {
         pre: &FunctionModulePre<InvocationState>,
         kind: FunctionKind,
         db: DbAccess,
+        frozen: Option<FrozenInputs>,
         call: impl for<'a> FnOnce(
             &'a mut Store<InvocationState>,
             &'a FunctionModule,
@@ -190,7 +210,8 @@ impl Runtime {
         Option<Transaction>,
     ) {
         let limits = self.limits.for_kind(kind).clone();
-        let mut store = Store::new(&self.engine, InvocationState::new(kind, &self.limits, db));
+        let state = InvocationState::new(kind, &self.limits, db, self.cursor_key.clone(), frozen);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
             return (

@@ -3,6 +3,7 @@
 
 pub(crate) mod bindings;
 mod compile;
+mod determinism;
 mod engine;
 mod invocation;
 mod invoke;

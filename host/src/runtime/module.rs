@@ -5,6 +5,7 @@ use wasmtime::component::Component;
 
 use super::bindings::FunctionModulePre;
 use super::bindings::kiln::platform::types as wit;
+use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState};
 use super::{FunctionKind, Runtime, Visibility};
 
@@ -76,6 +77,8 @@ impl Runtime {
                 pre,
                 FunctionKind::Query,
                 DbAccess::Denied,
+                // Run as a query, so as deterministic as one.
+                Some(FrozenInputs::now()),
                 |store, module| {
                     Box::pin(
                         async move { module.kiln_platform_module().call_functions(store).await },
