@@ -11,4 +11,5 @@ mod cli;
 mod convex_client;
 mod database;
 mod deploy;
+mod hostile_http;
 mod sandbox;
