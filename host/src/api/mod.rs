@@ -8,6 +8,7 @@ mod data;
 mod deploy;
 mod error;
 mod router;
+mod service;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 pub use auth::AdminKey;
 pub use deploy::FunctionListing;
 pub use error::ApiError;
+pub use service::RequestId;
 
 use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
@@ -58,7 +60,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Resul
 async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<AppState>) {
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request).await) }
+        async move { Ok::<_, std::convert::Infallible>(service::handle(&state, request).await) }
     });
     if let Err(err) = http1::Builder::new()
         .timer(TokioTimer::new())
