@@ -83,7 +83,8 @@ pub async fn call(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let principal = state.admin_key.principal(request.headers())?;
     let limit = state.runtime.limits().max_call_body_bytes;
-    let body: CallBody = body::read_json(request.into_body(), limit).await?;
+    let body: CallBody =
+        body::read_json(request.into_body(), limit, state.body_read_timeout()).await?;
     let path = FunctionPath::parse(&body.path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
@@ -107,7 +108,8 @@ pub async fn run(
     let path = FunctionPath::from_url_path(url_path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     let limit = state.runtime.limits().max_call_body_bytes;
-    let body: RunBody = body::read_json(request.into_body(), limit).await?;
+    let body: RunBody =
+        body::read_json(request.into_body(), limit, state.body_read_timeout()).await?;
     execute(
         state,
         principal,

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::RequestId;
@@ -46,7 +47,14 @@ impl ApiError {
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({ "code": self.code, "message": self.message });
-        super::router::json_response(self.status, &body)
+        let mut response = super::router::json_response(self.status, &body);
+        // A request that timed out may still be sending: its connection cannot be reused.
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
