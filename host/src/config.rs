@@ -16,6 +16,7 @@ use crate::runtime::FunctionKind;
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub limits: Limits,
+    pub cors: CorsConfig,
 }
 
 impl ServerConfig {
@@ -29,9 +30,69 @@ impl ServerConfig {
         config
             .limits
             .validate()
+            .and_then(|()| config.cors.validate())
             .with_context(|| format!("invalid config file {}", path.display()))?;
         Ok(config)
     }
+}
+
+/// Which browser origins may call the HTTP API (`[cors]`). An origin is written as a
+/// browser sends it, `scheme://host[:port]` (`https://app.example`); `"*"` allows any.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the function API (`/api/query`, `/api/mutation`,
+    /// `/api/action`, `/api/run/...`) and `/version`. Any by default, as Convex: these
+    /// endpoints are public and take no cookies.
+    pub allowed_origins: Vec<String>,
+    /// Origins allowed to call the admin endpoints (`/api/deploy`, `/api/functions`,
+    /// `/api/data/...`). None by default: a page would have to hold the admin key.
+    pub admin_allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight's answer, in seconds (browsers cap it:
+    /// Chrome at 7200).
+    pub max_age_s: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: vec!["*".to_string()],
+            admin_allowed_origins: Vec::new(),
+            max_age_s: 86_400,
+        }
+    }
+}
+
+impl CorsConfig {
+    /// Refuses an origin a browser could never send (a path, a trailing `/`, no scheme),
+    /// naming the field: such an entry would silently match nothing.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (field, origins) in [
+            ("allowed_origins", &self.allowed_origins),
+            ("admin_allowed_origins", &self.admin_allowed_origins),
+        ] {
+            for origin in origins {
+                anyhow::ensure!(
+                    origin == "*" || is_origin(origin),
+                    "cors.{field}: {origin:?} is not an origin: write scheme://host[:port] (no path, no trailing /) or \"*\""
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]`, as the `Origin` header carries it.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, authority)) = text.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', '@', ' '])
 }
 
 /// All limits, per function kind and for the server as a whole.
@@ -97,6 +158,24 @@ pub struct Limits {
     /// Most mutations the committer writes in one redb transaction (one fsync). 1 turns
     /// group commit off; the benchmark compares the two.
     pub max_commit_batch: usize,
+    /// Open HTTP connections. Past it the server accepts no new connection until one
+    /// closes (they wait in the listen backlog), so a flood of connections cannot exhaust
+    /// file descriptors or memory.
+    pub max_connections: usize,
+    /// Requests being handled at once, body reading included. Past it a request is
+    /// answered 503 `Overloaded` with `Retry-After` at once, without reading its body.
+    pub max_requests_in_flight: usize,
+    /// Time a client has to send a request's headers, in milliseconds, from its first
+    /// byte (slow-loris protection). Past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body, in milliseconds, from the end of
+    /// its headers. Past it the request is answered 408 `RequestTimeout` and the
+    /// connection closed: a body trickled a byte at a time cannot hold a connection.
+    pub body_read_timeout_ms: u64,
+    /// Time a connection may wait for a request with nothing received, in milliseconds:
+    /// from its opening, or from the previous response on a keep-alive connection. Past
+    /// it the connection is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -126,6 +205,11 @@ impl Default for Limits {
             max_write_log_bytes: 64 << 20,
             max_mutation_retries: 100,
             max_commit_batch: 256,
+            max_connections: 1_024,
+            max_requests_in_flight: 512,
+            header_read_timeout_ms: 30_000,
+            body_read_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -177,6 +261,27 @@ impl Limits {
             ("max_write_log_bytes", self.max_write_log_bytes),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
+        }
+        // Tokio's semaphores hold at most `usize::MAX >> 3` permits; a million is already
+        // far past what one process can serve.
+        for (name, value) in [
+            ("max_connections", self.max_connections),
+            ("max_requests_in_flight", self.max_requests_in_flight),
+        ] {
+            anyhow::ensure!(
+                (1..=1_000_000).contains(&value),
+                "limits.{name} must be between 1 and 1000000"
+            );
+        }
+        for (name, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            anyhow::ensure!(
+                (1..=DAY_MS).contains(&value),
+                "limits.{name} must be between 1 and {DAY_MS}"
+            );
         }
         anyhow::ensure!(
             self.max_query_batch >= MIN_QUERY_BATCH,
@@ -357,6 +462,65 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "limits.action.timeout_ms must be between 1 and 86400000"
+        );
+    }
+
+    #[test]
+    fn cors_defaults_allow_any_origin_for_functions_and_none_for_admin() {
+        let config: ServerConfig = toml::from_str("").unwrap();
+        assert_eq!(config.cors.allowed_origins, ["*"]);
+        assert!(config.cors.admin_allowed_origins.is_empty());
+        let config: ServerConfig =
+            toml::from_str("[cors]\nallowed_origins = [\"https://app.example\"]\n").unwrap();
+        assert_eq!(config.cors.allowed_origins, ["https://app.example"]);
+        assert_eq!(config.cors.max_age_s, 86_400);
+        config.cors.validate().unwrap();
+    }
+
+    #[test]
+    fn an_origin_a_browser_cannot_send_is_refused_by_name() {
+        for bad in [
+            "app.example",
+            "https://app.example/",
+            "https://app.example/x",
+            "",
+        ] {
+            let cors = CorsConfig {
+                admin_allowed_origins: vec![bad.to_string()],
+                ..CorsConfig::default()
+            };
+            let err = cors.validate().unwrap_err().to_string();
+            assert!(
+                err.starts_with("cors.admin_allowed_origins: "),
+                "{bad:?}: {err}"
+            );
+        }
+        let cors = CorsConfig {
+            allowed_origins: vec!["http://localhost:5173".into(), "*".into()],
+            ..CorsConfig::default()
+        };
+        cors.validate().unwrap();
+    }
+
+    #[test]
+    fn connection_limits_out_of_range_are_refused_by_name() {
+        let limits = Limits {
+            max_requests_in_flight: 0,
+            ..Limits::default()
+        };
+        let err = limits.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "limits.max_requests_in_flight must be between 1 and 1000000"
+        );
+        let limits = Limits {
+            body_read_timeout_ms: 0,
+            ..Limits::default()
+        };
+        let err = limits.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "limits.body_read_timeout_ms must be between 1 and 86400000"
         );
     }
 

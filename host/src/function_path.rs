@@ -2,7 +2,7 @@
 //!
 //! Accepted spellings (Convex's): `module` means `module:default`; a `.js` suffix on the
 //! module is dropped (`messages.js:list`); `/api/run/` URLs use `/` before the function
-//! (`dir/module/function`).
+//! (`dir/module/function`) and may percent-encode any of it (`chat%2Fmessages/list`).
 
 use std::fmt;
 
@@ -36,10 +36,12 @@ impl FunctionPath {
         Self::new(path, module, function)
     }
 
-    /// Parses the tail of an `/api/run/` URL: `dir/module/function`; a single segment is a
-    /// module's default function.
-    pub fn from_url_path(path: &str) -> Result<Self, PathError> {
-        let path = path.trim_matches('/');
+    /// Parses the tail of an `/api/run/` URL as it appears in the URL (percent-encoded):
+    /// `dir/module/function`; a single segment is a module's default function. The tail is
+    /// percent-decoded first, so `chat%2Fmessages/li%73t` is `chat/messages:list`.
+    pub fn from_url_path(encoded: &str) -> Result<Self, PathError> {
+        let decoded = percent_decode(encoded)?;
+        let path = decoded.trim_matches('/');
         match path.rsplit_once('/') {
             Some((module, function)) => Self::new(path, module, function),
             None => Self::new(path, path, DEFAULT_FUNCTION),
@@ -63,6 +65,32 @@ impl FunctionPath {
             function: function.to_string(),
         })
     }
+}
+
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits, or escapes that decode to
+/// bytes that are not UTF-8, make the path invalid (never a lossy guess at what was meant).
+fn percent_decode(encoded: &str) -> Result<String, PathError> {
+    let error = |reason: &str| PathError {
+        path: encoded.to_string(),
+        reason: reason.to_string(),
+    };
+    let bytes = encoded.as_bytes();
+    // The crate decodes leniently (a malformed escape stays as it is); refuse those first.
+    let malformed = bytes.iter().enumerate().any(|(at, &byte)| {
+        byte == b'%'
+            && !bytes
+                .get(at + 1..at + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(error(
+            "invalid percent-encoding: every % must be followed by two hex digits",
+        ));
+    }
+    percent_encoding::percent_decode(bytes)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| error("the percent-encoded bytes are not valid UTF-8"))
 }
 
 impl fmt::Display for FunctionPath {
@@ -125,6 +153,40 @@ mod tests {
             FunctionPath::from_url_path("hello").unwrap().to_string(),
             "hello:default"
         );
+    }
+
+    #[test]
+    fn url_paths_are_percent_decoded() {
+        for encoded in [
+            "chat%2Fmessages/list",
+            "chat%2fmessages%2Flist",
+            "chat/messages/li%73t",
+            "%63hat/messages/list",
+        ] {
+            assert_eq!(
+                FunctionPath::from_url_path(encoded).unwrap().to_string(),
+                "chat/messages:list",
+                "{encoded}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_percent_encoding_in_a_url_path_is_rejected() {
+        for (encoded, reason) in [
+            ("hello/gr%zzeet", "invalid percent-encoding"),
+            ("hello/greet%", "invalid percent-encoding"),
+            ("hello/greet%4", "invalid percent-encoding"),
+            ("hello/gr%FFeet", "not valid UTF-8"),
+            ("hello/%C3", "not valid UTF-8"),
+        ] {
+            let err = FunctionPath::from_url_path(encoded).unwrap_err();
+            assert_eq!(err.path, encoded);
+            assert!(err.reason.contains(reason), "{encoded}: {}", err.reason);
+        }
+        // Decoding can only yield a path the plain rules then judge: `%20` is a space.
+        let err = FunctionPath::from_url_path("hello/gr%20eet").unwrap_err();
+        assert!(err.reason.contains("not a function name"), "{}", err.reason);
     }
 
     #[test]

@@ -15,4 +15,5 @@ mod deploy;
 mod determinism;
 mod hostile_db;
 mod hostile_deploys;
+mod hostile_http;
 mod sandbox;

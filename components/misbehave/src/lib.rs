@@ -129,3 +129,18 @@ fn sleep(_ctx: &QueryCtx, args: Sleep) -> Result<u64, Error> {
     std::thread::sleep(std::time::Duration::from_millis(args.ms));
     Ok(args.ms)
 }
+
+#[derive(Deserialize)]
+struct Pollables {
+    count: u32,
+}
+
+/// Subscribes to `count` clock pollables and holds them all: past `max_resources` the
+/// host's resource table is full and the call fails with an error naming that limit.
+#[query]
+fn pollables(_ctx: &QueryCtx, args: Pollables) -> Result<u32, Error> {
+    let held: Vec<wasi::io::poll::Pollable> = (0..args.count)
+        .map(|_| wasi::clocks::monotonic_clock::subscribe_duration(1_000_000_000))
+        .collect();
+    Ok(held.len() as u32)
+}

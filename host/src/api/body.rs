@@ -1,4 +1,7 @@
-//! Reading request bodies: within a size limit (413 past it), as JSON (400 if it is not).
+//! Reading request bodies: within a size limit (413 past it) and a time limit (408 past
+//! it), as JSON (400 if it is not).
+
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
@@ -13,8 +16,25 @@ use super::ApiError;
 /// connection reset instead of the 413; past this, the connection is simply closed.
 const MAX_DISCARDED_BYTES: usize = 64 << 20;
 
-/// Reads the whole body, refusing one over `limit` bytes.
-pub async fn read(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole body, refusing one over `limit` bytes or not received within
+/// `timeout` (`body_read_timeout_ms`: a body trickled in a byte at a time must not hold a
+/// connection and a request slot for ever).
+pub async fn read(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(timeout, read_within(body, limit))
+        .await
+        .unwrap_or_else(|_elapsed| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                format!(
+                    "the request body did not arrive within {} ms (body_read_timeout_ms)",
+                    timeout.as_millis()
+                ),
+            ))
+        })
+}
+
+async fn read_within(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     let mut collected = BytesMut::new();
     let mut received = 0usize;
     while let Some(frame) = body.frame().await {
@@ -50,10 +70,11 @@ pub async fn read(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
 pub async fn read_bounded_json<T: DeserializeOwned>(
     body: Incoming,
     limit: usize,
+    timeout: Duration,
     max_depth: usize,
     max_elements: usize,
 ) -> Result<T, ApiError> {
-    let bytes = read(body, limit).await?;
+    let bytes = read(body, limit, timeout).await?;
     kiln_values::check_json_shape(&bytes, max_depth, max_elements).map_err(|err| {
         match err.kind() {
             kiln_values::ValueErrorKind::InvalidJson(_) => ApiError::bad_request(
@@ -72,8 +93,12 @@ pub async fn read_bounded_json<T: DeserializeOwned>(
 }
 
 /// Reads the body as JSON of type `T`.
-pub async fn read_json<T: DeserializeOwned>(body: Incoming, limit: usize) -> Result<T, ApiError> {
-    let bytes = read(body, limit).await?;
+pub async fn read_json<T: DeserializeOwned>(
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<T, ApiError> {
+    let bytes = read(body, limit, timeout).await?;
     serde_json::from_slice(&bytes).map_err(|err| {
         ApiError::bad_request(
             "BadJsonBody",

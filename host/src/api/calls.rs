@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::auth::Principal;
 use super::router::json_response;
-use super::{ApiError, AppState, body};
+use super::{ApiError, AppState, body, error};
 use crate::function_path::FunctionPath;
 use crate::runtime::{FunctionFailure, FunctionKind, LogLine, Visibility};
 
@@ -107,6 +107,7 @@ async fn read_call_body<T: serde::de::DeserializeOwned>(
     body::read_bounded_json(
         body,
         limits.max_call_body_bytes,
+        state.body_read_timeout(),
         limits.max_value_depth + 2,
         limits.max_value_elements,
     )
@@ -190,6 +191,13 @@ async fn execute(
         ),
         Err(FunctionFailure::Raised { message, data }) => {
             function_error(format, message, data.as_ref(), &invocation.log_lines)
+        }
+        Err(FunctionFailure::Internal(cause)) => {
+            // The cause may hold host internals (a wasm backtrace, a storage error): it
+            // goes to the log, in this request's span; the caller gets the request id.
+            tracing::error!(function = %path, "internal error: {cause}");
+            let message = error::internal_message("internal error");
+            function_error(format, message, None, &invocation.log_lines)
         }
         Err(failure) => {
             tracing::info!(function = %path, "{failure}");

@@ -88,7 +88,8 @@ pub async fn deploy(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     state.admin_key.require_admin(request.headers())?;
     let limit = state.runtime.limits().max_deploy_body_bytes;
-    let body: DeployRequest = body::read_json(request.into_body(), limit).await?;
+    let body: DeployRequest =
+        body::read_json(request.into_body(), limit, state.body_read_timeout()).await?;
     let mut modules = BTreeMap::new();
     for (name, encoded) in body.modules {
         let bytes = BASE64.decode(encoded.as_bytes()).map_err(|err| {

@@ -3,8 +3,10 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::RequestId;
 use crate::deploy::DeployError;
 
 /// An error answered as `{"code": ..., "message": ...}` with a 4xx or 5xx status.
@@ -32,19 +34,27 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
     }
 
+    /// A failure of the server itself: the cause goes to the log (in the request's span,
+    /// with its id), the client gets only a short message that quotes the id.
     pub fn internal(err: &anyhow::Error) -> Self {
-        let id = request_error_id();
-        tracing::error!(error_id = %id, error = ?err, "internal error");
+        tracing::error!(error = ?err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
-            format!("internal server error (error id {id}; the server log has the details)"),
+            internal_message("internal server error"),
         )
     }
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({ "code": self.code, "message": self.message });
-        super::router::json_response(self.status, &body)
+        let mut response = super::router::json_response(self.status, &body);
+        // A request that timed out may still be sending: its connection cannot be reused.
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -60,9 +70,11 @@ impl From<DeployError> for ApiError {
     }
 }
 
-/// A short random id that ties a client-visible internal error to the server's log line.
-fn request_error_id() -> String {
-    let mut bytes = [0u8; 6];
-    getrandom::fill(&mut bytes).unwrap_or_default();
-    hex::encode(bytes)
+/// `what (request id ...): the server log has the details`: what a caller is told of a
+/// failure whose cause only the log may hold.
+pub fn internal_message(what: &str) -> String {
+    match RequestId::current() {
+        Some(id) => format!("{what} (request id {id}): the server log has the details"),
+        None => format!("{what}: the server log has the details"),
+    }
 }

@@ -1,32 +1,46 @@
 //! The HTTP API: Convex's function-call endpoints, deploy and admin endpoints. The only
 //! layer that speaks HTTP.
+//!
+//! What a hostile client can hold is bounded here (`[limits]`): open connections
+//! (`max_connections`), requests being handled (`max_requests_in_flight`), and time: for
+//! an idle connection, for a request's headers and for its body.
 
 mod auth;
 mod body;
 mod calls;
+mod connection;
+mod cors;
 mod data;
 mod deploy;
 mod error;
 mod router;
+mod service;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 pub use auth::AdminKey;
 pub use deploy::FunctionListing;
 pub use error::ApiError;
+pub use service::RequestId;
 
+use crate::config::CorsConfig;
 use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
 use crate::runtime::Runtime;
 
-/// A client must send a request's headers within this time (slow-loris protection).
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the accept loop pauses after a failed accept (typically: out of file
+/// descriptors) before trying again.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// Least time between two warnings that every connection slot is taken.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -35,38 +49,116 @@ pub struct AppState {
     pub store: Arc<DocumentStore>,
     pub deployments: Arc<Deployments>,
     pub admin_key: AdminKey,
+    /// Which browser origins may call which endpoints.
+    cors: cors::Cors,
+    /// One permit per request being handled (`max_requests_in_flight`).
+    requests: Arc<Semaphore>,
 }
 
-/// Serves HTTP/1.1 with keep-alive on `listener` until the task is dropped.
+impl AppState {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        store: Arc<DocumentStore>,
+        deployments: Arc<Deployments>,
+        admin_key: AdminKey,
+        cors: &CorsConfig,
+    ) -> Self {
+        let requests = Arc::new(Semaphore::new(runtime.limits().max_requests_in_flight));
+        Self {
+            runtime,
+            store,
+            deployments,
+            admin_key,
+            cors: cors::Cors::new(cors),
+            requests,
+        }
+    }
+
+    /// How long a request's body may take to arrive.
+    fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.runtime.limits().body_read_timeout_ms)
+    }
+}
+
+/// Serves HTTP/1.1 with keep-alive on `listener` until the task is dropped, holding at
+/// most `max_connections` connections open.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<()> {
+    let max_connections = state.runtime.limits().max_connections;
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut warned_full: Option<Instant> = None;
     loop {
+        // A slot first, then a connection: past the limit, new connections wait in the
+        // listen backlog (and the kernel refuses them once it is full) instead of taking
+        // a file descriptor each. A slot comes back when a connection ends, and every
+        // connection ends: the idle, header and body clocks see to it.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                tracing::debug!(
+                    max_connections,
+                    "all connection slots are taken (max_connections); waiting for a connection to close"
+                );
+                if warned_full.is_none_or(|at| at.elapsed() >= FULL_WARNING_INTERVAL) {
+                    tracing::warn!(
+                        max_connections,
+                        "all connection slots are taken (max_connections): new connections wait"
+                    );
+                    warned_full = Some(Instant::now());
+                }
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the connection semaphore is never closed")
+            }
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
-                // Running out of file descriptors must not end the server.
+                // Running out of file descriptors must not end the server. The slot is
+                // dropped and taken again on the next turn.
                 tracing::warn!(error = %err, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        tokio::spawn(serve_connection(stream, peer, state));
+        tokio::spawn(async move {
+            serve_connection(stream, peer, state).await;
+            drop(slot);
+        });
     }
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<AppState>) {
+    let limits = state.runtime.limits();
+    let activity = connection::Activity::new();
+    let stream = connection::TimedStream::new(
+        stream,
+        activity.clone(),
+        Duration::from_millis(limits.idle_timeout_ms),
+        Duration::from_millis(limits.header_read_timeout_ms),
+    );
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request).await) }
+        let busy = activity.busy();
+        async move {
+            let response = service::handle(&state, request).await;
+            drop(busy);
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     if let Err(err) = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // `connection::TimedStream` keeps the header clock: hyper's starts while the
+        // connection is still idle.
+        .header_read_timeout(None)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service)
         .await
     {
-        tracing::debug!(%peer, error = %err, "connection ended with an error");
+        // hyper's own message names only the kind of error; its source says what failed.
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        tracing::debug!(%peer, error = %err, ?cause, "connection ended with an error");
     }
 }

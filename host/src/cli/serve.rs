@@ -106,12 +106,13 @@ async fn run_server(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let state = Arc::new(AppState {
+    let state = Arc::new(AppState::new(
         runtime,
         store,
-        deployments: Arc::new(deployments),
+        Arc::new(deployments),
         admin_key,
-    });
+        &config.cors,
+    ));
     // Scripts and tests wait for this line: the server answers from here on.
     println!("kiln {} listening on http://{address}", crate::VERSION);
     std::io::stdout().flush()?;

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use kiln_values::Value;
+use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::kiln::platform::types as wit;
@@ -13,6 +14,7 @@ use super::bindings::{FunctionModule, FunctionModulePre};
 use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
+use crate::database::committer::CommitError;
 use crate::database::store::conflict_backoff;
 use crate::database::transaction::Transaction;
 
@@ -38,8 +40,9 @@ pub enum FunctionFailure {
     /// The function returned something that is not a valid Convex value within limits.
     #[error("{0}")]
     InvalidResult(String),
-    /// The host failed; the message is short, the cause is in the server's log.
-    #[error("internal error: {0}")]
+    /// The host failed. The caller is told only that: the cause (which may hold a wasm
+    /// backtrace or a storage error) is for the server's log, never for the caller.
+    #[error("internal error: the server log has the details")]
     Internal(String),
 }
 
@@ -118,10 +121,16 @@ impl Runtime {
                     conflict_backoff(attempts).await;
                 }
                 Err(err) => {
-                    return Invocation {
-                        outcome: Err(FunctionFailure::Stopped(format!(
+                    let outcome = match err {
+                        CommitError::Internal(cause) => {
+                            FunctionFailure::Internal(format!("mutation could not commit: {cause}"))
+                        }
+                        err => FunctionFailure::Stopped(format!(
                             "mutation could not commit after {attempts} attempts: {err}"
-                        ))),
+                        )),
+                    };
+                    return Invocation {
+                        outcome: Err(outcome),
                         log_lines: invocation.log_lines,
                     };
                 }
@@ -303,9 +312,16 @@ impl Runtime {
                 exit.0
             ));
         }
-        // Anything else is a host-side failure (or a guest misusing a host interface, e.g.
-        // a full resource table): the caller gets the top-level message, the log the chain.
-        tracing::warn!(error = ?err, "invocation failed in the host");
-        FunctionFailure::Internal(err.to_string())
+        // A guest that holds too many pollables, streams or cursors fills its resource
+        // table: a limit it ran into, not a failure of the host.
+        if let Some(ResourceTableError::Full) = err.downcast_ref::<ResourceTableError>() {
+            return FunctionFailure::Stopped(format!(
+                "too many host resources: the limit is {} (max_resources)",
+                self.limits.max_resources
+            ));
+        }
+        // Anything else is a host-side failure: its whole chain and wasm backtrace are for
+        // the log (the API layer logs it with the request id), never for the caller.
+        FunctionFailure::Internal(format!("invocation failed in the host: {err:?}"))
     }
 }
