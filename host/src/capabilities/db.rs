@@ -15,7 +15,7 @@ use crate::database::filter::Expression;
 use crate::database::id::DocumentId;
 use crate::database::indexes::{BY_CREATION_TIME, Bound, IndexRange};
 use crate::database::persistence::Order;
-use crate::database::transaction::Transaction;
+use crate::database::transaction::{DbError, Transaction};
 use crate::runtime::bindings::kiln::platform::db::{self as wit, Host, HostCursor};
 use crate::runtime::{FunctionKind, InvocationState};
 
@@ -45,8 +45,27 @@ impl InvocationState {
         }
         self.db
             .transaction()
-            .map_err(|err| format!("internal error: cannot begin a transaction: {err:#}"))?
+            .map_err(|err| {
+                tracing::error!(error = ?err, "cannot begin a transaction");
+                INTERNAL_DB_ERROR.to_string()
+            })?
             .ok_or_else(|| "internal error: this invocation has no database access".to_string())
+    }
+}
+
+/// What a guest is told of a database failure that is the server's, not its own: the
+/// cause (a redb error, a corrupt record) goes to the server log, under the request's id.
+const INTERNAL_DB_ERROR: &str = "internal database error: the server log has the details";
+
+/// A database error as the guest sees it: the message, except for internal failures,
+/// whose text stays in the log.
+fn guest_error(err: DbError) -> String {
+    match err {
+        DbError::Internal(cause) => {
+            tracing::error!(error = ?cause, "database call failed");
+            INTERNAL_DB_ERROR.to_string()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -105,16 +124,14 @@ impl Host for InvocationState {
     async fn get(&mut self, table: Option<String>, id: String) -> Result<Option<String>, String> {
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
-        let document = transaction.get(&id).map_err(|err| err.to_string())?;
+        let document = transaction.get(&id).map_err(guest_error)?;
         Ok(document.as_ref().map(document_text))
     }
 
     async fn insert(&mut self, table: String, document: String) -> Result<String, String> {
         let document = self.parse_value(&document, "document")?;
         let transaction = self.transaction()?;
-        let id = transaction
-            .insert(&table, document)
-            .map_err(|err| err.to_string())?;
+        let id = transaction.insert(&table, document).map_err(guest_error)?;
         Ok(id.encode())
     }
 
@@ -127,9 +144,7 @@ impl Host for InvocationState {
         let fields = self.parse_value(&fields, "fields")?;
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
-        transaction
-            .patch(&id, fields)
-            .map_err(|err| err.to_string())
+        transaction.patch(&id, fields).map_err(guest_error)
     }
 
     async fn replace(
@@ -141,15 +156,13 @@ impl Host for InvocationState {
         let document = self.parse_value(&document, "document")?;
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
-        transaction
-            .replace(&id, document)
-            .map_err(|err| err.to_string())
+        transaction.replace(&id, document).map_err(guest_error)
     }
 
     async fn delete(&mut self, table: Option<String>, id: String) -> Result<(), String> {
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
-        transaction.delete(&id).map_err(|err| err.to_string())
+        transaction.delete(&id).map_err(guest_error)
     }
 
     async fn open_query(&mut self, query: wit::Query) -> Result<Resource<QueryCursor>, String> {
@@ -198,7 +211,7 @@ impl Host for InvocationState {
                 &cursor.range,
                 cursor.after.as_deref(),
             )
-            .map_err(|err| err.to_string())?;
+            .map_err(guest_error)?;
         self.table
             .push(cursor)
             .map_err(|err| format!("too many open queries: {err}"))
@@ -240,7 +253,7 @@ impl HostCursor for InvocationState {
             let transaction = self.transaction()?;
             let batch = transaction
                 .scan(&table, &index, &range, order, want, after.as_deref())
-                .map_err(|err| err.to_string())?;
+                .map_err(guest_error)?;
             exhausted = batch.len() < want;
             let state = self.table.get(&cursor).map_err(|err| err.to_string())?;
             for (key, document) in batch {
@@ -325,4 +338,20 @@ fn parse_range(text: &str) -> Result<IndexRange, String> {
         }
     }
     Ok(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_database_errors_reach_the_guest_without_their_cause() {
+        let internal = DbError::Internal(anyhow::anyhow!("redb: page 0x1f00 is corrupt"));
+        let message = guest_error(internal);
+        assert_eq!(message, INTERNAL_DB_ERROR);
+        assert!(!message.contains("redb"));
+        // The guest's own faults keep their message.
+        let own = DbError::NotFound("patch: no document with id x".to_string());
+        assert_eq!(guest_error(own), "patch: no document with id x");
+    }
 }
