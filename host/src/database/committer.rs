@@ -156,30 +156,57 @@ impl CommitterState {
         }
     }
 
-    fn commit_batch(&mut self, batch: Vec<Request>) {
-        let txn = match self.persistence.begin_write() {
-            Ok(txn) => txn,
-            Err(err) => return fail_all(batch, &err),
-        };
-        let tables_before = self.tables.clone();
-        let mut accepted = Vec::new();
-        for request in batch {
-            match self.validate_and_apply(&txn, &request.pending) {
-                Ok(Some(ts)) => accepted.push((request.reply, ts)),
-                Ok(None) => unreachable!("empty write sets are answered without the committer"),
-                Err(Validation::Rejected(err)) => {
-                    let _ = request.reply.send(Err(err));
-                }
-                Err(Validation::Failed(err)) => {
-                    // The write transaction is in an unknown state: abandon the batch.
-                    self.tables = tables_before;
-                    let _ = request
-                        .reply
-                        .send(Err(CommitError::Internal(format!("{err:#}"))));
-                    for (reply, _) in accepted {
-                        let _ = reply.send(Err(CommitError::Internal(format!("{err:#}"))));
+    /// Commits a batch in one redb write transaction. A member whose own writes the store
+    /// refuses (a deploy's extra write that fails, say) fails alone: the transaction is
+    /// abandoned and the rest of the batch is written again without it, so a mutation
+    /// fails only for its own fault. A failure of the commit itself fails the batch.
+    fn commit_batch(&mut self, mut batch: Vec<Request>) {
+        loop {
+            match self.try_batch(&batch) {
+                BatchOutcome::Committed(results) => {
+                    for (request, result) in batch.into_iter().zip(results) {
+                        let _ = request.reply.send(result);
                     }
                     return;
+                }
+                BatchOutcome::MemberFailed { index, error } => {
+                    tracing::error!(
+                        error = ?error,
+                        "a mutation's writes failed; committing the rest of its batch without it"
+                    );
+                    let failed = batch.remove(index);
+                    let _ = failed
+                        .reply
+                        .send(Err(CommitError::Internal(format!("{error:#}"))));
+                    if batch.is_empty() {
+                        return;
+                    }
+                }
+                BatchOutcome::Failed(error) => return fail_all(batch, &error),
+            }
+        }
+    }
+
+    /// One attempt at writing `batch`; on failure, the committer's state is as before it.
+    fn try_batch(&mut self, batch: &[Request]) -> BatchOutcome {
+        let txn = match self.persistence.begin_write() {
+            Ok(txn) => txn,
+            Err(err) => return BatchOutcome::Failed(err),
+        };
+        let tables_before = self.tables.clone();
+        let last_ts_before = self.last_ts;
+        let mut results = Vec::with_capacity(batch.len());
+        for (index, request) in batch.iter().enumerate() {
+            match self.validate_and_apply(&txn, &request.pending) {
+                Ok(Some(ts)) => results.push(Ok(ts)),
+                Ok(None) => unreachable!("empty write sets are answered without the committer"),
+                Err(Validation::Rejected(err)) => results.push(Err(err)),
+                Err(Validation::Failed(error)) => {
+                    // The write transaction is in an unknown state: drop it (redb aborts
+                    // it) and forget what this attempt applied.
+                    drop(txn);
+                    self.roll_back(tables_before, last_ts_before);
+                    return BatchOutcome::MemberFailed { index, error };
                 }
             }
         }
@@ -187,19 +214,19 @@ impl CommitterState {
             .and_then(|()| self.persistence.save_counters(&txn))
             .and_then(|()| txn.commit().context("redb commit failed"));
         match result {
-            Ok(()) => {
-                for (reply, ts) in accepted {
-                    let _ = reply.send(Ok(ts));
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = ?err, "group commit failed");
-                self.tables = tables_before;
-                for (reply, _) in accepted {
-                    let _ = reply.send(Err(CommitError::Internal(format!("{err:#}"))));
-                }
+            Ok(()) => BatchOutcome::Committed(results),
+            Err(error) => {
+                self.roll_back(tables_before, last_ts_before);
+                BatchOutcome::Failed(error)
             }
         }
+    }
+
+    /// Forgets an abandoned attempt: its tables, timestamps and write-log entries.
+    fn roll_back(&mut self, tables: BTreeMap<u32, TableRecord>, last_ts: u64) {
+        self.tables = tables;
+        self.write_log.forget_after(last_ts);
+        self.last_ts = last_ts;
     }
 
     /// Checks one mutation against everything committed after its snapshot (including
@@ -275,6 +302,16 @@ impl CommitterState {
     }
 }
 
+/// How one attempt at writing a batch ended.
+enum BatchOutcome {
+    /// Written; each member's commit timestamp or why it was rejected, in batch order.
+    Committed(Vec<Result<u64, CommitError>>),
+    /// The member at `index` could not be written; nothing was.
+    MemberFailed { index: usize, error: anyhow::Error },
+    /// The store failed: nothing was written.
+    Failed(anyhow::Error),
+}
+
 enum Validation {
     /// The mutation may not commit as it ran.
     Rejected(CommitError),
@@ -283,7 +320,7 @@ enum Validation {
 }
 
 fn fail_all(batch: Vec<Request>, err: &anyhow::Error) {
-    tracing::error!(error = ?err, "cannot begin a write transaction");
+    tracing::error!(error = ?err, "group commit failed");
     for request in batch {
         let _ = request
             .reply

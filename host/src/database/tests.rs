@@ -1063,3 +1063,53 @@ async fn read_ranges_are_bounded_and_a_scans_pages_count_once() {
     );
     assert!(txn.limit_exceeded().is_some());
 }
+
+/// A member of a group commit whose own writes fail (a deploy's extra write, say) fails
+/// alone: the others of its batch commit.
+#[tokio::test]
+async fn a_member_whose_writes_fail_does_not_sink_its_batch() {
+    use super::transaction::AlsoWrite;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    insert_notes(&store, 1).await.unwrap();
+    // The first commit holds the committer until the other two are queued behind it, so
+    // the failing one shares a batch with a good one (the first or the third).
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    // A re-run of the batch finds the channel closed and goes straight on.
+    let holding: AlsoWrite = Arc::new(move |_| {
+        let _ = held.lock().unwrap().recv();
+        Ok(())
+    });
+    let failing: AlsoWrite = Arc::new(|_| Err(anyhow::anyhow!("the disk is full")));
+    let commits: Vec<_> = [Some(holding), Some(failing), None]
+        .into_iter()
+        .enumerate()
+        .map(|(i, also_write)| {
+            let mut txn = store.begin_mutation().unwrap();
+            txn.insert("notes", object(&[("i", Value::Int64(10 + i as i64))]))
+                .unwrap();
+            if let Some(also_write) = also_write {
+                txn.also_write(also_write).unwrap();
+            }
+            let store = store.clone();
+            tokio::spawn(async move { store.commit(txn).await })
+        })
+        .collect();
+    // This test runs on one thread: the spawned commits queue up while it yields.
+    tokio::task::yield_now().await;
+    release.send(()).unwrap();
+    drop(release);
+    let mut results = Vec::new();
+    for commit in commits {
+        results.push(commit.await.unwrap());
+    }
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(&results[1], Err(CommitError::Internal(cause)) if cause.contains("the disk is full")),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    assert_eq!(count(&store, "notes"), 3);
+}

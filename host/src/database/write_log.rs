@@ -92,6 +92,19 @@ impl WriteLog {
         }
     }
 
+    /// Forgets the commits after `ts`: an abandoned group commit never wrote them.
+    pub fn forget_after(&mut self, ts: u64) {
+        while self
+            .entries
+            .back()
+            .is_some_and(|entry| entry.commit_ts > ts)
+        {
+            if let Some(entry) = self.entries.pop_back() {
+                self.bytes -= entry.bytes;
+            }
+        }
+    }
+
     /// Bytes the log holds now.
     pub fn bytes(&self) -> usize {
         self.bytes
