@@ -8,7 +8,10 @@
 //! * mutations/s of `messages:send` at 1 and 32 clients with group commit, beside the same
 //!   with one redb commit per mutation (`max_commit_batch = 1`);
 //! * latency of `messages:list` returning 20 messages from an index over 10⁴ and 10⁶
-//!   documents (it should stay flat), beside the trivial query's.
+//!   documents (it should stay flat), beside the trivial query's;
+//! * under attack (issue 8): the trivial query's latency while four clients run a query
+//!   whose filter never matches, with an 8 MiB literal, over 20 000 documents; and the
+//!   server's peak memory (VmHWM) while 32 clients send 16 MiB call bodies at once.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -132,6 +135,125 @@ fn main() -> anyhow::Result<()> {
             "messages:list over {target:>9} documents: median {median:>7.1} µs   p99 {p99:>7.1} µs"
         );
     }
+    drop(kiln);
+
+    println!("== under attack ==");
+    let attacked = KilnServer::start(None)?;
+    tokio.block_on(filter_attack_figures(&attacked, trivial))?;
+    drop(attacked);
+    let bodies = KilnServer::start(None)?;
+    large_body_figures(&bodies)?;
+    Ok(())
+}
+
+/// The trivial query's latency while four clients (more than the server's worker
+/// threads) keep running a query whose filter never matches, with an 8 MiB literal, over
+/// 20 000 documents: each attack stops at a limit, and the server keeps answering others.
+async fn filter_attack_figures(
+    kiln: &KilnServer,
+    trivial: fn() -> Request<Full<Bytes>>,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    for _ in 0..5 {
+        kiln.call(
+            "/api/mutation",
+            &format!(
+                r#"{{"path":"dbtest:insert_many","args":{{"table":"filler","count":{{"$integer":"{}"}},"document":{{"tag":"a"}}}}}}"#,
+                int64_base64(4_000)
+            ),
+        )?;
+    }
+    let (median, p99) = latency(kiln.address, trivial).await?;
+    println!("trivial query, no attack:         median {median:>7.1} µs   p99 {p99:>7.1} µs");
+    let attack = format!(
+        r#"{{"path":"dbtest:filter_never_matches","args":{{"table":"filler","field":"tag","literal_bytes":{{"$integer":"{}"}}}}}}"#,
+        int64_base64((8 << 20) - 64)
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacks = Arc::new(AtomicU64::new(0));
+    let attackers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, attacks, attack) = (stop.clone(), attacks.clone(), attack.clone());
+            let url = format!("http://{}/api/query", kiln.address);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // Each attack ends in an error naming a limit: that is the point.
+                    let _ = ureq::post(&url)
+                        .header("Content-Type", "application/json")
+                        .send(&attack)
+                        .and_then(|mut response| response.body_mut().read_to_string());
+                    attacks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let (median, p99) = latency(kiln.address, trivial).await?;
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.join();
+    }
+    println!(
+        "trivial query, during the attack: median {median:>7.1} µs   p99 {p99:>7.1} µs   ({} attacks finished in {:.1} s)",
+        attacks.load(Ordering::Relaxed),
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The server's peak resident memory after 32 clients send a 16 MiB call body at once
+/// (an array of about 5.6 million zeros: what a JSON tree costs most for).
+fn large_body_figures(kiln: &KilnServer) -> anyhow::Result<()> {
+    let peak_mib = || -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", kiln.child.id()))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/<pid>/status"))?;
+        Ok(kib / 1024.0)
+    };
+    let before = peak_mib()?;
+    let prefix = r#"{"path":"hello:echo","args":{"value":["#;
+    let mut body = String::with_capacity(16 << 20);
+    body.push_str(prefix);
+    while body.len() < (16 << 20) - 64 {
+        body.push_str("0,");
+    }
+    body.push_str("0]}}");
+    let body = Arc::new(body);
+    let started = Instant::now();
+    let senders: Vec<_> = (0..32)
+        .map(|_| {
+            let body = body.clone();
+            let url = format!("http://{}/api/mutation", kiln.address);
+            std::thread::spawn(move || {
+                ureq::post(&url)
+                    .config()
+                    .http_status_as_error(false)
+                    .build()
+                    .header("Content-Type", "application/json")
+                    .send(body.as_str())
+                    .map(|response| response.status().as_u16())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for sender in senders {
+        statuses.push(
+            sender
+                .join()
+                .map_err(|_| anyhow::anyhow!("a sender panicked"))??,
+        );
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    println!(
+        "32 clients × 16 MiB bodies: peak server memory {:.0} MiB (before: {before:.0} MiB; answers {statuses:?} in {:.1} s)",
+        peak_mib()?,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
