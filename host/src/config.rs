@@ -145,6 +145,9 @@ pub struct Limits {
     /// asking for more fails the function. At least [`MIN_QUERY_BATCH`], the batch the
     /// Rust SDK asks for.
     pub max_query_batch: usize,
+    /// Bytes the host may hold on one call's behalf beyond its linear memory: open query
+    /// cursors with their ranges and filters. Opening a query past it fails.
+    pub max_host_memory_bytes: usize,
     /// Index ranges one transaction may record in its read set: each `get` records one,
     /// each query one (however many pages), and so does each table found missing. The
     /// committer checks every write since a mutation's snapshot against these.
@@ -201,6 +204,7 @@ impl Default for Limits {
             max_bytes_written: 8 << 20,
             max_document_bytes: 1 << 20,
             max_query_batch: 1_024,
+            max_host_memory_bytes: 64 << 20,
             max_read_ranges: 32_768,
             max_write_log_bytes: 64 << 20,
             max_mutation_retries: 100,
@@ -258,6 +262,7 @@ impl Limits {
             ("max_query_batch", self.max_query_batch),
             ("max_commit_batch", self.max_commit_batch),
             ("max_read_ranges", self.max_read_ranges),
+            ("max_host_memory_bytes", self.max_host_memory_bytes),
             ("max_write_log_bytes", self.max_write_log_bytes),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");

@@ -227,3 +227,23 @@ fn guest_text_over_the_value_limit_is_refused_unread() {
         int64(1)
     );
 }
+
+/// What the host holds for a call's open queries is bounded: three cursors with a 1 MiB
+/// filter each fit in 4 MiB, a fourth does not, and the error names the limit. Dropped
+/// cursors give their memory back (each call starts with the whole budget).
+#[test]
+fn open_queries_are_charged_to_a_per_call_host_memory_budget() {
+    let server = Server::start_with_config(Some("[limits]\nmax_host_memory_bytes = 4194304\n"));
+    deploy_dbtest_and_hello(&server);
+    fill(&server, 1);
+    let open = |count: i64| json!({"table": "filler", "count": int64(count), "filter_bytes": int64(1 << 20)});
+    assert_eq!(server.value("query", "dbtest:open_many", open(3)), int64(3));
+    let message = server.error("query", "dbtest:open_many", open(4));
+    assert!(
+        message.starts_with(
+            "host memory limit of 4194304 bytes for this call exceeded (max_host_memory_bytes)"
+        ),
+        "{message}"
+    );
+    assert_eq!(server.value("query", "dbtest:open_many", open(3)), int64(3));
+}

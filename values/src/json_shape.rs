@@ -12,12 +12,12 @@ use crate::error::{ValueError, ValueErrorKind};
 
 /// Checks that `text` is JSON nesting at most `max_depth` levels (a scalar or an empty
 /// container is one level) and holding at most `max_elements` values (every scalar, array
-/// and object counts one; object keys do not). Builds nothing.
+/// and object counts one; object keys do not). Builds nothing; returns the values counted.
 pub fn check_json_shape(
     text: &[u8],
     max_depth: usize,
     max_elements: usize,
-) -> Result<(), ValueError> {
+) -> Result<usize, ValueError> {
     let mut walk = Walk {
         max_depth,
         max_elements,
@@ -35,7 +35,7 @@ pub fn check_json_shape(
     .and_then(|()| deserializer.end());
     match (result, walk.refused) {
         (_, Some(refused)) => Err(ValueError::new(refused)),
-        (Ok(()), None) => Ok(()),
+        (Ok(()), None) => Ok(walk.elements),
         (Err(err), None) => Err(ValueError::new(ValueErrorKind::InvalidJson(format!(
             "invalid JSON: {err}"
         )))),
@@ -144,13 +144,13 @@ mod tests {
 
     #[test]
     fn depth_and_elements_are_counted_up_to_their_limits() {
-        assert_eq!(check_json_shape(b"[[1]]", 3, 3), Ok(()));
+        assert_eq!(check_json_shape(b"[[1]]", 3, 3), Ok(3));
         let deep = check_json_shape(b"[[[1]]]", 3, 100).unwrap_err();
         assert_eq!(deep.kind(), &ValueErrorKind::TooDeep { limit: 3 });
         let many = check_json_shape(b"[1, 2, 3]", 10, 3).unwrap_err();
         assert_eq!(many.kind(), &ValueErrorKind::TooManyElements { limit: 3 });
         // Keys are not values: one object and one value.
-        assert_eq!(check_json_shape(br#"{"a": null}"#, 2, 2), Ok(()));
+        assert_eq!(check_json_shape(br#"{"a": null}"#, 2, 2), Ok(2));
     }
 
     #[test]

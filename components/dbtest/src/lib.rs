@@ -245,3 +245,35 @@ fn raw_insert_text(_ctx: &MutationCtx, args: RawText) -> Result<String, Error> {
     let text = format!(r#"{{"text": "{}"}}"#, "x".repeat(args.bytes as usize));
     raw::insert(&args.table, &text).map_err(Error::new)
 }
+
+#[derive(Deserialize)]
+struct OpenMany {
+    table: String,
+    count: u32,
+    /// Size of the string literal in each cursor's filter.
+    filter_bytes: u32,
+}
+
+/// Opens `count` queries with a large filter each and keeps them all open: what the host
+/// holds for them is bounded per call (`max_host_memory_bytes`).
+#[query]
+fn open_many(_ctx: &QueryCtx, args: OpenMany) -> Result<u32, Error> {
+    let filter = format!(
+        r#"{{"$eq": [{{"$field": "tag"}}, {{"$literal": "{}"}}]}}"#,
+        "~".repeat(args.filter_bytes as usize)
+    );
+    let mut open = Vec::new();
+    for _ in 0..args.count {
+        let cursor = raw::open_query(&raw::Query {
+            table: args.table.clone(),
+            index: None,
+            range: "[]".to_string(),
+            order: raw::Order::Asc,
+            filter: Some(filter.clone()),
+            after: None,
+        })
+        .map_err(Error::new)?;
+        open.push(cursor);
+    }
+    Ok(open.len() as u32)
+}

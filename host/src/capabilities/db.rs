@@ -33,7 +33,15 @@ pub struct QueryCursor {
     /// only sealed (`database::cursor_seal`): it holds that document's indexed values.
     after: Option<Vec<u8>>,
     exhausted: bool,
+    /// What this cursor counts against the call's host-memory budget, released when the
+    /// guest drops it.
+    held_bytes: usize,
 }
+
+/// What one open cursor is charged beyond its texts, and each JSON value of its range and
+/// filter beyond its text (the parsed tree's nodes): estimates on the generous side.
+const CURSOR_OVERHEAD_BYTES: usize = 512;
+const PARSED_NODE_BYTES: usize = 64;
 
 impl InvocationState {
     /// The transaction, or the error this kind of function gets instead.
@@ -91,8 +99,8 @@ impl InvocationState {
     /// Checks JSON text a guest hands over before anything is built from it: over
     /// `max_value_bytes` it is refused unread; then its depth and element count are
     /// checked without building anything, so the host never holds a tree the limits
-    /// would refuse.
-    fn check_guest_text(&self, text: &str, what: &str) -> Result<(), String> {
+    /// would refuse. Returns the number of values in it.
+    fn check_guest_text(&self, text: &str, what: &str) -> Result<usize, String> {
         let limits = &self.guest_text_limits;
         if text.len() > limits.value.max_size_bytes {
             return Err(format!(
@@ -167,12 +175,35 @@ impl Host for InvocationState {
 
     async fn open_query(&mut self, query: wit::Query) -> Result<Resource<QueryCursor>, String> {
         self.transaction()?;
-        self.check_guest_text(&query.range, "range")?;
+        // What the cursor will hold is charged before any of it is built.
+        let mut elements = self.check_guest_text(&query.range, "range")?;
+        if let Some(filter) = &query.filter {
+            elements += self.check_guest_text(filter, "filter")?;
+        }
+        let held_bytes = CURSOR_OVERHEAD_BYTES
+            + query.range.len()
+            + query.filter.as_ref().map_or(0, String::len)
+            + elements * PARSED_NODE_BYTES;
+        self.host_memory.charge(held_bytes, "an open query")?;
+        let opened = self.open_charged_query(query, held_bytes).await;
+        if opened.is_err() {
+            self.host_memory.release(held_bytes);
+        }
+        opened
+    }
+}
+
+impl InvocationState {
+    /// `open_query` once the cursor's memory is charged; on error the caller releases it.
+    async fn open_charged_query(
+        &mut self,
+        query: wit::Query,
+        held_bytes: usize,
+    ) -> Result<Resource<QueryCursor>, String> {
         let range = parse_range(&query.range)?;
         let filter = match &query.filter {
             None => None,
             Some(text) => {
-                self.check_guest_text(text, "filter")?;
                 let json: serde_json::Value =
                     serde_json::from_str(text).map_err(|err| format!("invalid filter: {err}"))?;
                 Some(Expression::parse(&json).map_err(|err| format!("invalid filter: {err}"))?)
@@ -201,6 +232,7 @@ impl Host for InvocationState {
             filter,
             after,
             exhausted: false,
+            held_bytes,
         };
         // Check the index and range now, so a bad query fails where it is opened.
         let transaction = self.transaction()?;
@@ -282,7 +314,8 @@ impl HostCursor for InvocationState {
     }
 
     async fn drop(&mut self, cursor: Resource<QueryCursor>) -> wasmtime::Result<()> {
-        self.table.delete(cursor)?;
+        let cursor = self.table.delete(cursor)?;
+        self.host_memory.release(cursor.held_bytes);
         Ok(())
     }
 }

@@ -60,6 +60,9 @@ pub struct InvocationState {
     pub(crate) max_query_batch: usize,
     /// What JSON text a guest hands the host (documents, ranges, filters) may be.
     pub(crate) guest_text_limits: GuestTextLimits,
+    /// The memory the host holds on this call's behalf (open queries), within
+    /// `max_host_memory_bytes`.
+    pub(crate) host_memory: HostMemory,
     /// Seals the positions `db` hands out and opens the ones a query continues from.
     pub(crate) cursor_key: Arc<CursorKey>,
     wasi: WasiCtx,
@@ -111,6 +114,10 @@ impl InvocationState {
                 value: limits.value_limits(),
                 max_elements: limits.max_value_elements,
             },
+            host_memory: HostMemory {
+                held_bytes: 0,
+                limit_bytes: limits.max_host_memory_bytes,
+            },
             cursor_key,
             wasi,
             table,
@@ -150,6 +157,33 @@ impl WasiView for InvocationState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// What the host holds for one call beyond the guest's own linear memory (which the
+/// memory limiter bounds): open query cursors with their ranges, filters and positions.
+/// Charged before the memory is taken, released when the guest lets go.
+pub(crate) struct HostMemory {
+    held_bytes: usize,
+    limit_bytes: usize,
+}
+
+impl HostMemory {
+    /// Counts `bytes` more, or refuses them (nothing counted) past the limit.
+    pub(crate) fn charge(&mut self, bytes: usize, what: &str) -> Result<(), String> {
+        let total = self.held_bytes.saturating_add(bytes);
+        if total > self.limit_bytes {
+            return Err(format!(
+                "host memory limit of {} bytes for this call exceeded (max_host_memory_bytes): {what} needs {bytes} bytes and {} are held; drop open queries first",
+                self.limit_bytes, self.held_bytes
+            ));
+        }
+        self.held_bytes = total;
+        Ok(())
+    }
+
+    pub(crate) fn release(&mut self, bytes: usize) {
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
     }
 }
 
