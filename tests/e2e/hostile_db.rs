@@ -247,3 +247,64 @@ fn open_queries_are_charged_to_a_per_call_host_memory_budget() {
     );
     assert_eq!(server.value("query", "dbtest:open_many", open(3)), int64(3));
 }
+
+/// A deploy that adds an index over a table of 20 000 documents builds it in the
+/// background: mutations on another table keep committing while the deploy is in flight
+/// (a build inside one commit would hold every one of them until it ends), and the index
+/// is ready, with every document in it, when the deploy answers.
+#[test]
+fn a_new_index_is_built_while_mutations_keep_committing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = Server::start();
+    deploy_dbtest_and_hello(&server);
+    fill(&server, 20_000);
+    for _ in 0..3 {
+        server.value(
+            "mutation",
+            "dbtest:insert",
+            json!({"table": "filler", "document": {"tag": "z", "n": 1.0}}),
+        );
+    }
+    let deploying = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    let during = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut during = 0;
+            while !done.load(Ordering::SeqCst) {
+                let was_deploying = deploying.load(Ordering::SeqCst);
+                server.value(
+                    "mutation",
+                    "dbtest:insert",
+                    json!({"table": "other", "document": {"x": 1.0}}),
+                );
+                // Counted only if the deploy was in flight from before it was sent until
+                // after it was answered.
+                if was_deploying && !done.load(Ordering::SeqCst) {
+                    during += 1;
+                }
+            }
+            during
+        });
+        let (dbtest, hello) = (component("dbtest"), component("hello"));
+        deploying.store(true, Ordering::SeqCst);
+        let (status, body) = server.deploy_with_tables(
+            &[("dbtest", &dbtest), ("hello", &hello)],
+            json!({ "filler": { "indexes": { "by_n": ["n"], "by_tag": ["tag"] } } }),
+        );
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["schema"]["addedIndexes"], json!(["filler.by_tag"]));
+        writer.join().unwrap()
+    });
+    eprintln!("{during} mutations committed while the index was being built");
+    assert!(
+        during >= 5,
+        "only {during} mutations committed while the index was being built"
+    );
+    let tagged = server.value(
+        "query",
+        "dbtest:by_index",
+        json!({"table": "filler", "index": "by_tag", "field": "tag", "value": "z"}),
+    );
+    assert_eq!(tagged.as_array().map(Vec::len), Some(3), "{tagged}");
+}

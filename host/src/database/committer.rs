@@ -14,7 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tokio::sync::oneshot;
 
-use super::persistence::{Persistence, TableRecord, alter_indexes, apply_writes, save_commit_ts};
+use super::persistence::{
+    Persistence, TableRecord, alter_indexes, apply_writes, backfill_chunk, drop_index_chunk,
+    save_commit_ts,
+};
 use super::reads::MissingTable;
 use super::transaction::PendingCommit;
 use super::write_log::{Conflict, WriteLog};
@@ -69,10 +72,39 @@ struct Request {
     reply: oneshot::Sender<Result<u64, CommitError>>,
 }
 
+/// What the committer thread is asked to do: commit mutations, or one step of index
+/// maintenance in a write transaction of its own, so that long work (an index over 10⁶
+/// documents) is cut into short steps that commits interleave with.
+enum Message {
+    Commit(Request),
+    Maintain(Maintenance, oneshot::Sender<anyhow::Result<Step>>),
+}
+
+/// One step of index maintenance.
+enum Maintenance {
+    /// Adds the entries of a building index for the next `limit` documents after `after`.
+    Backfill {
+        table_number: u32,
+        index_id: u32,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    },
+    /// Removes up to `limit` entries of an index no table has any more.
+    Drop { index_id: u32, limit: usize },
+}
+
+/// Where a maintenance step left off.
+enum Step {
+    /// Done, or nothing to do (the index is gone or already ready).
+    Finished,
+    /// More to do; a backfill continues after this document key.
+    More(Option<Vec<u8>>),
+}
+
 /// The handle mutations commit through. Dropping it stops the committer thread after the
 /// commits already queued, and waits for it, so the database file is closed afterwards.
 pub struct Committer {
-    sender: Option<mpsc::Sender<Request>>,
+    sender: Option<mpsc::Sender<Message>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -125,11 +157,61 @@ impl Committer {
         self.sender
             .as_ref()
             .expect("the sender lives until drop")
-            .send(Request { pending, reply })
+            .send(Message::Commit(Request { pending, reply }))
             .map_err(|_| CommitError::Internal("the committer has stopped".into()))?;
         response
             .await
             .map_err(|_| CommitError::Internal("the committer dropped the commit".into()))?
+    }
+
+    /// Builds the building index `index_id` of table `table_number` from the table's
+    /// documents, `chunk` documents per write transaction: commits go on between chunks.
+    /// Returns once every document has its entry (writes since the index was added
+    /// maintain their own). An index that is gone or ready meanwhile ends the build.
+    pub async fn backfill_index(
+        &self,
+        table_number: u32,
+        index_id: u32,
+        chunk: usize,
+    ) -> anyhow::Result<()> {
+        let mut after = None;
+        loop {
+            let step = Maintenance::Backfill {
+                table_number,
+                index_id,
+                after: after.take(),
+                limit: chunk.max(1),
+            };
+            match self.maintain(step).await? {
+                Step::Finished => return Ok(()),
+                Step::More(next) => after = next,
+            }
+        }
+    }
+
+    /// Removes every entry of the index `index_id` (which no table may have any more),
+    /// `chunk` entries per write transaction.
+    pub async fn drop_index(&self, index_id: u32, chunk: usize) -> anyhow::Result<()> {
+        while let Step::More(_) = self
+            .maintain(Maintenance::Drop {
+                index_id,
+                limit: chunk.max(1),
+            })
+            .await?
+        {}
+        Ok(())
+    }
+
+    async fn maintain(&self, maintenance: Maintenance) -> anyhow::Result<Step> {
+        let (reply, response) = oneshot::channel();
+        self.sender
+            .as_ref()
+            .expect("the sender lives until drop")
+            .send(Message::Maintain(maintenance, reply))
+            .map_err(|_| anyhow::anyhow!("the committer has stopped"))?;
+        response
+            .await
+            .map_err(|_| anyhow::anyhow!("the committer dropped an index step"))?
     }
 }
 
@@ -143,17 +225,79 @@ struct CommitterState {
 }
 
 impl CommitterState {
-    fn run(mut self, receiver: mpsc::Receiver<Request>) {
-        while let Ok(first) = receiver.recv() {
-            let mut batch = vec![first];
-            while batch.len() < self.max_batch {
-                match receiver.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
+    fn run(mut self, receiver: mpsc::Receiver<Message>) {
+        let mut next = None;
+        loop {
+            let message = match next.take() {
+                Some(message) => message,
+                None => match receiver.recv() {
+                    Ok(message) => message,
+                    Err(_) => return,
+                },
+            };
+            match message {
+                Message::Maintain(maintenance, reply) => {
+                    let _ = reply.send(self.maintain(maintenance));
+                }
+                Message::Commit(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < self.max_batch {
+                        match receiver.try_recv() {
+                            Ok(Message::Commit(request)) => batch.push(request),
+                            // Maintenance waits for the batch gathered so far.
+                            Ok(maintenance) => {
+                                next = Some(maintenance);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_batch(batch);
                 }
             }
-            self.commit_batch(batch);
         }
+    }
+
+    /// One maintenance step in a write transaction of its own.
+    fn maintain(&mut self, maintenance: Maintenance) -> anyhow::Result<Step> {
+        let txn = self.persistence.begin_write()?;
+        let step = match maintenance {
+            Maintenance::Backfill {
+                table_number,
+                index_id,
+                after,
+                limit,
+            } => {
+                let Some(table) = self.tables.get(&table_number) else {
+                    return Ok(Step::Finished);
+                };
+                let Some(index) = table
+                    .indexes
+                    .iter()
+                    .find(|index| index.id == index_id && index.building)
+                else {
+                    return Ok(Step::Finished);
+                };
+                match backfill_chunk(&txn, table, index, after.as_deref(), limit)? {
+                    Some(last) => Step::More(Some(last)),
+                    None => Step::Finished,
+                }
+            }
+            Maintenance::Drop { index_id, limit } => {
+                let in_use = self
+                    .tables
+                    .values()
+                    .any(|table| table.indexes.iter().any(|index| index.id == index_id));
+                anyhow::ensure!(!in_use, "index {index_id} is still in use: not dropping it");
+                if drop_index_chunk(&txn, index_id, limit)? {
+                    Step::More(None)
+                } else {
+                    Step::Finished
+                }
+            }
+        };
+        txn.commit().context("redb commit failed")?;
+        Ok(step)
     }
 
     /// Commits a batch in one redb write transaction. A member whose own writes the store

@@ -28,6 +28,10 @@ pub struct IndexDefinition {
     pub name: String,
     /// The declared fields (dotted paths), without the implicit `_creationTime` and `_id`.
     pub fields: Vec<String>,
+    /// Being backfilled in the background: writes keep it up to date, queries cannot use
+    /// it yet. A deploy makes it ready, and its functions live, once the backfill is done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub building: bool,
 }
 
 /// One bound of an index range on the field after the equality prefix.

@@ -76,14 +76,18 @@ impl TableRecord {
                 id: 0,
                 name: BY_CREATION_TIME.to_string(),
                 fields: Vec::new(),
+                building: false,
             }],
             last_creation_time: 0.0,
             validator: None,
         }
     }
 
+    /// The ready index of this name: one still being built cannot be read yet.
     pub fn index(&self, name: &str) -> Option<&IndexDefinition> {
-        self.indexes.iter().find(|index| index.name == name)
+        self.indexes
+            .iter()
+            .find(|index| index.name == name && !index.building)
     }
 
     /// Every key `document` has in this table's indexes, `by_id` included.
@@ -188,6 +192,16 @@ impl Persistence {
         Ok(Snapshot { txn, ts, tables })
     }
 
+    /// How many entries the index with this id has.
+    #[cfg(test)]
+    pub fn count_index_entries(&self, index_id: u32) -> anyhow::Result<usize> {
+        let txn = self.db.begin_read()?;
+        let entries = txn.open_table(INDEX_ENTRIES)?;
+        let start = index_id.to_be_bytes();
+        let end = (index_id + 1).to_be_bytes();
+        Ok(entries.range::<&[u8]>(&start[..]..&end[..])?.count())
+    }
+
     /// A record for a table that does not exist yet: fresh table number and index ids.
     /// The committer refuses it if another transaction created the table first.
     pub fn new_table(&self, name: &str, declared: &[(String, Vec<String>)]) -> TableRecord {
@@ -197,12 +211,14 @@ impl Persistence {
             id: next_index(),
             name: BY_CREATION_TIME.to_string(),
             fields: Vec::new(),
+            building: false,
         }];
         for (index_name, fields) in declared {
             indexes.push(IndexDefinition {
                 id: next_index(),
                 name: index_name.clone(),
                 fields: fields.clone(),
+                building: false,
             });
         }
         TableRecord {
@@ -374,34 +390,29 @@ pub fn apply_writes(
     Ok(touched)
 }
 
-/// Changes a table's indexes inside a commit: drops the entries of indexes `new` no longer
-/// has and builds (backfills) the ones it adds, from every document of the table.
+/// Changes a table's indexes inside a commit. The entries of indexes `new` no longer has
+/// are left for [`drop_index_chunk`] (a deploy drops them after its functions are live),
+/// and indexes `new` adds as building are left for [`backfill_chunk`]; an added index
+/// that is not building (a deploy whose background build was lost to a concurrent one)
+/// is backfilled here, in the commit.
 pub fn alter_indexes(
     txn: &WriteTransaction,
     old: &TableRecord,
     new: &TableRecord,
 ) -> anyhow::Result<()> {
-    let mut entries = txn.open_table(INDEX_ENTRIES)?;
-    for index in &old.indexes {
-        if !new.indexes.iter().any(|kept| kept.id == index.id) {
-            let range = index.full_range();
-            entries.retain_in::<&[u8], _>(range.bounds(), |_, _| false)?;
-        }
-    }
     let added: Vec<&IndexDefinition> = new
         .indexes
         .iter()
+        .filter(|index| !index.building)
         .filter(|index| !old.indexes.iter().any(|existing| existing.id == index.id))
         .collect();
     if added.is_empty() {
         return Ok(());
     }
+    let mut entries = txn.open_table(INDEX_ENTRIES)?;
     let documents = txn.open_table(DOCUMENTS)?;
-    // A table's document keys are 20 bytes starting with its number.
-    let start = new.number.to_be_bytes();
-    let end = (u64::from(new.number) + 1).to_be_bytes();
-    let end: &[u8] = &end[4..];
-    for entry in documents.range::<&[u8]>(&start[..]..end)? {
+    let (start, end) = table_document_bounds(new.number);
+    for entry in documents.range::<&[u8]>(&start[..]..&end[..])? {
         let (key, text) = entry?;
         let document = decode_document(text.value())?;
         for index in &added {
@@ -409,6 +420,69 @@ pub fn alter_indexes(
         }
     }
     Ok(())
+}
+
+/// Adds the entries of the building index `index` for up to `limit` documents of `table`
+/// whose keys come after `after`, read as they are now (a document written since the
+/// index was added already has its entry: inserting it again changes nothing). Returns
+/// the last document key done, or `None` once the table is covered.
+pub fn backfill_chunk(
+    txn: &WriteTransaction,
+    table: &TableRecord,
+    index: &IndexDefinition,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut entries = txn.open_table(INDEX_ENTRIES)?;
+    let documents = txn.open_table(DOCUMENTS)?;
+    let (start, end) = table_document_bounds(table.number);
+    let start = match after {
+        Some(after) => {
+            let mut next = after.to_vec();
+            next.push(0);
+            next
+        }
+        None => start.to_vec(),
+    };
+    let mut done = 0;
+    for entry in documents.range::<&[u8]>(start.as_slice()..end.as_slice())? {
+        let (key, text) = entry?;
+        let document = decode_document(text.value())?;
+        entries.insert(index.key_for(&document).as_slice(), key.value())?;
+        done += 1;
+        if done == limit {
+            return Ok(Some(key.value().to_vec()));
+        }
+    }
+    Ok(None)
+}
+
+/// Removes up to `limit` entries of the index with id `index_id`; returns whether any
+/// remain.
+pub fn drop_index_chunk(
+    txn: &WriteTransaction,
+    index_id: u32,
+    limit: usize,
+) -> anyhow::Result<bool> {
+    let mut entries = txn.open_table(INDEX_ENTRIES)?;
+    let prefix = index_id.to_be_bytes();
+    let end = (u64::from(index_id) + 1).to_be_bytes();
+    let end: &[u8] = &end[4..];
+    let keys: Vec<Vec<u8>> = entries
+        .range::<&[u8]>(&prefix[..]..end)?
+        .take(limit + 1)
+        .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
+        .collect::<Result<_, _>>()?;
+    for key in keys.iter().take(limit) {
+        entries.remove(key.as_slice())?;
+    }
+    Ok(keys.len() > limit)
+}
+
+/// The first key of a table's documents and the first key after them.
+fn table_document_bounds(number: u32) -> ([u8; 4], [u8; 4]) {
+    // Table numbers are far below u32::MAX, so the next number bounds the range.
+    (number.to_be_bytes(), (number + 1).to_be_bytes())
 }
 
 /// Sets the commit timestamp inside a commit.

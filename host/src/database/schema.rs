@@ -41,6 +41,10 @@ pub struct SchemaReport {
     pub removed_indexes: Vec<String>,
     /// Tables whose document validator changed (every stored document was checked).
     pub validated_tables: Vec<String>,
+    /// Ids of the indexes removed: their entries are left for
+    /// [`DocumentStore::drop_indexes`], which a deploy runs once its functions are live.
+    #[serde(skip)]
+    pub removed_index_ids: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,8 @@ pub enum SchemaError {
     Db(#[from] DbError),
     #[error("cannot apply the schema: {0}")]
     Commit(#[from] CommitError),
+    #[error("cannot build an index: {0:#}")]
+    Backfill(anyhow::Error),
 }
 
 impl Schema {
@@ -122,6 +128,26 @@ impl DocumentStore {
         also_write: Option<AlsoWrite>,
     ) -> Result<SchemaReport, SchemaError> {
         schema.validate()?;
+        // Step 1: indexes added to tables that exist are registered as building (writes
+        // maintain them from then on) and backfilled in the background, a chunk per write
+        // transaction, while mutations keep committing. The schema commit below makes
+        // them ready; until then no function can read them.
+        let (building, _) = self
+            .run_mutation(|transaction| {
+                let mut building = Vec::new();
+                for (table, definition) in &schema.tables {
+                    building.extend(transaction.prepare_indexes(table, &declared(definition))?);
+                }
+                Ok(building)
+            })
+            .await
+            .map_err(mutation_error)?;
+        for (table_number, index_id) in building {
+            self.backfill_index(table_number, index_id)
+                .await
+                .map_err(SchemaError::Backfill)?;
+        }
+        // Step 2, one commit: tables, ready indexes, validators, and `also_write`.
         // Checking a new validator reads every document of its table: no read limit here.
         let limits = TransactionLimits {
             max_documents_read: usize::MAX,
@@ -135,16 +161,12 @@ impl DocumentStore {
                 }
                 let mut report = SchemaReport::default();
                 for (table, definition) in &schema.tables {
-                    let declared: Vec<(String, Vec<String>)> = definition
-                        .indexes
-                        .iter()
-                        .map(|(name, fields)| (name.clone(), fields.clone()))
-                        .collect();
                     let change = transaction.declare_table(
                         table,
-                        &declared,
+                        &declared(definition),
                         definition.document.as_ref(),
                     )?;
+                    report.removed_index_ids.extend(&change.removed_ids);
                     if change.created {
                         report.created_tables.push(table.clone());
                     }
@@ -168,6 +190,7 @@ impl DocumentStore {
                         continue;
                     }
                     let change = transaction.declare_table(&table, &[], None)?;
+                    report.removed_index_ids.extend(&change.removed_ids);
                     report.removed_indexes.extend(
                         change
                             .removed
@@ -178,10 +201,32 @@ impl DocumentStore {
                 Ok(report)
             })
             .await
-            .map_err(|err| match err {
-                super::store::MutationError::Db(err) => SchemaError::Db(err),
-                super::store::MutationError::Commit { error, .. } => SchemaError::Commit(error),
-            })?;
+            .map_err(mutation_error)?;
         Ok(report)
+    }
+
+    /// Removes the entries of indexes no table has any more (a deploy's removed indexes,
+    /// once its functions are live), a chunk per write transaction.
+    pub async fn drop_indexes(&self, index_ids: &[u32]) -> anyhow::Result<()> {
+        for &index_id in index_ids {
+            self.drop_index(index_id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A table's declared indexes as `declare_table` and `prepare_indexes` take them.
+fn declared(definition: &TableSchema) -> Vec<(String, Vec<String>)> {
+    definition
+        .indexes
+        .iter()
+        .map(|(name, fields)| (name.clone(), fields.clone()))
+        .collect()
+}
+
+fn mutation_error(err: super::store::MutationError) -> SchemaError {
+    match err {
+        super::store::MutationError::Db(err) => SchemaError::Db(err),
+        super::store::MutationError::Commit { error, .. } => SchemaError::Commit(error),
     }
 }

@@ -24,6 +24,10 @@ pub enum MutationError {
     Commit { error: CommitError, attempts: usize },
 }
 
+/// Documents (or entries) one step of an index build (or drop) handles in its write
+/// transaction: small enough that commits waiting behind it wait a few milliseconds.
+const INDEX_CHUNK_DOCUMENTS: usize = 512;
+
 /// Enough for a hot document under heavy contention: with backoff, each round lets some
 /// contenders through.
 pub const DEFAULT_MAX_RETRIES: usize = 100;
@@ -77,6 +81,26 @@ impl DocumentStore {
     /// A read-write transaction at the latest commit.
     pub fn begin_mutation(&self) -> anyhow::Result<Transaction> {
         Transaction::new(self.persistence.clone(), true, self.limits.clone())
+    }
+
+    /// Builds a building index in the background (see [`Committer::backfill_index`]).
+    pub async fn backfill_index(&self, table_number: u32, index_id: u32) -> anyhow::Result<()> {
+        self.committer
+            .backfill_index(table_number, index_id, INDEX_CHUNK_DOCUMENTS)
+            .await
+    }
+
+    /// Removes the entries of an index no table has any more, in chunks.
+    pub async fn drop_index(&self, index_id: u32) -> anyhow::Result<()> {
+        self.committer
+            .drop_index(index_id, INDEX_CHUNK_DOCUMENTS)
+            .await
+    }
+
+    /// How many entries the index with this id has (for tests of index maintenance).
+    #[cfg(test)]
+    pub fn count_index_entries(&self, index_id: u32) -> usize {
+        self.persistence.count_index_entries(index_id).unwrap()
     }
 
     /// Commits a mutation; returns its commit timestamp.

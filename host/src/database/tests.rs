@@ -1113,3 +1113,103 @@ async fn a_member_whose_writes_fail_does_not_sink_its_batch() {
     assert!(results[2].is_ok(), "{:?}", results[2]);
     assert_eq!(count(&store, "notes"), 3);
 }
+
+/// An index added to a table that holds documents is built in the background, chunk by
+/// chunk, while mutations insert, change and delete documents of that table: once the
+/// schema commit makes it ready it holds exactly the table's documents, each under its
+/// current value; and the entries of an index a later schema removes are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_built_in_the_background_matches_the_table_despite_concurrent_writes() {
+    use super::schema::{Schema, TableSchema};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(messages_store(&dir, &[]).await);
+    let ((ids,), _) = store
+        .run_mutation(|txn| {
+            let mut ids = Vec::new();
+            for i in 0..3_000 {
+                ids.push(txn.insert("messages", message("a", &format!("b{i:05}")))?);
+            }
+            Ok((ids,))
+        })
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (i, id) = (round, ids[(round * 7) % ids.len()]);
+                store
+                    .run_mutation(|txn| {
+                        txn.insert("messages", message("b", &format!("new{i:05}")))?;
+                        if round % 3 == 0 {
+                            txn.delete(&id).or(Ok::<_, DbError>(()))?;
+                        } else if txn.get(&id)?.is_some() {
+                            txn.patch(
+                                &id,
+                                object(&[("body", Value::from(format!("changed{i:05}")))]),
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                round += 1;
+                tokio::task::yield_now().await;
+            }
+            round
+        }
+    });
+    let with_by_body = |extra: bool| Schema {
+        tables: [(
+            "messages".to_string(),
+            TableSchema {
+                indexes: [("by_channel", "channel"), ("by_body", "body")]
+                    .into_iter()
+                    .filter(|(name, _)| extra || *name == "by_channel")
+                    .map(|(name, field)| (name.to_string(), vec![field.to_string()]))
+                    .collect(),
+                document: None,
+            },
+        )]
+        .into(),
+    };
+    let report = store.apply_schema(&with_by_body(true), None).await.unwrap();
+    assert_eq!(report.added_indexes, ["messages.by_body"]);
+    stop.store(true, Ordering::Relaxed);
+    let rounds = writer.await.unwrap();
+    assert!(rounds > 0, "the writer committed during the build");
+
+    let mut txn = store.begin_query().unwrap();
+    let all = IndexRange::default();
+    let table = txn
+        .scan(
+            "messages",
+            "by_creation_time",
+            &all,
+            Order::Asc,
+            usize::MAX,
+            None,
+        )
+        .unwrap();
+    let by_body = txn
+        .scan("messages", "by_body", &all, Order::Asc, usize::MAX, None)
+        .unwrap();
+    let mut expected = bodies(&table);
+    expected.sort();
+    assert_eq!(bodies(&by_body), expected);
+
+    // Removing it leaves nothing behind once its entries are dropped.
+    let report = store
+        .apply_schema(&with_by_body(false), None)
+        .await
+        .unwrap();
+    assert_eq!(report.removed_indexes, ["messages.by_body"]);
+    assert_eq!(report.removed_index_ids.len(), 1);
+    let removed = report.removed_index_ids[0];
+    assert!(store.count_index_entries(removed) > 0, "dropped only later");
+    store.drop_indexes(&report.removed_index_ids).await.unwrap();
+    assert_eq!(store.count_index_entries(removed), 0);
+}

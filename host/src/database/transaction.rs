@@ -9,7 +9,7 @@ use kiln_values::{Value, ValueLimits};
 
 use super::documents::{Document, DocumentError, check_user_fields};
 use super::id::DocumentId;
-use super::indexes::{BY_ID, IndexRange, RangeError, by_id_key};
+use super::indexes::{BY_ID, IndexDefinition, IndexRange, RangeError, by_id_key};
 use super::persistence::{Order, Persistence, Snapshot, TableRecord, document_key};
 use super::reads::{KeyRange, MissingTable, ReadSet};
 use super::validator::DocumentValidator;
@@ -102,6 +102,9 @@ pub struct TableChange {
     pub created: bool,
     pub added: Vec<String>,
     pub removed: Vec<String>,
+    /// The ids of the removed indexes (building ones included), whose entries are dropped
+    /// later.
+    pub removed_ids: Vec<u32>,
     pub validator_changed: bool,
 }
 
@@ -202,6 +205,7 @@ impl Transaction {
                 created: true,
                 added: declared.iter().map(|(name, _)| name.clone()).collect(),
                 removed: Vec::new(),
+                removed_ids: Vec::new(),
                 validator_changed: validator.is_some(),
             });
         };
@@ -215,25 +219,49 @@ impl Transaction {
             self.check_existing_documents(&existing, validator)?;
         }
         let mut indexes = vec![existing.indexes[0].clone()];
+        let mut made_ready = false;
         for (name, fields) in declared {
-            match existing.index(name) {
-                Some(index) if &index.fields == fields => indexes.push(index.clone()),
-                _ => {
+            // A ready index, or one a deploy built in the background (which becomes ready
+            // in this commit), of the same name and fields keeps its entries.
+            let same = existing.indexes[1..]
+                .iter()
+                .filter(|index| &index.name == name && &index.fields == fields)
+                .min_by_key(|index| index.building);
+            match same {
+                Some(index) => {
+                    if index.building {
+                        made_ready = true;
+                        change.added.push(name.clone());
+                    }
+                    indexes.push(IndexDefinition {
+                        building: false,
+                        ..index.clone()
+                    });
+                }
+                None => {
                     change.added.push(name.clone());
-                    indexes.push(super::indexes::IndexDefinition {
+                    indexes.push(IndexDefinition {
                         id: self.persistence.new_index_id(),
                         name: name.clone(),
                         fields: fields.clone(),
+                        building: false,
                     });
                 }
             }
         }
         for index in &existing.indexes[1..] {
             if !indexes.iter().any(|kept| kept.id == index.id) {
-                change.removed.push(index.name.clone());
+                if !index.building {
+                    change.removed.push(index.name.clone());
+                }
+                change.removed_ids.push(index.id);
             }
         }
-        if !change.added.is_empty() || !change.removed.is_empty() || change.validator_changed {
+        if made_ready
+            || !change.added.is_empty()
+            || !change.removed.is_empty()
+            || change.validator_changed
+        {
             let altered = TableRecord {
                 indexes,
                 validator: validator.cloned(),
@@ -246,6 +274,51 @@ impl Transaction {
             }
         }
         Ok(change)
+    }
+
+    /// The first step of a deploy that adds indexes to a table that exists: adds each
+    /// declared index that the table lacks as *building* (writes maintain it from this
+    /// commit on; queries cannot use it), keeping every existing index as it is. Returns
+    /// the (table number, index id) of each index to backfill in the background; [`Transaction::declare_table`]
+    /// makes them ready afterwards.
+    pub fn prepare_indexes(
+        &mut self,
+        table_name: &str,
+        declared: &[(String, Vec<String>)],
+    ) -> Result<Vec<(u32, u32)>, DbError> {
+        self.require_writable("prepare_indexes")?;
+        let Some(existing) = self.table(table_name).cloned() else {
+            return Ok(Vec::new());
+        };
+        let mut indexes = existing.indexes.clone();
+        let mut building = Vec::new();
+        for (name, fields) in declared {
+            match indexes[1..]
+                .iter()
+                .find(|index| &index.name == name && &index.fields == fields)
+            {
+                Some(index) if index.building => building.push((existing.number, index.id)),
+                Some(_) => {}
+                None => {
+                    let id = self.persistence.new_index_id();
+                    indexes.push(IndexDefinition {
+                        id,
+                        name: name.clone(),
+                        fields: fields.clone(),
+                        building: true,
+                    });
+                    building.push((existing.number, id));
+                }
+            }
+        }
+        if indexes != existing.indexes {
+            let altered = TableRecord {
+                indexes,
+                ..existing
+            };
+            self.altered_tables.insert(table_name.to_string(), altered);
+        }
+        Ok(building)
     }
 
     /// Refuses a validator that a stored document of `table` does not match, naming it.

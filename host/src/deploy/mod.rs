@@ -233,6 +233,7 @@ impl Deployments {
                 SchemaError::Commit(err) => {
                     DeployError::Internal(anyhow::anyhow!("cannot store the deployment: {err}"))
                 }
+                SchemaError::Backfill(err) => DeployError::Internal(err),
             })?;
 
         let deployment = Deployment {
@@ -245,6 +246,17 @@ impl Deployments {
             .map(|(path, _)| path.to_string())
             .collect();
         *self.live.write().expect("deployment lock poisoned") = Arc::new(deployment);
+        // Removed indexes go once the functions that no longer use them are live, in
+        // chunks, while the server serves. Until then nothing reads their entries.
+        let removed = std::mem::take(&mut report.schema.removed_index_ids);
+        if !removed.is_empty() {
+            let store = self.runtime.store.clone();
+            tokio::spawn(async move {
+                if let Err(err) = store.drop_indexes(&removed).await {
+                    tracing::error!(error = ?err, "cannot drop removed indexes");
+                }
+            });
+        }
         Ok(report)
     }
 }
