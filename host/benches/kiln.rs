@@ -9,6 +9,7 @@
 //!   with one redb commit per mutation (`max_commit_batch = 1`);
 //! * latency of `messages:list` returning 20 messages from an index over 10⁴ and 10⁶
 //!   documents (it should stay flat), beside the trivial query's;
+//! * mutations/s on another table while a deploy builds an index over 10⁶ documents;
 //! * under attack (issue 8): the trivial query's latency while four clients run a query
 //!   whose filter never matches, with an 8 MiB literal, over 20 000 documents; and the
 //!   server's peak memory (VmHWM) while 32 clients send 16 MiB call bodies at once.
@@ -135,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             "messages:list over {target:>9} documents: median {median:>7.1} µs   p99 {p99:>7.1} µs"
         );
     }
+    index_build_figures(&kiln)?;
     drop(kiln);
 
     println!("== under attack ==");
@@ -143,6 +145,67 @@ fn main() -> anyhow::Result<()> {
     drop(attacked);
     let bodies = KilnServer::start(None)?;
     large_body_figures(&bodies)?;
+    Ok(())
+}
+
+/// Mutations/s on another table, with 8 clients, alone and while a deploy builds an index
+/// over the 10⁶ documents of `messages` in the background.
+fn index_build_figures(kiln: &KilnServer) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let insert = r#"{"path":"dbtest:insert","args":{"table":"other","document":{"x":1}}}"#;
+    let run_clients =
+        |stop: Arc<AtomicBool>, count: Arc<AtomicU64>| -> Vec<std::thread::JoinHandle<()>> {
+            (0..8)
+                .map(|_| {
+                    let (stop, count) = (stop.clone(), count.clone());
+                    let url = format!("http://{}/api/mutation", kiln.address);
+                    std::thread::spawn(move || {
+                        let agent = ureq::Agent::new_with_defaults();
+                        while !stop.load(Ordering::Relaxed) {
+                            if agent
+                                .post(&url)
+                                .header("Content-Type", "application/json")
+                                .send(insert)
+                                .is_ok()
+                            {
+                                count.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    })
+                })
+                .collect()
+        };
+    let measure = |during: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<(f64, Duration)> {
+        let (stop, count) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let clients = run_clients(stop.clone(), count.clone());
+        std::thread::sleep(HTTP_WARMUP);
+        let (before, started) = (count.load(Ordering::Relaxed), Instant::now());
+        during()?;
+        let (after, elapsed) = (count.load(Ordering::Relaxed), started.elapsed());
+        stop.store(true, Ordering::Relaxed);
+        for client in clients {
+            let _ = client.join();
+        }
+        Ok(((after - before) as f64 / elapsed.as_secs_f64(), elapsed))
+    };
+    let (alone, _) = measure(&|| {
+        std::thread::sleep(HTTP_DURATION);
+        Ok(())
+    })?;
+    let (building, took) = measure(&|| {
+        kiln.deploy(serde_json::json!({
+            "messages": { "indexes": { "by_channel": ["channel"], "by_author": ["author"] } },
+            "counters": { "indexes": { "by_name": ["name"] } },
+        }))
+        .map(|_| ())
+    })?;
+    println!(
+        "8 clients inserting into another table: {alone:>7.0} mutations/s alone, {building:>7.0} while a deploy builds an index over 10⁶ documents ({:.1} s)",
+        took.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -353,6 +416,8 @@ struct KilnServer {
     child: Child,
     address: SocketAddr,
     _data: tempfile::TempDir,
+    /// The example apps, base64, for deploys.
+    modules: serde_json::Map<String, serde_json::Value>,
 }
 
 impl KilnServer {
@@ -388,16 +453,19 @@ impl KilnServer {
             child,
             address,
             _data: data,
+            modules,
         };
-        let body = serde_json::json!({
-            "modules": modules,
-            "tables": {
-                "messages": { "indexes": { "by_channel": ["channel"] } },
-                "counters": { "indexes": { "by_name": ["name"] } },
-            },
-        });
-        server.call("/api/deploy", &body.to_string())?;
+        server.deploy(serde_json::json!({
+            "messages": { "indexes": { "by_channel": ["channel"] } },
+            "counters": { "indexes": { "by_name": ["name"] } },
+        }))?;
         Ok(server)
+    }
+
+    /// Deploys the example apps with `tables`.
+    fn deploy(&self, tables: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let body = serde_json::json!({ "modules": self.modules, "tables": tables });
+        self.call("/api/deploy", &body.to_string())
     }
 
     /// One admin request; fails unless it succeeds.
