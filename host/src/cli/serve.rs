@@ -92,6 +92,18 @@ async fn run_server(
         )
         .context("cannot open the document store")?,
     );
+    // Entries of indexes a deploy removed but did not finish dropping before the server
+    // stopped: nothing reads them; drop them while serving.
+    tokio::spawn({
+        let store = store.clone();
+        async move {
+            match store.drop_orphaned_indexes().await {
+                Ok(0) => {}
+                Ok(dropped) => tracing::info!(dropped, "dropped the entries of removed indexes"),
+                Err(err) => tracing::error!(error = ?err, "cannot drop removed indexes"),
+            }
+        }
+    });
     let runtime = Arc::new(Runtime::new(config.limits, store.clone(), cursor_key)?);
     let (deployments, loaded) = Deployments::load(runtime.clone(), db)
         .await

@@ -205,6 +205,14 @@ impl DocumentStore {
         Ok(report)
     }
 
+    /// Drops the entries of indexes no table has (a deploy's removed indexes whose drop a
+    /// stop interrupted). Run once at startup, in the background.
+    pub async fn drop_orphaned_indexes(&self) -> anyhow::Result<usize> {
+        let orphaned = self.orphaned_index_ids()?;
+        self.drop_indexes(&orphaned).await?;
+        Ok(orphaned.len())
+    }
+
     /// Removes the entries of indexes no table has any more (a deploy's removed indexes,
     /// once its functions are live), a chunk per write transaction.
     pub async fn drop_indexes(&self, index_ids: &[u32]) -> anyhow::Result<()> {

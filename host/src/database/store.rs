@@ -90,6 +90,11 @@ impl DocumentStore {
             .await
     }
 
+    /// Ids of indexes with entries that no table has (see [`Persistence::orphaned_index_ids`]).
+    pub fn orphaned_index_ids(&self) -> anyhow::Result<Vec<u32>> {
+        self.persistence.orphaned_index_ids()
+    }
+
     /// Removes the entries of an index no table has any more, in chunks.
     pub async fn drop_index(&self, index_id: u32) -> anyhow::Result<()> {
         self.committer
