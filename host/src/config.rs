@@ -152,6 +152,9 @@ pub struct Limits {
     /// each query one (however many pages), and so does each table found missing. The
     /// committer checks every write since a mutation's snapshot against these.
     pub max_read_ranges: usize,
+    /// Bytes of index keys the ranges in one transaction's read set may hold: a range over
+    /// a large value keeps that value (twice) until the commit is checked.
+    pub max_read_set_bytes: usize,
     /// Bytes of recent commits (the index keys they touched) the committer remembers to
     /// validate mutations. A mutation whose snapshot is older than what fits re-runs.
     pub max_write_log_bytes: usize,
@@ -206,6 +209,7 @@ impl Default for Limits {
             max_query_batch: 1_024,
             max_host_memory_bytes: 64 << 20,
             max_read_ranges: 32_768,
+            max_read_set_bytes: 16 << 20,
             max_write_log_bytes: 64 << 20,
             max_mutation_retries: 100,
             max_commit_batch: 256,
@@ -262,6 +266,7 @@ impl Limits {
             ("max_query_batch", self.max_query_batch),
             ("max_commit_batch", self.max_commit_batch),
             ("max_read_ranges", self.max_read_ranges),
+            ("max_read_set_bytes", self.max_read_set_bytes),
             ("max_host_memory_bytes", self.max_host_memory_bytes),
             ("max_write_log_bytes", self.max_write_log_bytes),
         ] {
@@ -320,6 +325,7 @@ impl Limits {
             max_bytes_written: self.max_bytes_written,
             max_document_bytes: self.max_document_bytes,
             max_read_ranges: self.max_read_ranges,
+            max_read_set_bytes: self.max_read_set_bytes,
             value_limits: self.value_limits(),
         }
     }

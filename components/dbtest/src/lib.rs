@@ -277,3 +277,27 @@ fn open_many(_ctx: &QueryCtx, args: OpenMany) -> Result<u32, Error> {
     }
     Ok(open.len() as u32)
 }
+
+#[derive(Deserialize)]
+struct WideFilter {
+    table: String,
+    field: String,
+    /// How many comparisons the filter ORs together (none matches).
+    operands: u32,
+}
+
+/// Scans `table` with a filter of `operands` comparisons that never match: cheap per
+/// comparison, costly per document, so a scan's host call runs long unless the host
+/// checks the call's deadline as it goes.
+#[query]
+fn wide_filter(ctx: &QueryCtx, args: WideFilter) -> Result<usize, Error> {
+    Ok(ctx
+        .db
+        .query(&args.table)
+        .filter(|q| {
+            q.or((0..args.operands)
+                .map(|i| q.eq(q.field(&args.field), q.literal(format!("never-{i}")))))
+        })
+        .collect()?
+        .len())
+}

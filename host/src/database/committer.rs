@@ -45,7 +45,7 @@ impl Default for CommitterOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     /// Something it read changed; re-run it from scratch.
-    #[error("conflict: {0:?}")]
+    #[error("{}", conflict_message(.0))]
     Conflict(Conflict),
     /// Another transaction created a table of the same name first; re-run it.
     #[error("table {0:?} was created by a concurrent transaction")]
@@ -64,6 +64,20 @@ impl CommitError {
             self,
             CommitError::Internal(_) | CommitError::LimitExceeded(_)
         )
+    }
+}
+
+/// A conflict as callers read it (after the last retry): what happened, no internals.
+fn conflict_message(conflict: &Conflict) -> &'static str {
+    match conflict {
+        Conflict::WriteInReadRange { .. } => {
+            "a concurrent mutation wrote what this one read (conflict)"
+        }
+        Conflict::SnapshotTooOld => {
+            "too many commits happened while this mutation ran to check it (conflict)"
+        }
+        Conflict::TableCreated => "a concurrent mutation created a table this one read (conflict)",
+        Conflict::SchemaChanged { .. } => "a deploy changed a table this mutation used (conflict)",
     }
 }
 
@@ -260,7 +274,13 @@ impl CommitterState {
 
     /// One maintenance step in a write transaction of its own.
     fn maintain(&mut self, maintenance: Maintenance) -> anyhow::Result<Step> {
-        let txn = self.persistence.begin_write()?;
+        let mut txn = self.persistence.begin_write()?;
+        // No fsync per step: a build is only used once the durable schema commit makes
+        // its index ready (which persists every step before it), and a drop that a crash
+        // undoes is redone by the startup sweep. The steps stay short for the commits
+        // waiting behind them.
+        txn.set_durability(redb::Durability::None)
+            .map_err(|err| anyhow::anyhow!("cannot skip the fsync of an index step: {err}"))?;
         let step = match maintenance {
             Maintenance::Backfill {
                 table_number,

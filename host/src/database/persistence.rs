@@ -450,6 +450,9 @@ pub fn alter_indexes(
     Ok(())
 }
 
+/// The most document bytes one backfill step decodes (it also stops at its count).
+const MAX_BACKFILL_STEP_BYTES: usize = 4 << 20;
+
 /// Adds the entries of the building index `index` for up to `limit` documents of `table`
 /// whose keys come after `after`, read as they are now (a document written since the
 /// index was added already has its entry: inserting it again changes nothing). Returns
@@ -472,13 +475,15 @@ pub fn backfill_chunk(
         }
         None => start.to_vec(),
     };
-    let mut done = 0;
+    let (mut done, mut bytes) = (0, 0);
     for entry in documents.range::<&[u8]>(start.as_slice()..end.as_slice())? {
         let (key, text) = entry?;
         let document = decode_document(text.value())?;
         entries.insert(index.key_for(&document).as_slice(), key.value())?;
         done += 1;
-        if done == limit {
+        bytes += text.value().len();
+        // Large documents end a step early: its cost is what it decodes.
+        if done == limit || bytes >= MAX_BACKFILL_STEP_BYTES {
             return Ok(Some(key.value().to_vec()));
         }
     }

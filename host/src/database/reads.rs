@@ -56,6 +56,9 @@ pub struct ReadSet {
     /// them after its snapshot is a conflict (its reads used the old indexes, its writes
     /// were checked against the old validator).
     tables: BTreeSet<u32>,
+    /// Bytes of the recorded range bounds and missing table names: what the read set
+    /// holds in memory until the commit is checked.
+    bytes: usize,
 }
 
 /// A table a transaction looked for and did not find.
@@ -73,14 +76,27 @@ impl ReadSet {
         if let Some(last) = self.ranges.last_mut()
             && let Some(merged) = union_if_touching(last, &range)
         {
+            self.bytes = self.bytes - range_bytes(last) + range_bytes(&merged);
             *last = merged;
             return;
         }
+        self.bytes += range_bytes(&range);
         self.ranges.push(range);
     }
 
+    /// Bytes the read set holds (range bounds and missing table names).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn record_missing_table(&mut self, table: MissingTable) {
-        self.missing_tables.insert(table);
+        let bytes = match &table {
+            MissingTable::Name(name) => name.len(),
+            MissingTable::Number(_) => 4,
+        };
+        if self.missing_tables.insert(table) {
+            self.bytes += bytes;
+        }
     }
 
     /// Records that the transaction read or wrote a document of this table.
@@ -143,6 +159,10 @@ impl ReadSet {
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty() && self.missing_tables.is_empty()
     }
+}
+
+fn range_bytes(range: &KeyRange) -> usize {
+    range.start.len() + range.end.as_ref().map_or(0, Vec::len)
 }
 
 /// The union of two ranges if they overlap or touch (one ends where the other starts).

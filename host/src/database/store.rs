@@ -26,7 +26,7 @@ pub enum MutationError {
 
 /// Documents (or entries) one step of an index build (or drop) handles in its write
 /// transaction: small enough that commits waiting behind it wait a few milliseconds.
-const INDEX_CHUNK_DOCUMENTS: usize = 512;
+const INDEX_CHUNK_DOCUMENTS: usize = 256;
 
 /// Enough for a hot document under heavy contention: with backoff, each round lets some
 /// contenders through.

@@ -1216,3 +1216,49 @@ async fn an_index_built_in_the_background_matches_the_table_despite_concurrent_w
     assert_eq!(store.count_index_entries(removed), 0);
     assert!(store.orphaned_index_ids().unwrap().is_empty());
 }
+
+/// A range over a large value holds that value in the read set until the commit is
+/// checked: `max_read_set_bytes` bounds the bytes, as `max_read_ranges` bounds the count.
+#[tokio::test]
+async fn the_read_set_is_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = TransactionLimits {
+        max_read_set_bytes: 1_000,
+        ..Default::default()
+    };
+    let store = store_with_limits(&dir, limits);
+    store
+        .run_mutation(|txn| txn.create_table("messages", &messages_index()))
+        .await
+        .unwrap();
+    let range = |channel: String| IndexRange {
+        equal: vec![("channel".into(), Value::from(channel))],
+        ..Default::default()
+    };
+    let mut txn = store.begin_mutation().unwrap();
+    // Two bounds of about 200 bytes: within the limit.
+    txn.scan(
+        "messages",
+        "by_channel",
+        &range("a".repeat(200)),
+        Order::Asc,
+        1,
+        None,
+    )
+    .unwrap();
+    let err = txn
+        .scan(
+            "messages",
+            "by_channel",
+            &range("b".repeat(600)),
+            Order::Asc,
+            1,
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "transaction read index ranges holding more than 1000 bytes of keys (max_read_set_bytes)"
+    );
+    assert!(txn.limit_exceeded().is_some());
+}

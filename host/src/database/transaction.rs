@@ -25,6 +25,9 @@ pub struct TransactionLimits {
     /// Index ranges one transaction may record in its read set (each `get`, and each
     /// scan, records one; the pages of one scan count once).
     pub max_read_ranges: usize,
+    /// Bytes of index keys those ranges hold (a range over an 8 MiB value holds two
+    /// 8 MiB bounds until the commit is checked).
+    pub max_read_set_bytes: usize,
     pub value_limits: ValueLimits,
 }
 
@@ -37,6 +40,7 @@ impl Default for TransactionLimits {
             max_bytes_written: 8 << 20,
             max_document_bytes: 1 << 20,
             max_read_ranges: 32_768,
+            max_read_set_bytes: 16 << 20,
             value_limits: ValueLimits::default(),
         }
     }
@@ -673,6 +677,12 @@ impl Transaction {
             return Err(self.exceeded(format!(
                 "transaction read more than {} index ranges (max_read_ranges)",
                 self.limits.max_read_ranges
+            )));
+        }
+        if self.reads.bytes() > self.limits.max_read_set_bytes {
+            return Err(self.exceeded(format!(
+                "transaction read index ranges holding more than {} bytes of keys (max_read_set_bytes)",
+                self.limits.max_read_set_bytes
             )));
         }
         Ok(())
