@@ -142,10 +142,11 @@ impl DocumentStore {
             })
             .await
             .map_err(mutation_error)?;
-        for (table_number, index_id) in building {
-            self.backfill_index(table_number, index_id)
-                .await
-                .map_err(SchemaError::Backfill)?;
+        for &(table_number, index_id) in &building {
+            if let Err(err) = self.backfill_index(table_number, index_id).await {
+                self.abandon_building_indexes(&building).await;
+                return Err(SchemaError::Backfill(err));
+            }
         }
         // Step 2, one commit: tables, ready indexes, validators, and `also_write`.
         // Checking a new validator reads every document of its table: no read limit here.
@@ -154,7 +155,7 @@ impl DocumentStore {
             max_bytes_read: usize::MAX,
             ..self.limits().clone()
         };
-        let (report, _) = self
+        let result = self
             .run_mutation_with(limits, |transaction| {
                 if let Some(write) = &also_write {
                     transaction.also_write(write.clone())?;
@@ -201,8 +202,31 @@ impl DocumentStore {
                 Ok(report)
             })
             .await
-            .map_err(mutation_error)?;
-        Ok(report)
+            .map_err(mutation_error);
+        if result.is_err() {
+            // All or nothing: the indexes built for a schema that did not commit go.
+            self.abandon_building_indexes(&building).await;
+        }
+        result.map(|(report, _)| report)
+    }
+
+    /// Removes the indexes step 1 of a failed schema built, and their entries. A failure
+    /// here is logged: the indexes stay building (maintained, unused) until a later
+    /// deploy declares or removes them.
+    async fn abandon_building_indexes(&self, building: &[(u32, u32)]) {
+        if building.is_empty() {
+            return;
+        }
+        let removed = self
+            .run_mutation(|transaction| transaction.abandon_building_indexes(building))
+            .await;
+        let dropped = match removed {
+            Ok((removed, _)) => self.drop_indexes(&removed).await,
+            Err(err) => Err(anyhow::anyhow!("{err}")),
+        };
+        if let Err(err) = dropped {
+            tracing::error!(error = ?err, "cannot remove the indexes a failed deploy built");
+        }
     }
 
     /// Drops the entries of indexes no table has (a deploy's removed indexes whose drop a

@@ -1262,3 +1262,45 @@ async fn the_read_set_is_bounded_in_bytes() {
     );
     assert!(txn.limit_exceeded().is_some());
 }
+
+/// A schema that fails after its new index was built (here: a validator the stored
+/// documents violate) leaves no index behind: not in the table, not in the store.
+#[tokio::test]
+async fn a_failed_schema_removes_the_index_it_built() {
+    use super::schema::{Schema, TableSchema};
+    let dir = tempfile::tempdir().unwrap();
+    let store = messages_store(&dir, &[("a", "one"), ("b", "two")]).await;
+    let validator: super::validator::DocumentValidator =
+        serde_json::from_value(serde_json::json!({"channel": "string"})).unwrap();
+    let schema = Schema {
+        tables: [(
+            "messages".to_string(),
+            TableSchema {
+                indexes: [
+                    ("by_channel".to_string(), vec!["channel".to_string()]),
+                    ("by_body".to_string(), vec!["body".to_string()]),
+                ]
+                .into(),
+                document: Some(validator),
+            },
+        )]
+        .into(),
+    };
+    let err = store.apply_schema(&schema, None).await.unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    let record = store
+        .begin_query()
+        .unwrap()
+        .table_record("messages")
+        .unwrap();
+    let names: Vec<(&str, bool)> = record
+        .indexes
+        .iter()
+        .map(|index| (index.name.as_str(), index.building))
+        .collect();
+    assert_eq!(names, [("by_creation_time", false), ("by_channel", false)]);
+    assert!(
+        store.orphaned_index_ids().unwrap().is_empty(),
+        "its entries are gone too"
+    );
+}

@@ -177,6 +177,12 @@ impl Transaction {
             .or_else(|| self.snapshot.table_by_number(number))
     }
 
+    /// The record of a table as this transaction sees it (for tests).
+    #[cfg(test)]
+    pub(crate) fn table_record(&self, name: &str) -> Option<TableRecord> {
+        self.table(name).cloned()
+    }
+
     /// The names of every table this transaction sees, in order.
     pub fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -323,6 +329,36 @@ impl Transaction {
             self.altered_tables.insert(table_name.to_string(), altered);
         }
         Ok(building)
+    }
+
+    /// Removes the building indexes among `built` ((table number, index id), from
+    /// [`Transaction::prepare_indexes`]) from their tables: a deploy that failed after
+    /// building them leaves nothing for writes to maintain. Returns the ids removed; their
+    /// entries are left for a drop.
+    pub fn abandon_building_indexes(&mut self, built: &[(u32, u32)]) -> Result<Vec<u32>, DbError> {
+        self.require_writable("abandon_building_indexes")?;
+        let mut removed = Vec::new();
+        for name in self.table_names() {
+            let Some(table) = self.table(&name).cloned() else {
+                continue;
+            };
+            let abandoned = |index: &IndexDefinition| {
+                index.building && built.contains(&(table.number, index.id))
+            };
+            if !table.indexes.iter().any(abandoned) {
+                continue;
+            }
+            removed.extend(table.indexes.iter().filter(|i| abandoned(i)).map(|i| i.id));
+            let indexes = table
+                .indexes
+                .iter()
+                .filter(|i| !abandoned(i))
+                .cloned()
+                .collect();
+            let altered = TableRecord { indexes, ..table };
+            self.altered_tables.insert(name, altered);
+        }
+        Ok(removed)
     }
 
     /// Refuses a validator that a stored document of `table` does not match, naming it.
