@@ -6,13 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
-use crate::support::{Server, component};
-
-/// `{"$integer": ...}` for an int64.
-fn int64(n: i64) -> Json {
-    use base64::Engine as _;
-    json!({ "$integer": base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes()) })
-}
+use crate::support::{Server, component, int64};
 
 fn apps_schema() -> Json {
     json!({

@@ -5,18 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::support::{Server, component};
+use crate::support::{Server, component, int64};
 
 /// Generous: the attacks below finish in well under a second once the host bounds its
 /// work; unbounded, each holds a worker thread for tens of seconds. Not a benchmark
 /// (`cargo xtask bench` measures the latency); a liveness bound.
 const LIVENESS: Duration = Duration::from_secs(10);
-
-/// `{"$integer": ...}` for an int64.
-fn int64(n: i64) -> Json {
-    use base64::Engine as _;
-    json!({ "$integer": base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes()) })
-}
 
 fn deploy_dbtest_and_hello(server: &Server) {
     let (dbtest, hello) = (component("dbtest"), component("hello"));

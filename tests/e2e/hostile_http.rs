@@ -8,17 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{ADMIN_KEY, Client, Server, component};
+use crate::support::{ADMIN_KEY, Client, Server, component, int64};
 
 /// How long a liveness check may take before the test calls the server stuck: generous,
 /// since the machine may be busy with other tests.
 const LIVENESS: Duration = Duration::from_secs(10);
-
-/// `{"$integer": ...}` for an int64 argument.
-fn int64(n: i64) -> serde_json::Value {
-    use base64::Engine as _;
-    json!({ "$integer": base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes()) })
-}
 
 /// The headers a browser sends in a preflight for a JSON POST from `origin`.
 fn preflight(origin: &str) -> [(&str, &str); 3] {

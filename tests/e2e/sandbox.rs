@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Server, component};
+use crate::support::{Server, component, int64};
 
 fn misbehave_server(config: Option<&str>) -> Server {
     let server = Server::start_with_config(config);
@@ -16,12 +16,6 @@ fn misbehave_server(config: Option<&str>) -> Server {
         ("misbehave", &component("misbehave")),
     ]);
     server
-}
-
-/// `{"$integer": ...}` for an int64 argument.
-fn int64(n: i64) -> serde_json::Value {
-    use base64::Engine as _;
-    json!({ "$integer": base64::engine::general_purpose::STANDARD.encode(n.to_le_bytes()) })
 }
 
 #[test]

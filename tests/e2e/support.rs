@@ -16,6 +16,11 @@ pub const ADMIN_KEY: &str = "test-admin-key";
 /// the deployment; only a broken server ever reaches it.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// `{"$integer": ...}`: an int64 in Convex JSON, for arguments and expected values.
+pub fn int64(n: i64) -> Json {
+    json!({ "$integer": BASE64.encode(n.to_le_bytes()) })
+}
+
 /// A built component from `target/components/`.
 pub fn component(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
