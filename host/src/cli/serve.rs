@@ -194,6 +194,12 @@ fn resolve_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
     // read and our create.
     for _ in 0..2 {
         match dir.read_to_string(CURSOR_KEY_FILE) {
+            // Only a crash of a version that wrote the key in place leaves it empty: no
+            // cursor was ever sealed with it.
+            Ok(text) if text.trim().is_empty() => {
+                dir.remove_file(CURSOR_KEY_FILE)
+                    .with_context(|| format!("cannot replace the empty {}", path.display()))?;
+            }
             Ok(text) => return parse_cursor_key(&text).with_context(|| {
                 format!(
                     "{} is not a cursor key ({} bytes in hex); delete it to make a new one (cursors handed out so far stop working)",
@@ -210,12 +216,24 @@ fn resolve_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
         let mut key = [0u8; CURSOR_KEY_BYTES];
         getrandom::fill(&mut key)
             .map_err(|err| anyhow::anyhow!("cannot generate a cursor key: {err}"))?;
+        // Written whole to a file of its own, synced, then linked into place (a link never
+        // replaces an existing file): a crash leaves either no key or the whole key.
+        let temporary = format!("{CURSOR_KEY_FILE}.{}.tmp", hex::encode(&key[..4]));
         let mut options = cap_std::fs::OpenOptions::new();
         options.write(true).create_new(true).mode(0o600);
-        match dir.open_with(CURSOR_KEY_FILE, &options) {
-            Ok(mut file) => {
-                file.write_all(hex::encode(key).as_bytes())
-                    .and_then(|()| file.sync_all())
+        dir.open_with(&temporary, &options)
+            .and_then(|mut file| {
+                file.write_all(hex::encode(key).as_bytes())?;
+                file.sync_all()
+            })
+            .with_context(|| format!("cannot store the cursor key {}", path.display()))?;
+        let linked = dir.hard_link(&temporary, &dir, CURSOR_KEY_FILE);
+        let _ = dir.remove_file(&temporary);
+        match linked {
+            Ok(()) => {
+                // The new name must survive a crash too.
+                dir.open(".")
+                    .and_then(|this| this.sync_all())
                     .with_context(|| format!("cannot store the cursor key {}", path.display()))?;
                 return Ok(CursorKey::from_bytes(key));
             }
@@ -235,4 +253,26 @@ fn parse_cursor_key(text: &str) -> anyhow::Result<CursorKey> {
         .try_into()
         .map_err(|bytes: Vec<u8>| anyhow::anyhow!("it holds {} bytes", bytes.len()))?;
     Ok(CursorKey::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_key_is_created_once_and_an_empty_one_is_replaced() {
+        let data = tempfile::tempdir().unwrap();
+        let first = resolve_cursor_key(data.path()).unwrap();
+        let again = resolve_cursor_key(data.path()).unwrap();
+        assert_eq!(first.seal("t", "i", b"k"), again.seal("t", "i", b"k"));
+        let names: Vec<_> = std::fs::read_dir(data.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [CURSOR_KEY_FILE], "no temporary file is left");
+        // What a crash mid-write used to leave: an empty file blocked every start.
+        std::fs::write(data.path().join(CURSOR_KEY_FILE), "").unwrap();
+        let replaced = resolve_cursor_key(data.path()).unwrap();
+        assert_ne!(first.seal("t", "i", b"k"), replaced.seal("t", "i", b"k"));
+    }
 }
