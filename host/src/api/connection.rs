@@ -72,6 +72,17 @@ impl Activity {
     fn set(&self, phase: Phase) {
         self.lock().phase = phase;
     }
+
+    /// Bytes of a response went out: a connection still sending its answer (to a slow
+    /// reader, after the handler returned) is not idle, so its idle clock starts over.
+    fn wrote(&self) {
+        let mut shared = self.lock();
+        if let Phase::Idle { .. } = shared.phase {
+            shared.phase = Phase::Idle {
+                since: Instant::now(),
+            };
+        }
+    }
 }
 
 pub struct BusyGuard(Arc<Activity>);
@@ -192,7 +203,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(1..)) = written {
+            self.activity.wrote();
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -208,7 +223,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(1..)) = written {
+            self.activity.wrote();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -273,6 +292,28 @@ mod tests {
         assert_eq!(n, 4);
         drop(busy);
         let err = server.read(&mut [0; 16]).await.unwrap_err();
+        assert!(err.to_string().contains("idle_timeout_ms"), "{err}");
+    }
+
+    /// The handler returns before hyper has written the whole answer: while bytes keep
+    /// going out to a slow reader, the idle clock starts over, and it runs out only once
+    /// the connection really is quiet.
+    #[tokio::test]
+    async fn a_response_still_being_written_is_not_idle() {
+        let (server, mut client, _activity) = stream();
+        let (mut reader, mut writer) = tokio::io::split(server);
+        let waiting = tokio::spawn(async move { reader.read(&mut [0; 16]).await });
+        // Twice the idle time in all, a write every third of it.
+        for _ in 0..6 {
+            tokio::time::sleep(IDLE / 3).await;
+            writer.write_all(b"part of a long answer").await.unwrap();
+            client.read_exact(&mut [0; 21]).await.unwrap();
+        }
+        assert!(
+            !waiting.is_finished(),
+            "closed while the answer was being written"
+        );
+        let err = waiting.await.unwrap().unwrap_err();
         assert!(err.to_string().contains("idle_timeout_ms"), "{err}");
     }
 
