@@ -311,3 +311,111 @@ fn a_new_index_is_built_while_mutations_keep_committing() {
     );
     assert_eq!(tagged.as_array().map(Vec::len), Some(3), "{tagged}");
 }
+
+/// Runs `deploy` while four threads keep inserting `document` into `filler`; returns what
+/// it answered and how many inserts committed while it was in flight. Every insert must
+/// succeed.
+fn deploy_during_inserts(
+    server: &Server,
+    document: Json,
+    deploy: impl FnOnce() -> (u16, Json),
+) -> ((u16, Json), usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let deploying = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut during = 0;
+                    while !done.load(Ordering::SeqCst) {
+                        let was_deploying = deploying.load(Ordering::SeqCst);
+                        server.value(
+                            "mutation",
+                            "dbtest:insert",
+                            json!({"table": "filler", "document": document}),
+                        );
+                        // Counted only if the deploy was in flight from before it was
+                        // sent until after it was answered.
+                        if was_deploying && !done.load(Ordering::SeqCst) {
+                            during += 1;
+                        }
+                    }
+                    during
+                })
+            })
+            .collect();
+        deploying.store(true, Ordering::SeqCst);
+        let answer = deploy();
+        done.store(true, Ordering::SeqCst);
+        let during = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        (answer, during)
+    })
+}
+
+/// A new document validator is checked against the stored documents in the background:
+/// inserts into that very table keep committing while the deploy checks 20 000 of them
+/// (a check inside the schema commit conflicted with each of them and gave up after 100
+/// re-runs). A write made meanwhile that the new validator refuses is not refused itself
+/// (the validator is not current yet); it fails the deploy, which names the document, and
+/// the old validator stays.
+#[test]
+fn a_validator_change_is_checked_while_writes_to_its_table_keep_committing() {
+    let server = Server::start();
+    deploy_dbtest_and_hello(&server);
+    fill(&server, 20_000);
+    let (dbtest, hello) = (component("dbtest"), component("hello"));
+    let deploy_validator = |tag: &str| {
+        server.deploy_with_tables(
+            &[("dbtest", &dbtest), ("hello", &hello)],
+            json!({ "filler": {
+                "indexes": { "by_n": ["n"] },
+                "document": { "tag": tag, "n": "float64" },
+            } }),
+        )
+    };
+
+    let ((status, body), during) =
+        deploy_during_inserts(&server, json!({"tag": "w", "n": 1.0}), || {
+            deploy_validator("string | float64")
+        });
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["schema"]["validatedTables"], json!(["filler"]));
+    eprintln!("{during} inserts into the table committed while its validator was checked");
+    assert!(
+        during >= 5,
+        "only {during} inserts committed while the validator was checked"
+    );
+    let refused = server.error(
+        "mutation",
+        "dbtest:insert",
+        json!({"table": "filler", "document": {"tag": true, "n": 1.0}}),
+    );
+    assert!(refused.contains("does not match the schema"), "{refused}");
+
+    // Numeric tags fit the current validator but not the next one.
+    let ((status, body), _) = deploy_during_inserts(&server, json!({"tag": 5.0, "n": 1.0}), || {
+        deploy_validator("string")
+    });
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidSchema")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("table \"filler\"")
+            && message.contains(
+                "does not match the new schema: field \"tag\": expected string, got float64"
+            ),
+        "{message}"
+    );
+    let (_, listing) = server.get("/api/functions", true);
+    let listing: Json = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing["deploymentId"], 2, "the failed deploy went nowhere");
+    server.value(
+        "mutation",
+        "dbtest:insert",
+        json!({"table": "filler", "document": {"tag": 6.0, "n": 1.0}}),
+    );
+}

@@ -92,6 +92,15 @@ async fn run_server(
         )
         .context("cannot open the document store")?,
     );
+    // No deploy runs yet: a pending validator is left over from one that a stop
+    // interrupted, and would only cost every write to its table a check.
+    match store.clear_pending_validators().await {
+        Ok(0) => {}
+        Ok(cleared) => tracing::info!(cleared, "cleared the validators of an interrupted deploy"),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot clear the validators of an interrupted deploy")
+        }
+    }
     // Entries of indexes a deploy removed but did not finish dropping before the server
     // stopped: nothing reads them; drop them while serving.
     tokio::spawn({

@@ -5,9 +5,9 @@
 //! all the valid ones in **one** redb write transaction — one fsync for many mutations
 //! (group commit). Each gets its own commit timestamp, strictly increasing and persisted.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,6 +53,10 @@ pub enum CommitError {
     /// The transaction exceeded one of its limits: it may never commit.
     #[error("{0}")]
     LimitExceeded(String),
+    /// A schema commit that declares a pending validator which a write made while it was
+    /// pending did not match.
+    #[error("{0}")]
+    ValidatorViolated(String),
     #[error("commit failed: {0}")]
     Internal(String),
 }
@@ -62,7 +66,9 @@ impl CommitError {
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            CommitError::Internal(_) | CommitError::LimitExceeded(_)
+            CommitError::Internal(_)
+                | CommitError::LimitExceeded(_)
+                | CommitError::ValidatorViolated(_)
         )
     }
 }
@@ -115,11 +121,42 @@ enum Step {
     More(Option<Vec<u8>>),
 }
 
+/// The first write found not matching each pending validator (by its id), as a message:
+/// the committer records them, the deploy waiting on the validator reads them.
+#[derive(Debug, Default)]
+pub struct Violations(Mutex<HashMap<u32, String>>);
+
+impl Violations {
+    /// The violation recorded against the pending validator `id`, if any.
+    pub fn get(&self, id: u32) -> Option<String> {
+        self.0
+            .lock()
+            .expect("violations poisoned")
+            .get(&id)
+            .cloned()
+    }
+
+    fn record(&self, found: Vec<(u32, String)>) {
+        let mut violations = self.0.lock().expect("violations poisoned");
+        for (id, message) in found {
+            violations.entry(id).or_insert(message);
+        }
+    }
+
+    fn forget(&self, ids: &[u32]) {
+        let mut violations = self.0.lock().expect("violations poisoned");
+        for id in ids {
+            violations.remove(id);
+        }
+    }
+}
+
 /// The handle mutations commit through. Dropping it stops the committer thread after the
 /// commits already queued, and waits for it, so the database file is closed afterwards.
 pub struct Committer {
     sender: Option<mpsc::Sender<Message>>,
     thread: Option<thread::JoinHandle<()>>,
+    violations: Arc<Violations>,
 }
 
 impl Drop for Committer {
@@ -138,12 +175,15 @@ impl Committer {
             .tables()
             .map(|table| (table.number, table.clone()))
             .collect();
+        let violations = Arc::new(Violations::default());
         let state = CommitterState {
             write_log: WriteLog::new(snapshot.ts, options.write_log_bytes),
             last_ts: snapshot.ts,
             tables,
             persistence,
             max_batch: options.max_batch.max(1),
+            violations: violations.clone(),
+            attempt: AttemptEffects::default(),
         };
         drop(snapshot);
         let (sender, receiver) = mpsc::channel();
@@ -154,7 +194,13 @@ impl Committer {
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
+            violations,
         })
+    }
+
+    /// The first committed write that did not match the pending validator `id`, if any.
+    pub fn violation(&self, pending_validator_id: u32) -> Option<String> {
+        self.violations.get(pending_validator_id)
     }
 
     /// Commits `pending`; returns its commit timestamp. A read-only transaction commits
@@ -236,6 +282,18 @@ struct CommitterState {
     /// Table number → record, as of the last commit.
     tables: BTreeMap<u32, TableRecord>,
     max_batch: usize,
+    violations: Arc<Violations>,
+    /// What the batch being written found about pending validators; published only once
+    /// the batch is durable, so a write that never committed fails no deploy.
+    attempt: AttemptEffects,
+}
+
+/// Effects of an attempt at a batch on [`Violations`], applied when it commits.
+#[derive(Default)]
+struct AttemptEffects {
+    violations: Vec<(u32, String)>,
+    /// Pending validators the batch resolved (declared or abandoned).
+    resolved: Vec<u32>,
 }
 
 impl CommitterState {
@@ -378,7 +436,12 @@ impl CommitterState {
             .and_then(|()| self.persistence.save_counters(&txn))
             .and_then(|()| txn.commit().context("redb commit failed"));
         match result {
-            Ok(()) => BatchOutcome::Committed(results),
+            Ok(()) => {
+                let effects = std::mem::take(&mut self.attempt);
+                self.violations.record(effects.violations);
+                self.violations.forget(&effects.resolved);
+                BatchOutcome::Committed(results)
+            }
             Err(error) => {
                 self.roll_back(tables_before, last_ts_before);
                 BatchOutcome::Failed(error)
@@ -391,6 +454,7 @@ impl CommitterState {
         self.tables = tables;
         self.write_log.forget_after(last_ts);
         self.last_ts = last_ts;
+        self.attempt = AttemptEffects::default();
     }
 
     /// Checks one mutation against everything committed after its snapshot (including
@@ -425,6 +489,7 @@ impl CommitterState {
                 name.clone(),
             )));
         }
+        let resolved = self.check_resolved_validators(pending)?;
         for record in pending.new_tables.values() {
             self.tables.insert(record.number, record.clone());
         }
@@ -446,6 +511,7 @@ impl CommitterState {
             .values()
             .chain(pending.altered_tables.values())
             .map(|table| table.number);
+        let violations = self.check_pending_validators(pending);
         let touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
             .map_err(Validation::Failed)?;
         if let Some(also_write) = &pending.also_write {
@@ -462,7 +528,75 @@ impl CommitterState {
             .map(|table| table.number)
             .collect();
         self.write_log.push(ts, touched, altered);
+        self.attempt.violations.extend(violations);
+        self.attempt.resolved.extend(resolved);
         Ok(Some(ts))
+    }
+
+    /// The pending validators `pending` resolves (a schema commit that declares or
+    /// abandons them). Declaring one that a committed write did not match is refused.
+    fn check_resolved_validators(&self, pending: &PendingCommit) -> Result<Vec<u32>, Validation> {
+        let mut resolved = Vec::new();
+        for altered in pending.altered_tables.values() {
+            let Some(current) = self
+                .tables
+                .get(&altered.number)
+                .and_then(|table| table.pending_validator.as_ref())
+            else {
+                continue;
+            };
+            if altered.pending_validator.as_ref() == Some(current) {
+                continue;
+            }
+            // Earlier members of this batch count too: they commit before this one.
+            let violation = || {
+                self.attempt
+                    .violations
+                    .iter()
+                    .find(|(id, _)| *id == current.id)
+                    .map(|(_, message)| message.clone())
+                    .or_else(|| self.violations.get(current.id))
+            };
+            if altered.validator.as_ref() == Some(&current.validator)
+                && let Some(violation) = violation()
+            {
+                return Err(Validation::Rejected(CommitError::ValidatorViolated(
+                    violation,
+                )));
+            }
+            resolved.push(current.id);
+        }
+        Ok(resolved)
+    }
+
+    /// Checks the documents `pending` writes into tables with a pending validator (with
+    /// the tables as this commit leaves them); returns a violation per validator that one
+    /// of them does not match. The write commits regardless: the deploy fails instead.
+    fn check_pending_validators(&self, pending: &PendingCommit) -> Vec<(u32, String)> {
+        let mut found: Vec<(u32, String)> = Vec::new();
+        for (id, document) in &pending.writes {
+            let Some(document) = document else { continue };
+            let Some(table) = self.tables.get(&id.table_number) else {
+                continue;
+            };
+            let Some(validator) = &table.pending_validator else {
+                continue;
+            };
+            if found.iter().any(|(seen, _)| *seen == validator.id) {
+                continue;
+            }
+            let table_of = |number: u32| self.tables.get(&number).map(|t| t.name.clone());
+            if let Err(err) = validator.validator.check(&document.fields, &table_of) {
+                found.push((
+                    validator.id,
+                    format!(
+                        "document {id} written to table {:?} during the deploy does not match the new schema: {err}",
+                        table.name
+                    ),
+                ));
+            }
+        }
+        found
     }
 }
 

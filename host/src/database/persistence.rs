@@ -62,6 +62,20 @@ pub struct TableRecord {
     /// The schema's document validator, if it declares one; every write is checked.
     #[serde(default)]
     pub validator: Option<DocumentValidator>,
+    /// The validator a deploy in progress will declare: the deploy checks the stored
+    /// documents in the background, and the committer checks every write meanwhile. A
+    /// write that does not match fails the deploy, not the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_validator: Option<PendingValidator>,
+}
+
+/// A validator being checked against a table's documents before a deploy declares it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingValidator {
+    /// Unique among pending validators (drawn from the index id counter), so a violation
+    /// recorded for one deploy's validator never fails another's.
+    pub id: u32,
+    pub validator: DocumentValidator,
 }
 
 impl TableRecord {
@@ -80,6 +94,7 @@ impl TableRecord {
             }],
             last_creation_time: 0.0,
             validator: None,
+            pending_validator: None,
         }
     }
 
@@ -256,6 +271,7 @@ impl Persistence {
             indexes,
             last_creation_time: 0.0,
             validator: None,
+            pending_validator: None,
         }
     }
 
@@ -316,6 +332,33 @@ impl Snapshot {
             return Ok(None);
         };
         Ok(Some(decode_document(text.value())?))
+    }
+
+    /// Up to `limit` documents of table `table_number` (or fewer, once they add up to
+    /// [`MAX_STEP_BYTES`]) whose keys come after `after`, in key order, with
+    /// their keys. Empty once the table is covered.
+    pub fn documents_after(
+        &self,
+        table_number: u32,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(Vec<u8>, Document)>> {
+        let documents = self.txn.open_table(DOCUMENTS)?;
+        let (start, end) = table_document_bounds(table_number);
+        let start = match after {
+            Some(after) => key_after(after),
+            None => start.to_vec(),
+        };
+        let (mut found, mut bytes) = (Vec::new(), 0);
+        for entry in documents.range::<&[u8]>(start.as_slice()..end.as_slice())? {
+            let (key, text) = entry?;
+            bytes += text.value().len();
+            found.push((key.value().to_vec(), decode_document(text.value())?));
+            if found.len() == limit || bytes >= MAX_STEP_BYTES {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     /// Walks the entries of `range` in `order`. For each, `visit` gets the index key, the
@@ -450,8 +493,9 @@ pub fn alter_indexes(
     Ok(())
 }
 
-/// The most document bytes one backfill step decodes (it also stops at its count).
-const MAX_BACKFILL_STEP_BYTES: usize = 4 << 20;
+/// The most document bytes one background step (an index backfill, a validator check)
+/// decodes; it also stops at its count.
+const MAX_STEP_BYTES: usize = 4 << 20;
 
 /// Adds the entries of the building index `index` for up to `limit` documents of `table`
 /// whose keys come after `after`, read as they are now (a document written since the
@@ -468,11 +512,7 @@ pub fn backfill_chunk(
     let documents = txn.open_table(DOCUMENTS)?;
     let (start, end) = table_document_bounds(table.number);
     let start = match after {
-        Some(after) => {
-            let mut next = after.to_vec();
-            next.push(0);
-            next
-        }
+        Some(after) => key_after(after),
         None => start.to_vec(),
     };
     let (mut done, mut bytes) = (0, 0);
@@ -483,11 +523,18 @@ pub fn backfill_chunk(
         done += 1;
         bytes += text.value().len();
         // Large documents end a step early: its cost is what it decodes.
-        if done == limit || bytes >= MAX_BACKFILL_STEP_BYTES {
+        if done == limit || bytes >= MAX_STEP_BYTES {
             return Ok(Some(key.value().to_vec()));
         }
     }
     Ok(None)
+}
+
+/// The smallest key after `key`.
+fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
 }
 
 /// Removes up to `limit` entries of the index with id `index_id`; returns whether any

@@ -1,6 +1,8 @@
-//! The schema a deployment declares in `kiln.toml`: tables and their indexes. Applying it
-//! creates missing tables, backfills new indexes and drops removed ones, in one commit,
-//! before the deployment that needs them goes live. Tables the schema does not name keep
+//! The schema a deployment declares in `kiln.toml`: tables, their indexes and document
+//! validators. Applying it builds new indexes and checks new validators in the
+//! background, then creates missing tables and makes the new indexes and validators
+//! current in one commit, before the deployment that needs them goes live; removed
+//! indexes are dropped after. Tables the schema does not name keep
 //! their documents and are schemaless (no declared indexes, no validator), as in Convex.
 
 use std::collections::BTreeMap;
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::committer::CommitError;
 use super::indexes::{BY_CREATION_TIME, BY_ID, is_system_field};
 use super::store::DocumentStore;
-use super::transaction::{AlsoWrite, DbError, TransactionLimits};
+use super::transaction::{AlsoWrite, DbError, Prepared, TransactionLimits};
 use super::validator::DocumentValidator;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -55,8 +57,12 @@ pub enum SchemaError {
     Db(#[from] DbError),
     #[error("cannot apply the schema: {0}")]
     Commit(#[from] CommitError),
-    #[error("cannot build an index: {0:#}")]
+    #[error("cannot build an index or check a validator: {0:#}")]
     Backfill(anyhow::Error),
+    /// A stored document, or one written during the deploy, does not match a new
+    /// validator.
+    #[error("{0}")]
+    Violation(String),
 }
 
 impl Schema {
@@ -128,28 +134,35 @@ impl DocumentStore {
         also_write: Option<AlsoWrite>,
     ) -> Result<SchemaReport, SchemaError> {
         schema.validate()?;
-        // Step 1: indexes added to tables that exist are registered as building (writes
-        // maintain them from then on) and backfilled in the background, a chunk per write
-        // transaction, while mutations keep committing. The schema commit below makes
-        // them ready; until then no function can read them.
-        let (building, _) = self
+        // Step 1: what is slow for a table that exists happens in the background while
+        // mutations keep committing. New indexes are registered as building (writes
+        // maintain them from then on) and backfilled a chunk per write transaction; new
+        // validators become pending (the committer checks writes against them from then
+        // on) and the stored documents are checked a chunk per snapshot. The schema commit
+        // below makes them current; until then no function reads such an index and no
+        // write is refused by such a validator.
+        let (prepared, _) = self
             .run_mutation(|transaction| {
-                let mut building = Vec::new();
+                let mut prepared = Prepared::default();
                 for (table, definition) in &schema.tables {
-                    building.extend(transaction.prepare_indexes(table, &declared(definition))?);
+                    prepared.extend(transaction.prepare_table(
+                        table,
+                        &declared(definition),
+                        definition.document.as_ref(),
+                    )?);
                 }
-                Ok(building)
+                Ok(prepared)
             })
             .await
             .map_err(mutation_error)?;
-        for &(table_number, index_id) in &building {
-            if let Err(err) = self.backfill_index(table_number, index_id).await {
-                self.abandon_building_indexes(&building).await;
-                return Err(SchemaError::Backfill(err));
-            }
+        if let Err(err) = self.finish_background_work(&prepared).await {
+            self.abandon_prepared(&prepared).await;
+            return Err(err);
         }
-        // Step 2, one commit: tables, ready indexes, validators, and `also_write`.
-        // Checking a new validator reads every document of its table: no read limit here.
+        // Step 2, one commit: tables, ready indexes, validators, and `also_write`. The
+        // committer refuses it if a write since step 1 did not match a pending validator.
+        // A validator for a table created since step 1 is checked in this commit, reading
+        // the table: no read limit here.
         let limits = TransactionLimits {
             max_documents_read: usize::MAX,
             max_bytes_read: usize::MAX,
@@ -204,21 +217,41 @@ impl DocumentStore {
             .await
             .map_err(mutation_error);
         if result.is_err() {
-            // All or nothing: the indexes built for a schema that did not commit go.
-            self.abandon_building_indexes(&building).await;
+            // All or nothing: what step 1 prepared for a schema that did not commit goes.
+            self.abandon_prepared(&prepared).await;
         }
         result.map(|(report, _)| report)
     }
 
-    /// Removes the indexes step 1 of a failed schema built, and their entries. A failure
-    /// here is logged: the indexes stay building (maintained, unused) until a later
-    /// deploy declares or removes them.
-    async fn abandon_building_indexes(&self, building: &[(u32, u32)]) {
-        if building.is_empty() {
+    /// Backfills the indexes and checks the validators that step 1 prepared.
+    async fn finish_background_work(&self, prepared: &Prepared) -> Result<(), SchemaError> {
+        for &(table_number, index_id) in &prepared.building {
+            self.backfill_index(table_number, index_id)
+                .await
+                .map_err(SchemaError::Backfill)?;
+        }
+        for &(table_number, pending_id) in &prepared.validating {
+            let violation = self
+                .check_pending_validator(table_number, pending_id)
+                .await
+                .map_err(SchemaError::Backfill)?;
+            if let Some(violation) = violation {
+                return Err(SchemaError::Violation(violation));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what step 1 of a failed schema prepared: its building indexes, with their
+    /// entries, and its pending validators. A failure here is logged: the indexes stay
+    /// building (maintained, unused) until a later deploy declares or removes them, and
+    /// the validators pending until a later deploy or restart.
+    async fn abandon_prepared(&self, prepared: &Prepared) {
+        if prepared.is_empty() {
             return;
         }
         let removed = self
-            .run_mutation(|transaction| transaction.abandon_building_indexes(building))
+            .run_mutation(|transaction| transaction.abandon_prepared(prepared))
             .await;
         let dropped = match removed {
             Ok((removed, _)) => self.drop_indexes(&removed).await,
@@ -227,6 +260,16 @@ impl DocumentStore {
         if let Err(err) = dropped {
             tracing::error!(error = ?err, "cannot remove the indexes a failed deploy built");
         }
+    }
+
+    /// Removes the pending validators a stopped deploy left. Run once at startup, before
+    /// any deploy.
+    pub async fn clear_pending_validators(&self) -> Result<usize, SchemaError> {
+        let (cleared, _) = self
+            .run_mutation(|transaction| transaction.clear_pending_validators())
+            .await
+            .map_err(mutation_error)?;
+        Ok(cleared)
     }
 
     /// Drops the entries of indexes no table has (a deploy's removed indexes whose drop a
@@ -247,7 +290,7 @@ impl DocumentStore {
     }
 }
 
-/// A table's declared indexes as `declare_table` and `prepare_indexes` take them.
+/// A table's declared indexes as `declare_table` and `prepare_table` take them.
 fn declared(definition: &TableSchema) -> Vec<(String, Vec<String>)> {
     definition
         .indexes
@@ -259,6 +302,10 @@ fn declared(definition: &TableSchema) -> Vec<(String, Vec<String>)> {
 fn mutation_error(err: super::store::MutationError) -> SchemaError {
     match err {
         super::store::MutationError::Db(err) => SchemaError::Db(err),
+        super::store::MutationError::Commit {
+            error: CommitError::ValidatorViolated(violation),
+            ..
+        } => SchemaError::Violation(violation),
         super::store::MutationError::Commit { error, .. } => SchemaError::Commit(error),
     }
 }

@@ -28,6 +28,51 @@ pub enum MutationError {
 /// transaction: small enough that commits waiting behind it wait a few milliseconds.
 const INDEX_CHUNK_DOCUMENTS: usize = 256;
 
+/// Documents one step of a validator check reads, at one snapshot.
+const VALIDATION_CHUNK_DOCUMENTS: usize = 1024;
+
+/// Where one step of a validator check left off.
+enum ValidationStep {
+    Violation(String),
+    More(Vec<u8>),
+    Done,
+}
+
+/// Checks the next chunk of documents after `after` against the pending validator.
+fn check_documents_chunk(
+    persistence: &Persistence,
+    table_number: u32,
+    pending_id: u32,
+    after: Option<Vec<u8>>,
+) -> anyhow::Result<ValidationStep> {
+    let snapshot = persistence.snapshot()?;
+    let Some(table) = snapshot.table_by_number(table_number) else {
+        return Ok(ValidationStep::Done);
+    };
+    let Some(pending) = table
+        .pending_validator
+        .as_ref()
+        .filter(|pending| pending.id == pending_id)
+    else {
+        return Ok(ValidationStep::Done);
+    };
+    let documents =
+        snapshot.documents_after(table_number, after.as_deref(), VALIDATION_CHUNK_DOCUMENTS)?;
+    let table_of = |number: u32| snapshot.table_by_number(number).map(|t| t.name.clone());
+    for (_, document) in &documents {
+        if let Err(err) = pending.validator.check(&document.fields, &table_of) {
+            return Ok(ValidationStep::Violation(format!(
+                "existing document {} in table {:?} does not match the new schema: {err}",
+                document.id, table.name
+            )));
+        }
+    }
+    Ok(match documents.into_iter().last() {
+        Some((key, _)) => ValidationStep::More(key),
+        None => ValidationStep::Done,
+    })
+}
+
 /// Enough for a hot document under heavy contention: with backoff, each round lets some
 /// contenders through.
 pub const DEFAULT_MAX_RETRIES: usize = 100;
@@ -88,6 +133,36 @@ impl DocumentStore {
         self.committer
             .backfill_index(table_number, index_id, INDEX_CHUNK_DOCUMENTS)
             .await
+    }
+
+    /// Checks the documents stored in table `table_number` against its pending validator
+    /// `pending_id`, a chunk per read snapshot, off the async workers, while mutations
+    /// keep committing (the committer checks what they write). Returns the first document
+    /// that does not match, stored or written meanwhile, as a message; `None` if all do.
+    /// A validator no longer pending ends the check.
+    pub async fn check_pending_validator(
+        &self,
+        table_number: u32,
+        pending_id: u32,
+    ) -> anyhow::Result<Option<String>> {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            if let Some(violation) = self.committer.violation(pending_id) {
+                return Ok(Some(violation));
+            }
+            let persistence = self.persistence.clone();
+            let from = after.take();
+            let step = tokio::task::spawn_blocking(move || {
+                check_documents_chunk(&persistence, table_number, pending_id, from)
+            })
+            .await
+            .map_err(|err| anyhow::anyhow!("a validator check panicked: {err}"))??;
+            match step {
+                ValidationStep::Violation(message) => return Ok(Some(message)),
+                ValidationStep::More(last) => after = Some(last),
+                ValidationStep::Done => return Ok(self.committer.violation(pending_id)),
+            }
+        }
     }
 
     /// Ids of indexes with entries that no table has (see [`Persistence::orphaned_index_ids`]).

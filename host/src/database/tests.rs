@@ -1304,3 +1304,188 @@ async fn a_failed_schema_removes_the_index_it_built() {
         "its entries are gone too"
     );
 }
+
+/// The schema of `messages` with its index and `validator` (as JSON) as its document.
+fn messages_schema_with(validator: serde_json::Value) -> super::schema::Schema {
+    use super::schema::{Schema, TableSchema};
+    Schema {
+        tables: [(
+            "messages".to_string(),
+            TableSchema {
+                indexes: messages_index().into_iter().collect(),
+                document: Some(serde_json::from_value(validator).unwrap()),
+            },
+        )]
+        .into(),
+    }
+}
+
+/// Step 1 of a deploy that declares `validator` on `messages`: returns what it prepared.
+async fn prepare_messages_validator(
+    store: &DocumentStore,
+    validator: serde_json::Value,
+) -> super::transaction::Prepared {
+    let validator: super::validator::DocumentValidator = serde_json::from_value(validator).unwrap();
+    let (prepared, _) = store
+        .run_mutation(|txn| txn.prepare_table("messages", &messages_index(), Some(&validator)))
+        .await
+        .unwrap();
+    assert_eq!(prepared.validating.len(), 1, "{prepared:?}");
+    prepared
+}
+
+/// A new validator is checked against the stored documents in the background, without
+/// reading the table in the schema commit: mutations writing into that very table keep
+/// committing meanwhile, and the schema commit does not conflict with them.
+#[tokio::test]
+async fn a_validator_change_does_not_conflict_with_steady_writes_to_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(messages_store(&dir, &[]).await);
+    for chunk in 0..10 {
+        store
+            .run_mutation(|txn| {
+                for i in 0..1000 {
+                    txn.insert("messages", message("c", &format!("{chunk}-{i}")))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            let mut written = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                store
+                    .run_mutation(|txn| txn.insert("messages", message("w", "steady")))
+                    .await
+                    .unwrap();
+                written += 1;
+                tokio::task::yield_now().await;
+            }
+            written
+        }
+    });
+    let schema = messages_schema_with(serde_json::json!({"channel": "string", "body": "string"}));
+    let report = store.apply_schema(&schema, None).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let written = writer.await.unwrap();
+    assert_eq!(report.validated_tables, ["messages"]);
+    assert!(written > 0, "the writer committed during the deploy");
+    let record = store
+        .begin_query()
+        .unwrap()
+        .table_record("messages")
+        .unwrap();
+    assert!(record.validator.is_some() && record.pending_validator.is_none());
+    // Current now: a write that does not match is refused.
+    let err = store
+        .run_mutation(|txn| txn.insert("messages", object(&[("channel", Value::from(1.0))])))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not match the schema"),
+        "{err}"
+    );
+}
+
+/// A write that does not match a pending validator commits (the validator is not current
+/// yet) and fails the deploy instead, with a message naming the document: whether the
+/// background check is still running or already finished when it lands.
+#[tokio::test]
+async fn a_write_that_violates_a_pending_validator_fails_the_deploy_not_the_write() {
+    use super::schema::SchemaError;
+    let strict = serde_json::json!({"channel": "string", "body": "string"});
+    let dir = tempfile::tempdir().unwrap();
+    let store = messages_store(&dir, &[("a", "one")]).await;
+
+    // The write lands before the background check: the check reports it.
+    let prepared = prepare_messages_validator(&store, strict.clone()).await;
+    let (odd, _) = store
+        .run_mutation(|txn| txn.insert("messages", object(&[("channel", Value::from(7.0))])))
+        .await
+        .expect("a pending validator refuses no write");
+    let (table_number, pending_id) = prepared.validating[0];
+    let violation = store
+        .check_pending_validator(table_number, pending_id)
+        .await
+        .unwrap()
+        .expect("the check reports the write");
+    assert!(
+        violation.contains(&format!("document {odd} written to table \"messages\" during the deploy does not match the new schema")),
+        "{violation}"
+    );
+
+    // The write lands after the check passed: the schema commit is refused.
+    store.run_mutation(|txn| txn.delete(&odd)).await.unwrap();
+    store
+        .run_mutation(|txn| txn.abandon_prepared(&prepared))
+        .await
+        .unwrap();
+    let prepared = prepare_messages_validator(&store, strict.clone()).await;
+    let (table_number, pending_id) = prepared.validating[0];
+    assert_eq!(
+        store
+            .check_pending_validator(table_number, pending_id)
+            .await
+            .unwrap(),
+        None
+    );
+    let (odd, _) = store
+        .run_mutation(|txn| txn.insert("messages", object(&[("body", Value::from(false))])))
+        .await
+        .unwrap();
+    let validator: super::validator::DocumentValidator =
+        serde_json::from_value(strict.clone()).unwrap();
+    let err = store
+        .run_mutation(|txn| txn.declare_table("messages", &messages_index(), Some(&validator)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, super::store::MutationError::Commit { error: CommitError::ValidatorViolated(m), attempts: 1 } if m.contains(&odd.to_string())),
+        "{err}"
+    );
+
+    // Through apply_schema: the deploy fails naming the document, and nothing is left
+    // pending.
+    let err = store
+        .apply_schema(&messages_schema_with(strict), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SchemaError::Violation(_)), "{err}");
+    assert!(err.to_string().contains(&odd.to_string()), "{err}");
+    let record = store
+        .begin_query()
+        .unwrap()
+        .table_record("messages")
+        .unwrap();
+    assert_eq!(record.validator, None);
+    assert_eq!(
+        record.pending_validator, None,
+        "a failed deploy leaves no pending validator"
+    );
+}
+
+/// A pending validator that a stop interrupted is cleared at startup.
+#[tokio::test]
+async fn pending_validators_are_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = messages_store(&dir, &[("a", "one")]).await;
+        prepare_messages_validator(&store, serde_json::json!({"channel": "string"})).await;
+    }
+    let store = open(&dir);
+    let pending = |store: &DocumentStore| {
+        store
+            .begin_query()
+            .unwrap()
+            .table_record("messages")
+            .unwrap()
+            .pending_validator
+    };
+    assert!(pending(&store).is_some(), "pending validators are durable");
+    assert_eq!(store.clear_pending_validators().await.unwrap(), 1);
+    assert_eq!(pending(&store), None);
+}

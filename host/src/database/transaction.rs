@@ -10,7 +10,9 @@ use kiln_values::{Value, ValueLimits};
 use super::documents::{Document, DocumentError, check_user_fields};
 use super::id::DocumentId;
 use super::indexes::{BY_ID, IndexDefinition, IndexRange, RangeError, by_id_key};
-use super::persistence::{Order, Persistence, Snapshot, TableRecord, document_key};
+use super::persistence::{
+    Order, PendingValidator, Persistence, Snapshot, TableRecord, document_key,
+};
 use super::reads::{KeyRange, MissingTable, ReadSet};
 use super::validator::DocumentValidator;
 
@@ -97,6 +99,27 @@ impl std::fmt::Debug for PendingCommit {
             .field("altered_tables", &self.altered_tables)
             .field("also_write", &self.also_write.is_some())
             .finish()
+    }
+}
+
+/// What step 1 of a deploy ([`Transaction::prepare_table`]) left for the background.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Prepared {
+    /// (table number, index id) of each index to backfill.
+    pub building: Vec<(u32, u32)>,
+    /// (table number, pending validator id) of each validator to check the stored
+    /// documents against.
+    pub validating: Vec<(u32, u32)>,
+}
+
+impl Prepared {
+    pub fn is_empty(&self) -> bool {
+        self.building.is_empty() && self.validating.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Prepared) {
+        self.building.extend(other.building);
+        self.validating.extend(other.validating);
     }
 }
 
@@ -223,8 +246,16 @@ impl Transaction {
             validator_changed: existing.validator.as_ref() != validator,
             ..TableChange::default()
         };
+        // A validator that step 1 of the deploy made pending was checked against the stored
+        // documents in the background, and the committer checked every write since: the
+        // committer refuses this commit if either found a document that does not match.
+        // Any other new validator (a table created since step 1) is checked here.
         if change.validator_changed
             && let Some(validator) = validator
+            && existing
+                .pending_validator
+                .as_ref()
+                .is_none_or(|pending| &pending.validator != validator)
         {
             self.check_existing_documents(&existing, validator)?;
         }
@@ -271,10 +302,12 @@ impl Transaction {
             || !change.added.is_empty()
             || !change.removed.is_empty()
             || change.validator_changed
+            || existing.pending_validator.is_some()
         {
             let altered = TableRecord {
                 indexes,
                 validator: validator.cloned(),
+                pending_validator: None,
                 ..existing
             };
             if self.new_tables.contains_key(table_name) {
@@ -286,28 +319,35 @@ impl Transaction {
         Ok(change)
     }
 
-    /// The first step of a deploy that adds indexes to a table that exists: adds each
-    /// declared index that the table lacks as *building* (writes maintain it from this
-    /// commit on; queries cannot use it), keeping every existing index as it is. Returns
-    /// the (table number, index id) of each index to backfill in the background; [`Transaction::declare_table`]
-    /// makes them ready afterwards.
-    pub fn prepare_indexes(
+    /// The first step of a deploy that changes a table that exists, so that the slow part
+    /// runs in the background while mutations keep committing:
+    /// * each declared index the table lacks is added as *building*: writes maintain it
+    ///   from this commit on, queries cannot use it yet;
+    /// * a new validator becomes *pending*: the committer checks every write against it
+    ///   from this commit on (a write that does not match fails the deploy, not the write).
+    ///
+    /// Existing indexes and the current validator stay as they are. Returns what to backfill
+    /// and what to check; [`Transaction::declare_table`] makes it all current afterwards.
+    pub fn prepare_table(
         &mut self,
         table_name: &str,
         declared: &[(String, Vec<String>)],
-    ) -> Result<Vec<(u32, u32)>, DbError> {
-        self.require_writable("prepare_indexes")?;
+        validator: Option<&DocumentValidator>,
+    ) -> Result<Prepared, DbError> {
+        self.require_writable("prepare_table")?;
+        let mut prepared = Prepared::default();
         let Some(existing) = self.table(table_name).cloned() else {
-            return Ok(Vec::new());
+            return Ok(prepared);
         };
         let mut indexes = existing.indexes.clone();
-        let mut building = Vec::new();
         for (name, fields) in declared {
             match indexes[1..]
                 .iter()
                 .find(|index| &index.name == name && &index.fields == fields)
             {
-                Some(index) if index.building => building.push((existing.number, index.id)),
+                Some(index) if index.building => {
+                    prepared.building.push((existing.number, index.id));
+                }
                 Some(_) => {}
                 None => {
                     let id = self.persistence.new_index_id();
@@ -317,35 +357,51 @@ impl Transaction {
                         fields: fields.clone(),
                         building: true,
                     });
-                    building.push((existing.number, id));
+                    prepared.building.push((existing.number, id));
                 }
             }
         }
-        if indexes != existing.indexes {
+        let pending_validator = match validator {
+            Some(validator) if existing.validator.as_ref() != Some(validator) => {
+                let pending = PendingValidator {
+                    id: self.persistence.new_index_id(),
+                    validator: validator.clone(),
+                };
+                prepared.validating.push((existing.number, pending.id));
+                Some(pending)
+            }
+            _ => None,
+        };
+        if indexes != existing.indexes || pending_validator != existing.pending_validator {
             let altered = TableRecord {
                 indexes,
+                pending_validator,
                 ..existing
             };
             self.altered_tables.insert(table_name.to_string(), altered);
         }
-        Ok(building)
+        Ok(prepared)
     }
 
-    /// Removes the building indexes among `built` ((table number, index id), from
-    /// [`Transaction::prepare_indexes`]) from their tables: a deploy that failed after
-    /// building them leaves nothing for writes to maintain. Returns the ids removed; their
-    /// entries are left for a drop.
-    pub fn abandon_building_indexes(&mut self, built: &[(u32, u32)]) -> Result<Vec<u32>, DbError> {
-        self.require_writable("abandon_building_indexes")?;
+    /// Undoes step 1 ([`Transaction::prepare_table`]) of a deploy that failed: removes the
+    /// building indexes among `prepared.building` from their tables, so nothing is left for
+    /// writes to maintain, and the pending validators among `prepared.validating`. Returns
+    /// the ids of the indexes removed; their entries are left for a drop.
+    pub fn abandon_prepared(&mut self, prepared: &Prepared) -> Result<Vec<u32>, DbError> {
+        self.require_writable("abandon_prepared")?;
         let mut removed = Vec::new();
         for name in self.table_names() {
             let Some(table) = self.table(&name).cloned() else {
                 continue;
             };
             let abandoned = |index: &IndexDefinition| {
-                index.building && built.contains(&(table.number, index.id))
+                index.building && prepared.building.contains(&(table.number, index.id))
             };
-            if !table.indexes.iter().any(abandoned) {
+            let pending_abandoned = table
+                .pending_validator
+                .as_ref()
+                .is_some_and(|pending| prepared.validating.contains(&(table.number, pending.id)));
+            if !table.indexes.iter().any(abandoned) && !pending_abandoned {
                 continue;
             }
             removed.extend(table.indexes.iter().filter(|i| abandoned(i)).map(|i| i.id));
@@ -355,10 +411,40 @@ impl Transaction {
                 .filter(|i| !abandoned(i))
                 .cloned()
                 .collect();
-            let altered = TableRecord { indexes, ..table };
+            let pending_validator = if pending_abandoned {
+                None
+            } else {
+                table.pending_validator.clone()
+            };
+            let altered = TableRecord {
+                indexes,
+                pending_validator,
+                ..table
+            };
             self.altered_tables.insert(name, altered);
         }
         Ok(removed)
+    }
+
+    /// Removes every pending validator: at startup no deploy is in progress, so they are
+    /// left over from one a stop interrupted. Returns how many there were.
+    pub fn clear_pending_validators(&mut self) -> Result<usize, DbError> {
+        self.require_writable("clear_pending_validators")?;
+        let mut cleared = 0;
+        for name in self.table_names() {
+            let Some(table) = self.table(&name).cloned() else {
+                continue;
+            };
+            if table.pending_validator.is_some() {
+                cleared += 1;
+                let altered = TableRecord {
+                    pending_validator: None,
+                    ..table
+                };
+                self.altered_tables.insert(name, altered);
+            }
+        }
+        Ok(cleared)
     }
 
     /// Refuses a validator that a stored document of `table` does not match, naming it.

@@ -227,7 +227,7 @@ impl Deployments {
             .apply_schema(&record.schema, Some(store_deployment))
             .await
             .map_err(|err| match err {
-                SchemaError::Invalid(_) | SchemaError::Db(_) => {
+                SchemaError::Invalid(_) | SchemaError::Db(_) | SchemaError::Violation(_) => {
                     DeployError::InvalidSchema(err.to_string())
                 }
                 SchemaError::Commit(err) => {
