@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod database;
 pub mod deploy;
+pub mod failpoints;
 pub mod function_path;
 pub mod runtime;
 

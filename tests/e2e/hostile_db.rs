@@ -419,3 +419,79 @@ fn a_validator_change_is_checked_while_writes_to_its_table_keep_committing() {
         json!({"table": "filler", "document": {"tag": 6.0, "n": 1.0}}),
     );
 }
+
+/// A member of a group commit whose own store write fails fails alone (issue 8, item 9):
+/// the committer writes the rest of its batch without it. The failing member is a deploy
+/// whose deployment write fails (a debug build's failpoint, as a full disk would) while
+/// four clients keep inserting: every insert succeeds and is stored, the deploy gets a
+/// 500, and the deployment stays the one before.
+#[test]
+fn a_store_failure_in_one_member_of_a_group_commit_fails_only_that_member() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = Server::start_with(None, &[("KILN_FAILPOINT_STORE_DEPLOYMENT", "doomed")]);
+    deploy_dbtest_and_hello(&server);
+    let (dbtest, hello) = (component("dbtest"), component("hello"));
+    let done = AtomicBool::new(false);
+    let (shared_batches, inserted) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut inserted = 0;
+                    while !done.load(Ordering::SeqCst) {
+                        // Fails the test if any insert fails.
+                        server.value(
+                            "mutation",
+                            "dbtest:insert",
+                            json!({"table": "other", "document": {"x": 1.0}}),
+                        );
+                        inserted += 1;
+                    }
+                    inserted
+                })
+            })
+            .collect();
+        // Until the failing deploy has shared a batch with inserts a few times (the log
+        // says how many members were left to commit).
+        let mut shared_batches = 0;
+        for _ in 0..50 {
+            let (status, body) = server.deploy_with_tables(
+                &[("dbtest", &dbtest), ("hello", &hello), ("doomed", &hello)],
+                json!({ "filler": { "indexes": { "by_n": ["n"] } } }),
+            );
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (500, Some("InternalServerError")),
+                "{body}"
+            );
+            shared_batches = server
+                .log()
+                .lines()
+                .filter(|line| line.contains("committing the rest of its batch without it"))
+                .filter(|line| !line.contains("batch_rest=0"))
+                .count();
+            if shared_batches >= 3 {
+                break;
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        let inserted: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        (shared_batches, inserted)
+    });
+    assert!(
+        shared_batches >= 1,
+        "the failing deploy never shared a batch with an insert: nothing was tested"
+    );
+    eprintln!("{inserted} inserts; the failing deploy shared {shared_batches} batches");
+    assert_eq!(
+        server.value("query", "dbtest:count", json!({"table": "other"})),
+        int64(inserted as i64),
+        "every acknowledged insert is stored"
+    );
+    let (_, listing) = server.get("/api/functions", true);
+    let listing: Json = serde_json::from_str(&listing).unwrap();
+    assert_eq!(
+        listing["deploymentId"], 1,
+        "the failed deploys went nowhere"
+    );
+    server.assert_hello_still_works();
+}

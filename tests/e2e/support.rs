@@ -44,6 +44,8 @@ pub struct Server {
     pub url: String,
     pub data: PathBuf,
     config: Option<PathBuf>,
+    /// Extra environment for the server process (failpoints).
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
     agent: ureq::Agent,
 }
@@ -55,6 +57,16 @@ impl Server {
 
     /// Starts a server whose limits come from `config` (TOML, see the README).
     pub fn start_with_config(config: Option<&str>) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    /// Starts a server with `config` and extra environment variables (a debug build's
+    /// `KILN_FAILPOINT_*`, see `host/src/failpoints.rs`).
+    pub fn start_with(config: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let config = config.map(|text| {
@@ -67,12 +79,13 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        let (child, url) = spawn(&data, config.as_deref(), dir.path());
+        let (child, url) = spawn(&data, config.as_deref(), &env, dir.path());
         Self {
             child,
             url,
             data,
             config,
+            env,
             _dir: dir,
             agent,
         }
@@ -165,7 +178,12 @@ impl Server {
 
     /// Starts the server again on the same data directory (after `kill`).
     pub fn start_again(&mut self) {
-        let (child, url) = spawn(&self.data, self.config.as_deref(), self._dir.path());
+        let (child, url) = spawn(
+            &self.data,
+            self.config.as_deref(),
+            &self.env,
+            self._dir.path(),
+        );
         self.child = child;
         self.url = url;
     }
@@ -221,7 +239,12 @@ fn read(response: &mut ureq::http::Response<ureq::Body>) -> (u16, Json) {
 }
 
 /// Starts `kiln serve` on port 0 and waits for the line that says where it listens.
-fn spawn(data: &Path, config: Option<&Path>, log_dir: &Path) -> (Child, String) {
+fn spawn(
+    data: &Path,
+    config: Option<&Path>,
+    env: &[(String, String)],
+    log_dir: &Path,
+) -> (Child, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -233,6 +256,7 @@ fn spawn(data: &Path, config: Option<&Path>, log_dir: &Path) -> (Child, String) 
         .arg(data)
         .env("KILN_ADMIN_KEY", ADMIN_KEY)
         .env("KILN_LOG", "info,kiln_host::api=debug")
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdout(Stdio::piped())
         .stderr(log);
     if let Some(config) = config {

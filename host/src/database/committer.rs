@@ -392,11 +392,12 @@ impl CommitterState {
                     return;
                 }
                 BatchOutcome::MemberFailed { index, error } => {
+                    let failed = batch.remove(index);
                     tracing::error!(
                         error = ?error,
+                        batch_rest = batch.len(),
                         "a mutation's writes failed; committing the rest of its batch without it"
                     );
-                    let failed = batch.remove(index);
                     let _ = failed
                         .reply
                         .send(Err(CommitError::Internal(format!("{error:#}"))));

@@ -104,6 +104,15 @@ pub fn write_deployment(
     record: &DeploymentRecord,
     new_modules: &[NewModuleBlobs],
 ) -> anyhow::Result<()> {
+    // `STORE_DEPLOYMENT=<module>`: storing a deployment with that module fails, as a full
+    // disk would, inside the group commit (tests of a batch member failing alone).
+    if let Some(name) = record
+        .modules
+        .keys()
+        .find(|name| crate::failpoints::armed("STORE_DEPLOYMENT", name))
+    {
+        anyhow::bail!("injected failure: storing a deployment with module `{name}`");
+    }
     let json = serde_json::to_string(record)?;
     let referenced: BTreeSet<Vec<u8>> = record
         .modules
