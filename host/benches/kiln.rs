@@ -41,6 +41,8 @@ const CALLS: usize = 5_000;
 const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
+/// The sections of the harness, in the order they run.
+const SECTIONS: [&str; 5] = ["runtime", "http", "mutations", "queries", "attack"];
 
 fn main() -> anyhow::Result<()> {
     // The bare hyper server is this same binary, started with this argument.
@@ -55,6 +57,16 @@ fn main() -> anyhow::Result<()> {
     if args.iter().any(|arg| arg == "--list") {
         return Ok(());
     }
+    // `cargo xtask bench http queries` runs only those sections; no names runs them all.
+    let sections: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    if let Some(unknown) = sections.iter().find(|name| !SECTIONS.contains(name)) {
+        anyhow::bail!("unknown section {unknown:?}; the sections are {SECTIONS:?}");
+    }
+    let run = |section: &str| sections.is_empty() || sections.contains(&section);
 
     let hello = std::fs::read(components_dir().join("hello.wasm")).map_err(|err| {
         anyhow::anyhow!("cannot read hello.wasm ({err}): run cargo xtask build-components")
@@ -63,45 +75,69 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
 
-    println!("== runtime (in process) ==");
-    tokio.block_on(runtime_figures(&hello))?;
-
-    println!("== HTTP, trivial query, keep-alive ==");
-    let kiln = KilnServer::start(None)?;
-    let bare = BareHyper::start()?;
     let trivial = || post("/api/query", r#"{"path":"hello","args":{}}"#);
-    for clients in [1, 16] {
-        let kiln_rps = tokio.block_on(requests_per_second(kiln.address, clients, trivial))?;
-        let bare_rps = tokio.block_on(requests_per_second(
-            bare.address,
-            clients,
-            BareHyper::request,
-        ))?;
-        println!(
-            "{clients:>2} clients: kiln {kiln_rps:>9.0} req/s   bare hyper {bare_rps:>9.0} req/s   ratio {:.2}",
-            bare_rps / kiln_rps
-        );
+    if run("runtime") {
+        println!("== runtime (in process) ==");
+        tokio.block_on(runtime_figures(&hello))?;
     }
-    drop(bare);
-
-    println!("== mutations: messages:send ==");
-    let send = || {
-        post(
-            "/api/mutation",
-            r#"{"path":"messages:send","args":{"channel":"load","author":"bench","body":"hello"}}"#,
-        )
-    };
-    let single = KilnServer::start(Some("[limits]\nmax_commit_batch = 1\n"))?;
-    for clients in [1, 32] {
-        let grouped = tokio.block_on(requests_per_second(kiln.address, clients, send))?;
-        let one_by_one = tokio.block_on(requests_per_second(single.address, clients, send))?;
-        println!(
-            "{clients:>2} clients: group commit {grouped:>8.0} mutations/s   one commit each {one_by_one:>8.0} mutations/s   ratio {:.2}",
-            grouped / one_by_one
-        );
+    let kiln = KilnServer::start(None)?;
+    if run("http") {
+        println!("== HTTP, trivial query, keep-alive ==");
+        let bare = BareHyper::start()?;
+        for clients in [1, 16] {
+            let kiln_rps = tokio.block_on(requests_per_second(kiln.address, clients, trivial))?;
+            let bare_rps = tokio.block_on(requests_per_second(
+                bare.address,
+                clients,
+                BareHyper::request,
+            ))?;
+            println!(
+                "{clients:>2} clients: kiln {kiln_rps:>9.0} req/s   bare hyper {bare_rps:>9.0} req/s   ratio {:.2}",
+                bare_rps / kiln_rps
+            );
+        }
     }
-    drop(single);
+    if run("mutations") {
+        println!("== mutations: messages:send ==");
+        let send = || {
+            post(
+                "/api/mutation",
+                r#"{"path":"messages:send","args":{"channel":"load","author":"bench","body":"hello"}}"#,
+            )
+        };
+        let single = KilnServer::start(Some("[limits]\nmax_commit_batch = 1\n"))?;
+        for clients in [1, 32] {
+            let grouped = tokio.block_on(requests_per_second(kiln.address, clients, send))?;
+            let one_by_one = tokio.block_on(requests_per_second(single.address, clients, send))?;
+            println!(
+                "{clients:>2} clients: group commit {grouped:>8.0} mutations/s   one commit each {one_by_one:>8.0} mutations/s   ratio {:.2}",
+                grouped / one_by_one
+            );
+        }
+    }
+    if run("queries") {
+        query_figures(&tokio, &kiln, trivial)?;
+        index_build_figures(&kiln)?;
+    }
+    drop(kiln);
+    if run("attack") {
+        println!("== under attack ==");
+        let attacked = KilnServer::start(None)?;
+        tokio.block_on(filter_attack_figures(&attacked, trivial))?;
+        drop(attacked);
+        let bodies = KilnServer::start(None)?;
+        large_body_figures(&bodies)?;
+    }
+    Ok(())
+}
 
+/// Latency of `messages:list` returning 20 messages through its index over 10⁴ and 10⁶
+/// documents, beside the trivial query's. Leaves 10⁶ documents in `messages`.
+fn query_figures(
+    tokio: &tokio::runtime::Runtime,
+    kiln: &KilnServer,
+    trivial: fn() -> Request<Full<Bytes>>,
+) -> anyhow::Result<()> {
     println!("== queries: messages:list (20 messages) over a large index ==");
     let list = || {
         post(
@@ -136,15 +172,6 @@ fn main() -> anyhow::Result<()> {
             "messages:list over {target:>9} documents: median {median:>7.1} µs   p99 {p99:>7.1} µs"
         );
     }
-    index_build_figures(&kiln)?;
-    drop(kiln);
-
-    println!("== under attack ==");
-    let attacked = KilnServer::start(None)?;
-    tokio.block_on(filter_attack_figures(&attacked, trivial))?;
-    drop(attacked);
-    let bodies = KilnServer::start(None)?;
-    large_body_figures(&bodies)?;
     Ok(())
 }
 
@@ -425,7 +452,11 @@ impl KilnServer {
     fn start(config: Option<&str>) -> anyhow::Result<Self> {
         use base64::Engine as _;
         let data = tempfile::tempdir()?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        // `KILN_BENCH_SERVER=<path>` measures another build of `kiln` (an older commit's,
+        // say) with this same harness.
+        let server = std::env::var_os("KILN_BENCH_SERVER")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_kiln").into());
+        let mut command = Command::new(server);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())

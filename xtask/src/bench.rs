@@ -3,7 +3,11 @@
 
 use crate::{cargo, components};
 
-pub fn run() -> anyhow::Result<()> {
+/// Runs the named sections of the harness (`runtime`, `http`, `mutations`, `queries`,
+/// `attack`), or all of them.
+pub fn run(sections: &[String]) -> anyhow::Result<()> {
     components::build()?;
-    cargo(&["bench", "-p", "kiln-host", "--bench", "kiln"])
+    let mut args = vec!["bench", "-p", "kiln-host", "--bench", "kiln", "--"];
+    args.extend(sections.iter().map(String::as_str));
+    cargo(&args)
 }

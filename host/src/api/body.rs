@@ -20,7 +20,16 @@ const MAX_DISCARDED_BYTES: usize = 64 << 20;
 /// `timeout` (`body_read_timeout_ms`: a body trickled in a byte at a time must not hold a
 /// connection and a request slot for ever).
 pub async fn read(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
-    tokio::time::timeout(timeout, read_within(body, limit))
+    let reading = read_within(body, limit);
+    tokio::pin!(reading);
+    // Most bodies arrived with their headers: read them without arming a timer, which
+    // costs every request a trip through the runtime's timer wheel.
+    tokio::select! {
+        biased;
+        read = &mut reading => return read,
+        () = std::future::ready(()) => {}
+    }
+    tokio::time::timeout(timeout, reading)
         .await
         .unwrap_or_else(|_elapsed| {
             Err(ApiError::new(
@@ -35,6 +44,10 @@ pub async fn read(body: Incoming, limit: usize, timeout: Duration) -> Result<Byt
 }
 
 async fn read_within(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    // A body in one frame (most are) is returned uncopied; from the second frame on they
+    // are copied into one buffer (not kept as frames: a body trickled a byte per frame
+    // would cost a handle per byte, each pinning a read buffer).
+    let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     let mut received = 0usize;
     while let Some(frame) = body.frame().await {
@@ -49,7 +62,14 @@ async fn read_within(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError
         };
         received = received.saturating_add(data.len());
         if received <= limit {
-            collected.extend_from_slice(&data);
+            if first.is_none() && collected.is_empty() {
+                first = Some(data);
+            } else {
+                if let Some(first) = first.take() {
+                    collected.extend_from_slice(&first);
+                }
+                collected.extend_from_slice(&data);
+            }
         } else if received > limit.saturating_add(MAX_DISCARDED_BYTES) {
             break;
         }
@@ -61,7 +81,7 @@ async fn read_within(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError
             format!("the request body is over the limit of {limit} bytes"),
         ));
     }
-    Ok(collected.freeze())
+    Ok(first.unwrap_or_else(|| collected.freeze()))
 }
 
 /// Reads the body as JSON of type `T` whose shape was checked first: no deeper than

@@ -11,7 +11,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -30,75 +30,58 @@ enum Phase {
 
 /// A connection's phase. The handler marks requests with [`Activity::busy`].
 #[derive(Debug)]
-pub struct Activity(Mutex<Shared>);
-
-#[derive(Debug)]
-struct Shared {
-    phase: Phase,
-    /// The reader that found nothing to read while a request was handled (hyper watches
-    /// for a closed connection meanwhile). It must be woken when the request ends: hyper
-    /// will not read again on its own before the client sends something, and the idle
-    /// clock would never start.
-    parked_reader: Option<Waker>,
-}
+pub struct Activity(Mutex<Phase>);
 
 impl Activity {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self(Mutex::new(Shared {
-            phase: Phase::Idle {
-                since: Instant::now(),
-            },
-            parked_reader: None,
+        Arc::new(Self(Mutex::new(Phase::Idle {
+            since: Instant::now(),
         })))
     }
 
     /// Marks a request as being handled until the guard is dropped; then the connection
     /// is idle again.
     pub fn busy(self: &Arc<Self>) -> BusyGuard {
-        self.lock().phase = Phase::Busy;
+        self.set(Phase::Busy);
         BusyGuard(self.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Phase> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn phase(&self) -> Phase {
-        self.lock().phase
+        *self.lock()
     }
 
     fn set(&self, phase: Phase) {
-        self.lock().phase = phase;
+        *self.lock() = phase;
     }
 
     /// Bytes of a response went out: a connection still sending its answer (to a slow
     /// reader, after the handler returned) is not idle, so its idle clock starts over.
     fn wrote(&self) {
-        let mut shared = self.lock();
-        if let Phase::Idle { .. } = shared.phase {
-            shared.phase = Phase::Idle {
+        let mut phase = self.lock();
+        if let Phase::Idle { .. } = *phase {
+            *phase = Phase::Idle {
                 since: Instant::now(),
             };
         }
     }
 }
 
+/// Ends a request: the connection is idle from now. The reader hyper left waiting during
+/// the request needs no wake-up: its timer is armed (see `poll_read`), and when it fires
+/// it finds the idle deadline.
 pub struct BusyGuard(Arc<Activity>);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        let reader = {
-            let mut shared = self.0.lock();
-            shared.phase = Phase::Idle {
-                since: Instant::now(),
-            };
-            shared.parked_reader.take()
-        };
-        if let Some(reader) = reader {
-            reader.wake();
-        }
+        self.0.set(Phase::Idle {
+            since: Instant::now(),
+        });
     }
 }
 
@@ -162,37 +145,47 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                // Phase and parking under one lock: the request cannot end in between.
-                let phase = {
-                    let mut shared = self.activity.lock();
-                    if let Phase::Busy = shared.phase {
-                        shared.parked_reader = Some(cx.waker().clone());
+            Poll::Pending => loop {
+                let due = self.deadline(self.activity.phase());
+                let idle_timeout = self.idle_timeout;
+                let timer = match (due, &mut self.timer) {
+                    // While a request is handled no clock runs, but a timer stays armed
+                    // (the idle timeout from now): hyper polls this stream during a request
+                    // and not again after answering it, so this timer is what wakes the
+                    // reader to start the idle clock once the request has ended.
+                    (None, Some((_, sleep))) => sleep,
+                    (None, slot @ None) => {
+                        let provisional = Instant::now() + idle_timeout;
+                        &mut slot
+                            .insert((provisional, Box::pin(tokio::time::sleep_until(provisional))))
+                            .1
                     }
-                    shared.phase
-                };
-                let Some((deadline, reason)) = self.deadline(phase) else {
-                    return Poll::Pending;
-                };
-                let timer = match &mut self.timer {
-                    Some((armed, sleep)) => {
+                    (Some((deadline, _)), Some((armed, sleep))) => {
                         if *armed != deadline {
                             sleep.as_mut().reset(deadline);
                             *armed = deadline;
                         }
                         sleep
                     }
-                    slot @ None => {
+                    (Some((deadline, _)), slot @ None) => {
                         &mut slot
                             .insert((deadline, Box::pin(tokio::time::sleep_until(deadline))))
                             .1
                     }
                 };
                 ready!(timer.as_mut().poll(cx));
-                // hyper closes an idle connection whose read fails without a word: say why.
-                tracing::debug!("closing the connection: {reason}");
-                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, reason)))
-            }
+                if let Some((_, reason)) = due {
+                    // hyper closes an idle connection whose read fails without a word.
+                    tracing::debug!("closing the connection: {reason}");
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, reason)));
+                }
+                // Fired while a request was handled: arm again from now, and look again.
+                let provisional = Instant::now() + idle_timeout;
+                if let Some((armed, sleep)) = &mut self.timer {
+                    sleep.as_mut().reset(provisional);
+                    *armed = provisional;
+                }
+            },
         }
     }
 }
@@ -318,8 +311,8 @@ mod tests {
     }
 
     /// hyper polls the stream while a request is handled (to notice a client leaving) and
-    /// does not poll it again after answering: the end of the request must wake it, or an
-    /// idle connection would never be closed.
+    /// does not poll it again after answering: the timer armed while the request ran must
+    /// wake it, or an idle connection would never be closed.
     #[tokio::test]
     async fn a_read_parked_during_a_request_starts_the_idle_clock_when_it_ends() {
         let (mut server, _client, activity) = stream();

@@ -9,6 +9,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, ORIGIN, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
+use rand::Rng as _;
 use tracing::Instrument as _;
 
 use super::cors::Audience;
@@ -22,25 +23,34 @@ const OVERLOADED_RETRY_AFTER_S: u32 = 1;
 
 /// A random id for one request: in its log lines (the `request` span), in its response
 /// (`x-request-id`), and in any internal error message it gets.
-#[derive(Clone, Debug)]
-pub struct RequestId(String);
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId(u64);
 
 impl RequestId {
     fn new() -> Self {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).unwrap_or_default();
-        Self(hex::encode(bytes))
+        // The thread's CSPRNG: no system call per request.
+        Self(rand::rng().next_u64())
+    }
+
+    /// The id as 16 lowercase hex digits, without formatting machinery (once per request).
+    fn to_hex(self) -> [u8; 16] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 16];
+        for (position, digit) in hex.iter_mut().enumerate() {
+            *digit = DIGITS[((self.0 >> (60 - 4 * position)) & 0xf) as usize];
+        }
+        hex
     }
 
     /// The id of the request being handled, if any.
     pub fn current() -> Option<Self> {
-        CURRENT_REQUEST.try_with(Clone::clone).ok()
+        CURRENT_REQUEST.try_with(|id| *id).ok()
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{:016x}", self.0)
     }
 }
 
@@ -55,9 +65,9 @@ pub async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Fu
     let id = RequestId::new();
     let span = tracing::info_span!("request", id = %id);
     let mut response = CURRENT_REQUEST
-        .scope(id.clone(), respond(state, request).instrument(span))
+        .scope(id, respond(state, request).instrument(span))
         .await;
-    let value = HeaderValue::from_str(&id.0).expect("hex is a valid header value");
+    let value = HeaderValue::from_bytes(&id.to_hex()).expect("hex is a valid header value");
     response.headers_mut().insert(REQUEST_ID_HEADER, value);
     response
 }
@@ -72,7 +82,7 @@ async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<
         return state.cors.options(audience, request.headers());
     }
     let origin = request.headers().get(ORIGIN).cloned();
-    let mut response = match state.requests.clone().try_acquire_owned() {
+    let mut response = match state.requests.try_acquire() {
         Ok(_permit) => router::route(state, request).await,
         Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
     };
@@ -104,4 +114,20 @@ fn overloaded(limit: usize) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(OVERLOADED_RETRY_AFTER_S));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn a_request_id_reads_the_same_in_its_header_and_in_messages() {
+        let id = RequestId(0x0123_4567_89ab_cdef);
+        assert_eq!(&id.to_hex(), b"0123456789abcdef");
+        assert_eq!(id.to_string(), "0123456789abcdef");
+        assert_eq!(
+            RequestId(0xf).to_string().as_bytes(),
+            RequestId(0xf).to_hex()
+        );
+    }
 }

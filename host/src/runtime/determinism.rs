@@ -35,22 +35,24 @@ impl FrozenInputs {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
+        // The thread's CSPRNG (seeded from the OS, and reseeded): no system call per call.
         let mut seed = [0u8; 32];
-        // With no OS randomness, an all-zero seed: still per-call deterministic, only
-        // predictable. getrandom fails only on a broken system, which gets a warning.
-        if let Err(err) = getrandom::fill(&mut seed) {
-            tracing::warn!("cannot seed a call's randomness from the OS: {err}");
-        }
+        rand::rng().fill_bytes(&mut seed);
         Self { now, seed }
     }
 
     /// Sets the clocks and random sources of `builder` from these inputs.
     pub(crate) fn apply(&self, builder: &mut WasiCtxBuilder) {
-        let mut sources = StdRng::from_seed(self.seed);
-        // Each interface gets its own stream, drawn from the seed in a fixed order.
-        let secure = StdRng::from_rng(&mut sources);
-        let insecure = StdRng::from_rng(&mut sources);
-        let insecure_seed = (u128::from(sources.next_u64()) << 64) | u128::from(sources.next_u64());
+        // Each interface gets its own ChaCha12 stream, keyed by the seed with a different
+        // last byte: independent streams without generating any output up front.
+        let keyed = |tweak: u8| {
+            let mut key = self.seed;
+            key[31] ^= tweak;
+            key
+        };
+        let secure = StdRng::from_seed(keyed(1));
+        let insecure = StdRng::from_seed(keyed(2));
+        let insecure_seed = u128::from_le_bytes(keyed(3)[16..].try_into().expect("16 bytes"));
         builder
             .wall_clock(FrozenWallClock(self.now))
             .monotonic_clock(FrozenMonotonicClock(duration_nanos(self.now)))
