@@ -3,9 +3,11 @@
 //! itself, so a value can be read from any serde format.
 //!
 //! Types map back the way [`to_value`](crate::to_value) maps them out. An int64 satisfies any
-//! Rust integer type it fits (serde's visitors do the range check) and also a float; a
-//! float64 satisfies only floats, so a JavaScript number never silently truncates into an
-//! integer field.
+//! Rust integer type it fits and also a float. A float64 satisfies floats, and an integer
+//! type when it holds an exact integer in that type's range: JSON clients send every number
+//! as a float64, so `{"count": 8000}` must fill a `count: u32`, while `8000.5` or `1e10`
+//! are refused with the reason (`8000.5 is not an integer`, `10000000000 is out of range
+//! for u32`), never truncated.
 
 use std::collections::{BTreeMap, btree_map};
 use std::fmt;
@@ -15,6 +17,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Unexp
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{ValueError, tracked_path};
+use crate::numbers::{float_to_integer, out_of_range};
 use crate::value::Value;
 
 /// Converts a [`Value`] into any `Deserialize` type.
@@ -51,8 +54,40 @@ impl Value {
     }
 }
 
+/// `deserialize_<int>` for each integer type: an int64 or an exact-integer float64 in range
+/// visits as that type; anything else goes through `deserialize_any`, whose visitor names
+/// the mismatch.
+macro_rules! deserialize_integers {
+    ($($method:ident => $ty:ty, $visit:ident;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+            let n: $ty = match self {
+                Value::Int64(n) => <$ty>::try_from(n)
+                    .map_err(|_| ValueError::serde(out_of_range(n, stringify!($ty))))?,
+                Value::Float64(f) => {
+                    float_to_integer(f, stringify!($ty)).map_err(ValueError::serde)?
+                }
+                other => return other.deserialize_any(visitor),
+            };
+            visitor.$visit(n)
+        }
+    )*};
+}
+
 impl<'de> Deserializer<'de> for Value {
     type Error = ValueError;
+
+    deserialize_integers! {
+        deserialize_i8 => i8, visit_i8;
+        deserialize_i16 => i16, visit_i16;
+        deserialize_i32 => i32, visit_i32;
+        deserialize_i64 => i64, visit_i64;
+        deserialize_i128 => i128, visit_i128;
+        deserialize_u8 => u8, visit_u8;
+        deserialize_u16 => u16, visit_u16;
+        deserialize_u32 => u32, visit_u32;
+        deserialize_u64 => u64, visit_u64;
+        deserialize_u128 => u128, visit_u128;
+    }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
         match self {
@@ -116,7 +151,7 @@ impl<'de> Deserializer<'de> for Value {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
     }
 }
@@ -508,16 +543,67 @@ mod tests {
         assert_eq!(from_value::<u8>(Value::Int64(255)).unwrap(), 255);
         assert_eq!(
             from_value::<u8>(Value::Int64(256)).unwrap_err().to_string(),
-            "invalid value: integer `256`, expected u8"
-        );
-        assert_eq!(
-            from_value::<i64>(Value::Float64(5.0))
-                .unwrap_err()
-                .to_string(),
-            "invalid type: floating point `5.0`, expected i64"
+            "256 is out of range for u8"
         );
         assert_eq!(from_value::<u64>(Value::Int64(7)).unwrap(), 7);
-        assert!(from_value::<u64>(Value::Int64(-1)).is_err());
+        assert_eq!(
+            from_value::<u64>(Value::Int64(-1)).unwrap_err().to_string(),
+            "-1 is out of range for u64"
+        );
+    }
+
+    /// JSON clients send every number as a float64.
+    #[test]
+    fn integer_fields_take_exact_integer_floats() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Args {
+            count: u32,
+            offset: Option<i64>,
+            small: Vec<i8>,
+        }
+        let args = |count: Value| {
+            object(&[
+                ("count", count),
+                ("offset", Value::Float64(-5.0)),
+                ("small", Value::Array(vec![Value::Float64(-128.0)])),
+            ])
+        };
+        assert_eq!(
+            from_value_at::<Args>(args(Value::Float64(8000.0)), "args").unwrap(),
+            Args {
+                count: 8000,
+                offset: Some(-5),
+                small: vec![-128],
+            }
+        );
+        let refused = |count: Value| {
+            from_value_at::<Args>(args(count), "args")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused(Value::Float64(8000.5)),
+            "args.count: 8000.5 is not an integer"
+        );
+        assert_eq!(
+            refused(Value::Float64(1e10)),
+            "args.count: 10000000000 is out of range for u32"
+        );
+        assert_eq!(
+            refused(Value::Float64(f64::NAN)),
+            "args.count: NaN is not an integer"
+        );
+        assert_eq!(
+            refused(Value::Int64(-1)),
+            "args.count: -1 is out of range for u32"
+        );
+        assert_eq!(
+            refused(Value::from("8000")),
+            "args.count: invalid type: string \"8000\", expected u32"
+        );
+        // Floats are untouched: an f64 field still takes an int64 and a fraction.
+        assert_eq!(from_value::<f64>(Value::Int64(3)).unwrap(), 3.0);
+        assert_eq!(from_value::<f64>(Value::Float64(0.5)).unwrap(), 0.5);
     }
 
     #[test]
@@ -573,7 +659,7 @@ mod tests {
         ]);
         assert_eq!(
             from_value_at::<Args>(args, "args").unwrap_err().to_string(),
-            "args.user.age: invalid type: floating point `36.5`, expected i64"
+            "args.user.age: 36.5 is not an integer"
         );
 
         assert_eq!(

@@ -62,6 +62,9 @@ pub enum ValueErrorKind {
     /// A serde (de)serialization error: a type mismatch, a missing field, an integer out of
     /// range, or a custom error from a `Serialize`/`Deserialize` impl.
     Serde(String),
+    /// The value does not match a [`Validator`](crate::Validator): `expected int64, got
+    /// string`, `missing required field "name"`, ...
+    DoesNotMatch(String),
 }
 
 impl fmt::Display for ValueErrorKind {
@@ -87,7 +90,8 @@ impl fmt::Display for ValueErrorKind {
             }
             ValueErrorKind::InvalidEncoding(message)
             | ValueErrorKind::InvalidJson(message)
-            | ValueErrorKind::Serde(message) => f.write_str(message),
+            | ValueErrorKind::Serde(message)
+            | ValueErrorKind::DoesNotMatch(message) => f.write_str(message),
         }
     }
 }

@@ -10,7 +10,12 @@
 //! - Validation: [`Value::check`] against [`ValueLimits`], [`Value::size_bytes`], and
 //!   [`check_field_name`] for the field-name rules.
 //! - serde: [`to_value`], [`from_value`] and [`from_value_at`] between `Value` and typed Rust
-//!   data; `Value` itself is `Serialize` and `Deserialize`.
+//!   data; `Value` itself is `Serialize` and `Deserialize`. A Rust integer field accepts an
+//!   int64 or a float64 that holds an exact integer (JSON clients send every number as a
+//!   float64), and names the field when it cannot: `args.count: 8000.5 is not an integer`.
+//! - Validators: [`Validator`], Convex's argument and return-value types, read from and
+//!   written to Convex's validator JSON, checked against values with
+//!   [`Validator::check`].
 //!
 //! Every fallible operation returns [`ValueError`], whose message names the path to the part
 //! of the value at fault.
@@ -28,11 +33,11 @@
 //! let args: Args = from_value_at(value, "args")?;
 //! assert_eq!(args.n, 1);
 //!
-//! let error = from_value_at::<Args>(Value::from_convex_json_str(r#"{"n": 1}"#)?, "args");
-//! assert_eq!(
-//!     error.err().unwrap().to_string(),
-//!     "args.n: invalid type: floating point `1.0`, expected i64"
-//! );
+//! // A JSON client's `1` is a float64: fine for an integer field while it is exact.
+//! let args: Args = from_value_at(Value::from_convex_json_str(r#"{"n": 1}"#)?, "args")?;
+//! assert_eq!(args.n, 1);
+//! let error = from_value_at::<Args>(Value::from_convex_json_str(r#"{"n": 1.5}"#)?, "args");
+//! assert_eq!(error.err().unwrap().to_string(), "args.n: 1.5 is not an integer");
 //! # Ok::<(), kiln_values::ValueError>(())
 //! ```
 
@@ -43,7 +48,9 @@ mod export_json;
 mod field_names;
 mod json_shape;
 mod limits;
+mod numbers;
 mod ser;
+mod validator;
 mod value;
 
 pub use convex_json::{JSON_TEXT_SIZE_FACTOR, json_type_name};
@@ -52,5 +59,10 @@ pub use error::{PathSegment, ValueError, ValueErrorKind};
 pub use field_names::{FieldNameError, MAX_FIELD_NAME_LENGTH, check_field_name};
 pub use json_shape::check_json_shape;
 pub use limits::{DEFAULT_MAX_NESTING_DEPTH, DEFAULT_MAX_SIZE_BYTES, ValueLimits};
+pub use numbers::format_number;
 pub use ser::to_value;
+pub use validator::{
+    FieldValidator, InvalidValidator, MAX_CHECK_STEPS, MAX_VALIDATOR_DEPTH,
+    MAX_VALIDATOR_JSON_BYTES, Validator,
+};
 pub use value::Value;
