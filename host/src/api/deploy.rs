@@ -120,6 +120,15 @@ pub struct FunctionListing {
     pub path: String,
     pub kind: FunctionKind,
     pub visibility: Visibility,
+    /// The args validator as Convex's validator JSON; null when not checked.
+    #[serde(default)]
+    pub args: Option<serde_json::Value>,
+    /// The return-value validator as Convex's validator JSON; null when not checked.
+    #[serde(default)]
+    pub returns: Option<serde_json::Value>,
+    /// Both, readably: `{name: string} -> string`.
+    #[serde(default)]
+    pub signature: String,
 }
 
 pub async fn functions(
@@ -134,6 +143,9 @@ pub async fn functions(
             path: path.to_string(),
             kind: spec.kind,
             visibility: spec.visibility,
+            args: spec.args.as_ref().map(|validator| validator.to_json()),
+            returns: spec.returns.as_ref().map(|validator| validator.to_json()),
+            signature: spec.signature(),
         })
         .collect();
     Ok(json_response(

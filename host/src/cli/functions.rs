@@ -1,4 +1,5 @@
-//! `kiln functions`: lists the deployed functions with their kind and visibility.
+//! `kiln functions`: lists the deployed functions with their kind, visibility and
+//! signature (`{name: string} -> string`).
 
 use std::process::ExitCode;
 
@@ -32,9 +33,10 @@ pub fn functions(args: FunctionsArgs) -> anyhow::Result<ExitCode> {
             crate::runtime::Visibility::Internal => "internal",
         };
         println!(
-            "{:<width$}  {:<8}  {visibility}",
+            "{:<width$}  {:<8}  {visibility:<8}  {}",
             listing.path,
-            listing.kind.as_str()
+            listing.kind.as_str(),
+            listing.signature
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -164,6 +164,8 @@ mod tests {
                         name: "default".into(),
                         kind: FunctionKind::Query,
                         visibility: Visibility::Public,
+                        args: None,
+                        returns: None,
                     };
                     (
                         name.to_string(),

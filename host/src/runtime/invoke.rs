@@ -37,9 +37,13 @@ pub enum FunctionFailure {
     /// The sandbox stopped the function: a limit was reached or the guest trapped.
     #[error("{0}")]
     Stopped(String),
-    /// The function returned something that is not a valid Convex value within limits.
+    /// The function returned something that is not a valid Convex value within limits, or
+    /// that does not match its `returns` validator.
     #[error("{0}")]
     InvalidResult(String),
+    /// The arguments do not match the function's `args` validator; it did not run.
+    #[error("{0}")]
+    InvalidArgs(String),
     /// The host failed. The caller is told only that: the cause (which may hold a wasm
     /// backtrace or a storage error) is for the server's log, never for the caller.
     #[error("internal error: the server log has the details")]
@@ -65,6 +69,12 @@ impl Runtime {
         kind: FunctionKind,
         args: &Value,
     ) -> Invocation {
+        if let Err(failure) = self.check_args(module.function(function), args) {
+            return Invocation {
+                outcome: Err(failure),
+                log_lines: Vec::new(),
+            };
+        }
         if kind == FunctionKind::Action {
             return self
                 .invoke_once(module, function, kind, args, DbAccess::Denied, None)
@@ -148,6 +158,9 @@ impl Runtime {
         db: DbAccess,
         frozen: Option<FrozenInputs>,
     ) -> (Invocation, Option<Transaction>) {
+        let returns = module
+            .function(function)
+            .and_then(|spec| spec.returns.as_ref());
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
         let (outcome, log_lines, transaction) = self
@@ -164,6 +177,8 @@ impl Runtime {
             Ok(text) => self.decode_result(&text),
             Err(error) => Err(self.decode_error(error)),
         });
+        let outcome =
+            outcome.and_then(|value| self.check_returns(returns, value, transaction.as_ref()));
         (Invocation { outcome, log_lines }, transaction)
     }
 

@@ -9,6 +9,7 @@ mod invocation;
 mod invoke;
 mod module;
 mod output;
+mod validation;
 
 pub use compile::{CompileError, CompiledComponent};
 pub use engine::Runtime;

@@ -1,6 +1,7 @@
 //! A module ready to run: its component pre-instantiated against the linker, and the
 //! functions it declared.
 
+use kiln_values::Validator;
 use wasmtime::component::Component;
 
 use super::bindings::FunctionModulePre;
@@ -15,6 +16,13 @@ pub struct FunctionSpec {
     pub name: String,
     pub kind: FunctionKind,
     pub visibility: Visibility,
+    /// The validator its arguments are checked against; `None`: not checked. (Records
+    /// written before validators existed have neither, hence the defaults.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Validator>,
+    /// The validator its return value is checked against; `None`: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returns: Option<Validator>,
 }
 
 /// A module whose component links against this server and whose function list was read.
@@ -104,6 +112,19 @@ impl Runtime {
                     spec.name
                 )));
             }
+            let validator = |text: Option<String>, what: &str| {
+                text.map(|text| Validator::parse_optional(&text))
+                    .transpose()
+                    .map(Option::flatten)
+                    .map_err(|err| {
+                        ModuleError::Functions(format!(
+                            "function {:?} has an invalid {what} validator: {err}",
+                            spec.name
+                        ))
+                    })
+            };
+            let args = validator(spec.args, "args")?;
+            let returns = validator(spec.returns, "returns")?;
             functions.push(FunctionSpec {
                 name: spec.name,
                 kind: match spec.kind {
@@ -115,6 +136,8 @@ impl Runtime {
                     wit::Visibility::Public => Visibility::Public,
                     wit::Visibility::Internal => Visibility::Internal,
                 },
+                args,
+                returns,
             });
         }
         functions.sort_by(|a, b| a.name.cmp(&b.name));
