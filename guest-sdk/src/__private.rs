@@ -1,18 +1,25 @@
 //! What the `#[query]`/`#[mutation]`/`#[action]` expansions call. Not part of the API.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use inventory;
-use kiln_values::Value;
+use kiln_values::{FieldValidator, Validator, Value};
 
-use crate::{Error, FunctionKind, Visibility};
+use crate::{Error, FunctionKind, Validate, Visibility};
 
 /// One function of the module, registered by its attribute.
 pub struct Registration {
     pub name: &'static str,
     pub kind: FunctionKind,
     pub visibility: Visibility,
+    /// Builds its args validator; `None` when unchecked.
+    pub args: Option<fn() -> Validator>,
+    /// Builds its returns validator; `None` when unchecked.
+    pub returns: Option<fn() -> Validator>,
     /// Decodes the arguments, runs the function, encodes its result.
     pub invoke: fn(Value) -> Result<Value, Error>,
 }
@@ -48,6 +55,97 @@ pub fn no_args(args: Value) -> Result<(), Error> {
             other.type_name()
         ))),
     }
+}
+
+/// What `-> Result<T, E>` returns when it succeeds, for the returns validator (a trait, so a
+/// type alias of `Result` works too).
+pub trait FunctionResult {
+    type Ok;
+}
+
+impl<T, E> FunctionResult for Result<T, E> {
+    type Ok = T;
+}
+
+/// The args validator of a function that takes no argument value: an empty object.
+pub fn no_args_validator() -> Validator {
+    Validator::Object(BTreeMap::new())
+}
+
+/// `v.literal(text)`.
+pub fn string_literal(text: &str) -> Validator {
+    Validator::Literal(Value::from(text))
+}
+
+/// `#[kiln(id = "table")]` on a field of type `T` (`Id`, or `Option<Id>`).
+pub fn id_of<T: Validate + ?Sized>(table: &str) -> Validator {
+    let id = Validator::Id(table.to_string());
+    if T::MAY_BE_ABSENT {
+        Validator::union([id, Validator::Null])
+    } else {
+        id
+    }
+}
+
+/// Merges a `#[serde(flatten)]` field's object validator into `fields` (optional ones when
+/// the flattened value itself may be null). Returns false when it is not an object, and
+/// the outer object then cannot say which fields it has.
+pub fn flatten_into(fields: &mut BTreeMap<String, FieldValidator>, flattened: Validator) -> bool {
+    let (members, nullable) = match flattened {
+        Validator::Object(inner) => (vec![inner], false),
+        Validator::Union(members) => {
+            let nullable = members.contains(&Validator::Null);
+            let mut objects = Vec::new();
+            for member in members {
+                match member {
+                    Validator::Object(inner) => objects.push(inner),
+                    Validator::Null => {}
+                    _ => return false,
+                }
+            }
+            // A union of several objects flattens to fields that each may be absent.
+            let several = objects.len() > 1;
+            (objects, nullable || several)
+        }
+        _ => return false,
+    };
+    for inner in members {
+        for (name, mut field) in inner {
+            field.optional |= nullable;
+            fields.insert(name, field);
+        }
+    }
+    true
+}
+
+/// An internally tagged variant: its object with the tag field added.
+pub fn with_tag(content: Validator, tag: &str, name: Validator) -> Validator {
+    match content {
+        Validator::Object(mut fields) => {
+            fields.insert(tag.to_string(), FieldValidator::required(name));
+            Validator::Object(fields)
+        }
+        _ => Validator::Any,
+    }
+}
+
+thread_local! {
+    /// The derived types whose validators are being built, innermost last.
+    static BUILDING: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Builds a derived type's validator, or `any` where the type contains itself (a tree of
+/// nodes): a validator is a finite tree, so a recursive type's inner occurrence cannot be
+/// spelled out.
+pub fn build_once<T: ?Sized>(build: impl FnOnce() -> Validator) -> Validator {
+    let name = std::any::type_name::<T>();
+    if BUILDING.with(|building| building.borrow().contains(&name)) {
+        return Validator::Any;
+    }
+    BUILDING.with(|building| building.borrow_mut().push(name));
+    let validator = build();
+    BUILDING.with(|building| building.borrow_mut().pop());
+    validator
 }
 
 pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Result<Value, Error> {

@@ -28,6 +28,8 @@ impl Guest for Module {
                     Visibility::Public => WitVisibility::Public,
                     Visibility::Internal => WitVisibility::Internal,
                 },
+                args: registration.args.map(|build| build().to_json_string()),
+                returns: registration.returns.map(|build| build().to_json_string()),
             })
             .collect()
     }

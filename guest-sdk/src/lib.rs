@@ -1,10 +1,10 @@
 //! Kiln's Rust guest SDK: write Kiln functions as ordinary Rust functions.
 //!
 //! ```
-//! use kiln::{query, QueryCtx, Error};
+//! use kiln::{query, QueryCtx, Error, Validate};
 //! use serde::Deserialize;
 //!
-//! #[derive(Deserialize)]
+//! #[derive(Deserialize, Validate)]
 //! struct Greet { name: String }
 //!
 //! #[query]
@@ -18,12 +18,19 @@
 //! `args.name: invalid type: ...`), results are encoded the same way, and `println!`,
 //! `eprintln!` and [`log`] output become the call's log lines. The SDK implements the
 //! `kiln:platform/module` export; authors never touch wit-bindgen.
+//!
+//! Each function declares validators derived from its types ([`Validate`]): `{name: string}
+//! -> string` above. The host checks every call's arguments and return value against them
+//! (`ArgumentValidationError: args.name: expected string, got float64`), before the
+//! function runs. `#[query(unchecked)]` turns both off, `unchecked(args)` /
+//! `unchecked(returns)` one of them.
 
 mod context;
 pub mod db;
 mod error;
 mod export;
 pub mod log;
+mod validate;
 
 #[doc(hidden)]
 pub mod __private;
@@ -31,8 +38,9 @@ pub mod __private;
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
 pub use db::{Id, Order, PaginationOpts, PaginationResult};
 pub use error::Error;
-pub use kiln_sdk_macros::{action, mutation, query};
-pub use kiln_values::Value;
+pub use kiln_sdk_macros::{Validate, action, mutation, query};
+pub use kiln_values::{FieldValidator, Validator, Value};
+pub use validate::{Validate, integer_validator};
 
 /// Reads a value (a document, say) into your own type; a mismatch names the field.
 pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
