@@ -62,7 +62,7 @@ fn deploy_run_and_functions() {
     let listing = stdout(&output);
     let rows: Vec<Vec<&str>> = listing
         .lines()
-        .map(|line| line.split_whitespace().collect())
+        .map(|line| line.split_whitespace().take(3).collect())
         .collect();
     assert!(
         rows.contains(&vec!["hello:secret", "query", "internal"]),
@@ -77,6 +77,14 @@ fn deploy_run_and_functions() {
         "{listing}"
     );
     assert_eq!(rows.len(), 5, "{listing}");
+    // Each row ends with the function's signature.
+    assert!(
+        listing
+            .lines()
+            .any(|line| line.starts_with("hello:greet ")
+                && line.ends_with("{name: string} -> string")),
+        "{listing}"
+    );
 }
 
 /// Every failure is one line on stderr and a non-zero exit.
@@ -99,7 +107,7 @@ fn failures_are_one_clear_line() {
 
     assert_one_line_error(
         &server.cli(&["run", "hello:greet", r#"{"name": 1}"#]),
-        "hello:greet failed: invalid arguments: args.name",
+        "hello:greet failed: ArgumentValidationError: args.name: expected string",
     );
     assert_one_line_error(
         &server.cli(&["run", "hello:greet", "{oops"]),

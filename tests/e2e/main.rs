@@ -17,3 +17,4 @@ mod hostile_db;
 mod hostile_deploys;
 mod hostile_http;
 mod sandbox;
+mod validators;

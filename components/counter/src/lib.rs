@@ -13,7 +13,7 @@ struct Counter {
     value: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Increment {
     name: String,
     by: Option<i64>,
@@ -52,7 +52,7 @@ fn value_patch(value: i64) -> std::collections::BTreeMap<&'static str, i64> {
     [("value", value)].into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Get {
     name: String,
 }

@@ -15,7 +15,7 @@ mod raw_bindings {
 }
 use raw_bindings::kiln::platform::db as raw;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Table {
     table: String,
 }
@@ -32,7 +32,7 @@ fn read_from_action(_ctx: &ActionCtx) -> Result<Option<String>, Error> {
     raw::get(None, "anything").map_err(Error::new)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Get {
     table: Option<String>,
     id: String,
@@ -47,7 +47,7 @@ fn get(ctx: &QueryCtx, args: Get) -> Result<Option<Value>, Error> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Insert {
     table: String,
     document: Value,
@@ -65,7 +65,7 @@ fn insert_then_fail(ctx: &MutationCtx, args: Insert) -> Result<(), Error> {
     Err(Error::new("failing after the insert on purpose"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct ByIndex {
     table: String,
     index: String,
@@ -81,7 +81,7 @@ fn by_index(ctx: &QueryCtx, args: ByIndex) -> Result<Vec<Value>, Error> {
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Filtered {
     table: String,
     field: String,
@@ -102,7 +102,7 @@ fn count(ctx: &QueryCtx, args: Table) -> Result<usize, Error> {
     Ok(ctx.db.query(&args.table).collect()?.len())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Pair {
     table: String,
     tag: String,
@@ -119,7 +119,7 @@ fn insert_pair(ctx: &MutationCtx, args: Pair) -> Result<(), Error> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct InsertMany {
     table: String,
     count: u32,
@@ -155,7 +155,7 @@ fn insert_then_panic(ctx: &MutationCtx, args: Insert) -> Result<(), Error> {
     panic!("panicking after the insert on purpose");
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct RawBatch {
     table: String,
     max: u32,
@@ -184,7 +184,7 @@ fn raw_batch(_ctx: &QueryCtx, args: RawBatch) -> Result<usize, Error> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct NeverMatches {
     table: String,
     field: String,
@@ -206,7 +206,7 @@ fn filter_never_matches(ctx: &QueryCtx, args: NeverMatches) -> Result<usize, Err
         .len())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct ProbeMany {
     table: String,
     index: String,
@@ -231,7 +231,7 @@ fn probe_many(ctx: &MutationCtx, args: ProbeMany) -> Result<u32, Error> {
     Ok(found)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct RawText {
     table: String,
     /// Length of the string field, so the document's JSON text is a little longer.
@@ -246,7 +246,7 @@ fn raw_insert_text(_ctx: &MutationCtx, args: RawText) -> Result<String, Error> {
     raw::insert(&args.table, &text).map_err(Error::new)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct OpenMany {
     table: String,
     count: u32,
@@ -278,7 +278,7 @@ fn open_many(_ctx: &QueryCtx, args: OpenMany) -> Result<u32, Error> {
     Ok(open.len() as u32)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct WideFilter {
     table: String,
     field: String,

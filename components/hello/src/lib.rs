@@ -10,7 +10,7 @@ fn default(_ctx: &QueryCtx) -> Result<String, Error> {
     Ok("hello".to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Greet {
     name: String,
 }
@@ -20,7 +20,7 @@ fn greet(_ctx: &QueryCtx, args: Greet) -> Result<String, Error> {
     Ok(format!("Hello, {}!", args.name))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Echo {
     value: Value,
 }
@@ -31,7 +31,7 @@ fn echo(_ctx: &MutationCtx, args: Echo) -> Result<Value, Error> {
     Ok(args.value)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Shout {
     text: String,
 }

@@ -6,7 +6,7 @@ use kiln::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, kiln::Validate)]
 struct Send {
     channel: String,
     author: String,
@@ -19,7 +19,7 @@ fn send(ctx: &MutationCtx, args: Send) -> Result<Id, Error> {
     ctx.db.insert("messages", &args)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct List {
     channel: String,
 }
@@ -33,7 +33,7 @@ fn list(ctx: &QueryCtx, args: List) -> Result<Vec<Value>, Error> {
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 #[serde(rename_all = "camelCase")]
 struct Paginate {
     channel: String,

@@ -25,7 +25,7 @@ fn hog(_ctx: &QueryCtx) -> Result<usize, Error> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Allocate {
     mib: u32,
 }
@@ -63,7 +63,7 @@ fn huge(_ctx: &QueryCtx) -> Result<String, Error> {
     Ok("x".repeat(20 << 20))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct SizedArgs {
     bytes: u32,
 }
@@ -85,7 +85,7 @@ fn fail(_ctx: &QueryCtx) -> Result<(), Error> {
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Chatty {
     lines: u32,
 }
@@ -102,7 +102,7 @@ fn chatty(ctx: &QueryCtx, args: Chatty) -> Result<u32, Error> {
     Ok(args.lines)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Count {
     to: u64,
 }
@@ -117,7 +117,7 @@ fn count(_ctx: &QueryCtx, args: Count) -> Result<u64, Error> {
     Ok(counter)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Sleep {
     ms: u64,
 }
@@ -130,7 +130,7 @@ fn sleep(_ctx: &QueryCtx, args: Sleep) -> Result<u64, Error> {
     Ok(args.ms)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Pollables {
     count: u32,
 }

@@ -15,14 +15,14 @@ use kiln::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 struct Busy {
     /// Iterations of busy work between the two clock readings (a plain JSON number).
     iterations: f64,
 }
 
 /// What the function saw. Numbers are decimal strings so that no encoding can round them.
-#[derive(Serialize)]
+#[derive(Serialize, kiln::Validate)]
 struct Readings {
     /// Nanoseconds since the Unix epoch, before and after the busy work.
     wall_ns: [String; 2],
@@ -84,7 +84,7 @@ fn in_mutation(ctx: &MutationCtx, args: Busy) -> Result<Readings, Error> {
     Ok(seen)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, kiln::Validate)]
 #[serde(rename_all = "camelCase")]
 struct PaginateWhere {
     table: String,
