@@ -217,7 +217,7 @@ mod tests {
             <Option<Vec<f64>>>::validator().to_string(),
             "array<float64> | null"
         );
-        assert!(<Option<u8>>::MAY_BE_ABSENT && !<u8>::MAY_BE_ABSENT);
+        const { assert!(<Option<u8>>::MAY_BE_ABSENT && !<u8>::MAY_BE_ABSENT) };
         assert_eq!(
             <Option<Option<bool>>>::validator().to_string(),
             "boolean | null"

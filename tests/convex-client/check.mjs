@@ -17,7 +17,11 @@ result.echo = {
 };
 result.shout = await client.action("hello:shout", { text: "hi" });
 
-for (const [name, path] of [["applicationError", "misbehave:fail"], ["missing", "hello:nope"]]) {
+for (const [name, path] of [
+  ["applicationError", "misbehave:fail"],
+  ["missing", "hello:nope"],
+  ["invalidArgs", "hello:greet"],
+]) {
   try {
     await client.query(path, {});
     result[name] = "no error";

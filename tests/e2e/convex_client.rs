@@ -54,4 +54,9 @@ fn the_official_convex_http_client_works_unchanged() {
         result["missing"]["message"],
         "Could not find public function for 'hello:nope'. Did you forget to run `kiln deploy`?"
     );
+    // `hello:greet` called without its `name`: refused by its args validator.
+    assert_eq!(
+        result["invalidArgs"],
+        json!({"type": "Error", "message": "ArgumentValidationError: args: missing required field \"name\"", "data": null})
+    );
 }

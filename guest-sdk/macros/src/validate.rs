@@ -241,6 +241,7 @@ fn variant_validator(tag: &TagType, variant: &Variant) -> syn::Result<TokenStrea
 /// with a function, else its type's.
 fn field_validator(field: &Field) -> syn::Result<TokenStream> {
     let ty = field.ty;
+    let mut chosen: Option<TokenStream> = None;
     for attr in &field.original.attrs {
         if !attr.path().is_ident("kiln") {
             continue;
@@ -248,7 +249,7 @@ fn field_validator(field: &Field) -> syn::Result<TokenStream> {
         let metas =
             attr.parse_args_with(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated)?;
         for meta in metas {
-            match &meta {
+            let validator = match &meta {
                 Meta::NameValue(nv) if nv.path.is_ident("id") => {
                     let Expr::Lit(ExprLit {
                         lit: Lit::Str(table),
@@ -260,11 +261,11 @@ fn field_validator(field: &Field) -> syn::Result<TokenStream> {
                             "`id` takes the table's name: #[kiln(id = \"users\")]",
                         ));
                     };
-                    return Ok(quote!(::kiln::__private::id_of::<#ty>(#table)));
+                    quote!(::kiln::__private::id_of::<#ty>(#table))
                 }
                 Meta::NameValue(nv) if nv.path.is_ident("with") => {
                     let path = &nv.value;
-                    return Ok(quote!(#path()));
+                    quote!(#path())
                 }
                 other => {
                     return Err(syn::Error::new_spanned(
@@ -272,8 +273,17 @@ fn field_validator(field: &Field) -> syn::Result<TokenStream> {
                         "expected `id = \"table\"` or `with = path_to_fn`",
                     ));
                 }
+            };
+            if chosen.replace(validator).is_some() {
+                return Err(syn::Error::new_spanned(
+                    meta,
+                    "a field takes one of `#[kiln(id = ...)]` and `#[kiln(with = ...)]`",
+                ));
             }
         }
+    }
+    if let Some(validator) = chosen {
+        return Ok(validator);
     }
     if field.attrs.serialize_with().is_some() || field.attrs.deserialize_with().is_some() {
         return Ok(quote!(::kiln::Validator::Any));
