@@ -23,6 +23,7 @@ mod context;
 pub mod db;
 mod error;
 mod export;
+mod functions;
 pub mod log;
 
 #[doc(hidden)]
