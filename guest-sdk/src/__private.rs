@@ -148,6 +148,17 @@ pub fn build_once<T: ?Sized>(build: impl FnOnce() -> Validator) -> Validator {
     validator
 }
 
+/// run-mutation from any context, for tests of the host's rules (the contexts offer only
+/// the calls their kind may make).
+pub fn raw_run_mutation<R: DeserializeOwned>(path: &str, args: impl Serialize) -> Result<R, Error> {
+    crate::functions::run(crate::functions::Callee::Mutation, path, args)
+}
+
+/// run-action from any context, for tests of the host's rules.
+pub fn raw_run_action<R: DeserializeOwned>(path: &str, args: impl Serialize) -> Result<R, Error> {
+    crate::functions::run(crate::functions::Callee::Action, path, args)
+}
+
 pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Result<Value, Error> {
     let value = result.map_err(Into::into)?;
     let encoded = kiln_values::to_value(&value);

@@ -48,3 +48,61 @@ context!(
     /// functions.
     ActionCtx
 );
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+use crate::functions::{Callee, run};
+
+/// `run_query`, on every context.
+macro_rules! run_query {
+    ($($context:ident),*) => {$(
+        impl $context {
+            /// Runs the query at `path` (`module:function`) with `args` and returns its
+            /// result. From a query or mutation it reads this call's snapshot and writes.
+            pub fn run_query<R: DeserializeOwned>(
+                &self,
+                path: &str,
+                args: impl Serialize,
+            ) -> Result<R, Error> {
+                run(Callee::Query, path, args)
+            }
+        }
+    )*};
+}
+run_query!(QueryCtx, MutationCtx, ActionCtx);
+
+/// `run_mutation`, on the contexts that may call mutations.
+macro_rules! run_mutation {
+    ($($context:ident: $doc:literal),*) => {$(
+        impl $context {
+            #[doc = $doc]
+            pub fn run_mutation<R: DeserializeOwned>(
+                &self,
+                path: &str,
+                args: impl Serialize,
+            ) -> Result<R, Error> {
+                run(Callee::Mutation, path, args)
+            }
+        }
+    )*};
+}
+run_mutation!(
+    MutationCtx: "Runs the mutation at `path` inside this mutation's transaction: it sees \
+        this mutation's writes and this mutation sees its writes. If it fails, its writes are \
+        undone and its error returned; everything commits, or not, with this mutation.",
+    ActionCtx: "Runs the mutation at `path` in a transaction of its own, committed when \
+        this returns."
+);
+
+impl ActionCtx {
+    /// Runs the action at `path` and returns its result.
+    pub fn run_action<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        args: impl Serialize,
+    ) -> Result<R, Error> {
+        run(Callee::Action, path, args)
+    }
+}

@@ -29,6 +29,7 @@ mod context;
 pub mod db;
 mod error;
 mod export;
+mod functions;
 pub mod log;
 mod validate;
 

@@ -34,7 +34,7 @@ use kiln_host::database::committer::CommitterOptions;
 use kiln_host::database::cursor_seal::CursorKey;
 use kiln_host::database::store::DocumentStore;
 use kiln_host::database::transaction::TransactionLimits;
-use kiln_host::runtime::{FunctionKind, Runtime};
+use kiln_host::runtime::{CallContext, FunctionKind, Runtime};
 use kiln_host::values::Value;
 
 const CALLS: usize = 5_000;
@@ -373,11 +373,12 @@ async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
     );
     let module = runtime.load_module(&compiled.component, None).await?;
     let args = Value::Object(Default::default());
+    let context = CallContext::isolated();
     let mut latencies = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let started = Instant::now();
         let invocation = runtime
-            .invoke(&module, "default", FunctionKind::Query, &args)
+            .invoke(&context, &module, "default", FunctionKind::Query, &args)
             .await;
         latencies.push(started.elapsed());
         invocation

@@ -158,6 +158,10 @@ pub struct Limits {
     /// Bytes of recent commits (the index keys they touched) the committer remembers to
     /// validate mutations. A mutation whose snapshot is older than what fits re-runs.
     pub max_write_log_bytes: usize,
+    /// How deep functions may call functions (run-query, run-mutation, run-action): a
+    /// call from a client is level 1; a call past this level fails with an error naming
+    /// the limit. Each level holds an instance while it waits.
+    pub max_call_depth: usize,
     /// Times a mutation that conflicts with a concurrent one is re-run before its caller
     /// gets an error.
     pub max_mutation_retries: usize,
@@ -211,6 +215,7 @@ impl Default for Limits {
             max_read_ranges: 32_768,
             max_read_set_bytes: 16 << 20,
             max_write_log_bytes: 64 << 20,
+            max_call_depth: 16,
             max_mutation_retries: 100,
             max_commit_batch: 256,
             max_connections: 1_024,
@@ -269,6 +274,7 @@ impl Limits {
             ("max_read_set_bytes", self.max_read_set_bytes),
             ("max_host_memory_bytes", self.max_host_memory_bytes),
             ("max_write_log_bytes", self.max_write_log_bytes),
+            ("max_call_depth", self.max_call_depth),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }

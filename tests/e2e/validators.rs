@@ -235,3 +235,40 @@ fn a_malformed_validator_fails_the_deploy_naming_the_function() {
         "{message}"
     );
 }
+
+#[test]
+fn calls_between_functions_are_checked_too() {
+    let server = validators_server();
+    for (endpoint, caller) in [
+        ("action", "validators:query_from_action"),
+        ("mutation", "validators:query_from_mutation"),
+    ] {
+        let message = server.value(
+            endpoint,
+            caller,
+            json!({"path": "validators:profile", "args": {"user": {"age": 1}}}),
+        );
+        // Refused like an HTTP call, before the callee runs; the caller sees why.
+        assert_eq!(
+            message,
+            "'validators:profile' failed: ArgumentValidationError: args.user: missing required field \"name\"",
+            "{caller}"
+        );
+        let message = server.value(
+            endpoint,
+            caller,
+            json!({"path": "validators:wrong_return", "args": {}}),
+        );
+        assert_eq!(
+            message,
+            "'validators:wrong_return' failed: ReturnsValidationError: returns.count: expected float64, got string",
+            "{caller}"
+        );
+        let message = server.value(
+            endpoint,
+            caller,
+            json!({"path": "validators:profile", "args": {"user": {"name": "a", "age": 1}}}),
+        );
+        assert_eq!(message, "ok", "{caller}");
+    }
+}

@@ -105,3 +105,27 @@ fn anything(_ctx: &QueryCtx, args: Value) -> Result<Value, Error> {
 fn loose_args(_ctx: &QueryCtx, args: Value) -> Result<String, Error> {
     Ok(args.type_name().to_string())
 }
+
+#[derive(Deserialize, Validate)]
+struct Forward {
+    path: String,
+    args: Value,
+}
+
+/// Runs the query at `path` from an action; returns its error message, or "ok".
+#[kiln::action]
+fn query_from_action(ctx: &kiln::ActionCtx, args: Forward) -> Result<String, Error> {
+    match ctx.run_query::<Value>(&args.path, args.args) {
+        Ok(_) => Ok("ok".into()),
+        Err(error) => Ok(error.message().to_string()),
+    }
+}
+
+/// Runs the query at `path` inside this mutation's transaction; its error message, or "ok".
+#[mutation]
+fn query_from_mutation(ctx: &MutationCtx, args: Forward) -> Result<String, Error> {
+    match ctx.run_query::<Value>(&args.path, args.args) {
+        Ok(_) => Ok("ok".into()),
+        Err(error) => Ok(error.message().to_string()),
+    }
+}

@@ -17,7 +17,7 @@ use super::auth::Principal;
 use super::router::json_response;
 use super::{ApiError, AppState, body, error};
 use crate::function_path::FunctionPath;
-use crate::runtime::{FunctionFailure, FunctionKind, LogLine, Visibility};
+use crate::runtime::{CallContext, FunctionFailure, FunctionKind, LogLine, Visibility};
 
 /// How values are written in a request and its response.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -173,9 +173,10 @@ async fn execute(
     }
 
     tracing::debug!("calling {path}");
+    let context = CallContext::root(deployment.clone());
     let invocation = state
         .runtime
-        .invoke(module, &spec.name, spec.kind, &args)
+        .invoke(&context, module, &spec.name, spec.kind, &args)
         .await;
     for line in &invocation.log_lines {
         tracing::debug!(function = %path, "{line}");

@@ -100,7 +100,7 @@ impl InvocationState {
     /// `max_value_bytes` it is refused unread; then its depth and element count are
     /// checked without building anything, so the host never holds a tree the limits
     /// would refuse. Returns the number of values in it.
-    fn check_guest_text(&self, text: &str, what: &str) -> Result<usize, String> {
+    pub(crate) fn check_guest_text(&self, text: &str, what: &str) -> Result<usize, String> {
         let limits = &self.guest_text_limits;
         if text.len() > limits.value.max_size_bytes {
             return Err(format!(
@@ -118,7 +118,7 @@ impl InvocationState {
     }
 
     /// A value from the guest, checked as [`check_guest_text`] says and then decoded.
-    fn parse_value(&self, text: &str, what: &str) -> Result<Value, String> {
+    pub(crate) fn parse_value(&self, text: &str, what: &str) -> Result<Value, String> {
         self.check_guest_text(text, what)?;
         Value::from_convex_json_str(text).map_err(|err| format!("invalid {what}: {err}"))
     }

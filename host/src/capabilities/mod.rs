@@ -3,6 +3,7 @@
 //! kind and its limits. `add_to_linker` is the one list that links them all.
 
 pub mod db;
+mod functions;
 mod log;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -20,5 +21,9 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()>
     platform::db::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
         state
     })?;
+    platform::functions::add_to_linker::<InvocationState, HasSelf<InvocationState>>(
+        linker,
+        |state| state,
+    )?;
     Ok(())
 }

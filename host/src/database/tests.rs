@@ -152,6 +152,46 @@ async fn queries_may_not_write() {
     );
 }
 
+/// A nested mutation that fails is rolled back to its savepoint: its writes, its new
+/// table and its write counts go; the caller's writes before and after stay and commit.
+#[tokio::test]
+async fn rolling_back_to_a_savepoint_undoes_only_the_writes_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut txn = store.begin_mutation().unwrap();
+    txn.insert("notes", object(&[("n", Value::Int64(1))]))
+        .unwrap();
+    let savepoint = txn.savepoint();
+    txn.insert("notes", object(&[("n", Value::Int64(2))]))
+        .unwrap();
+    txn.insert("created_by_callee", object(&[])).unwrap();
+    txn.roll_back_to(savepoint);
+    assert!(
+        txn.table_names()
+            .iter()
+            .all(|name| name != "created_by_callee")
+    );
+    txn.insert("notes", object(&[("n", Value::Int64(3))]))
+        .unwrap();
+    store.commit(txn).await.unwrap();
+    assert_eq!(count(&store, "notes"), 2);
+    assert!(
+        !store
+            .begin_query()
+            .unwrap()
+            .table_names()
+            .contains(&"created_by_callee".to_string())
+    );
+
+    // While a query it called runs in it, a mutation's transaction refuses writes.
+    let mut txn = store.begin_mutation().unwrap();
+    assert!(txn.set_writable(false));
+    let err = txn.insert("notes", object(&[])).unwrap_err();
+    assert!(matches!(err, DbError::Forbidden(_)), "{err}");
+    assert!(!txn.set_writable(true));
+    txn.insert("notes", object(&[])).unwrap();
+}
+
 #[tokio::test]
 async fn index_ranges_follow_the_index_and_see_the_transactions_own_writes() {
     let dir = tempfile::tempdir().unwrap();

@@ -135,6 +135,16 @@ pub struct TableChange {
     pub validator_changed: bool,
 }
 
+/// The state a nested call's failure rolls a transaction back to
+/// ([`Transaction::savepoint`]).
+pub struct Savepoint {
+    writes: BTreeMap<DocumentId, Option<Document>>,
+    new_tables: BTreeMap<String, TableRecord>,
+    altered_tables: BTreeMap<String, TableRecord>,
+    documents_written: usize,
+    bytes_written: usize,
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Usage {
     documents_read: usize,
@@ -823,6 +833,35 @@ impl Transaction {
             altered_tables: self.altered_tables,
             also_write: self.also_write,
         }
+    }
+
+    /// Marks where a nested call (run-mutation inside a mutation) begins, so its writes
+    /// can be undone if it fails.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            writes: self.writes.clone(),
+            new_tables: self.new_tables.clone(),
+            altered_tables: self.altered_tables.clone(),
+            documents_written: self.usage.documents_written,
+            bytes_written: self.usage.bytes_written,
+        }
+    }
+
+    /// Undoes every write and table change made since `savepoint`. What was read stays in
+    /// the read set: the caller saw the failure, and the failure depended on those reads.
+    /// A limit exceeded since stays exceeded: limits bound the whole transaction.
+    pub fn roll_back_to(&mut self, savepoint: Savepoint) {
+        self.writes = savepoint.writes;
+        self.new_tables = savepoint.new_tables;
+        self.altered_tables = savepoint.altered_tables;
+        self.usage.documents_written = savepoint.documents_written;
+        self.usage.bytes_written = savepoint.bytes_written;
+    }
+
+    /// Whether writes are allowed from now on; returns the previous setting. A mutation's
+    /// transaction is made read-only while a query it called runs in it.
+    pub fn set_writable(&mut self, writable: bool) -> bool {
+        std::mem::replace(&mut self.writable, writable)
     }
 
     /// Makes `write` part of this transaction's commit (see [`AlsoWrite`]).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::store::DeploymentRecord;
 use crate::function_path::FunctionPath;
-use crate::runtime::{FunctionSpec, LoadedModule};
+use crate::runtime::{FunctionSpec, FunctionTable, LoadedModule};
 
 /// An immutable set of loaded modules. A deploy builds a new one and swaps it in whole, so a
 /// call in flight keeps the deployment it started with.
@@ -39,5 +39,12 @@ impl Deployment {
                 (path, spec)
             })
         })
+    }
+}
+
+impl FunctionTable for Deployment {
+    fn find(&self, path: &FunctionPath) -> Option<(Arc<LoadedModule>, FunctionSpec)> {
+        self.function(path)
+            .map(|(module, spec)| (module.clone(), spec.clone()))
     }
 }

@@ -41,6 +41,23 @@ impl FrozenInputs {
         Self { now, seed }
     }
 
+    /// The inputs of the `n`th query or mutation this one calls (run-query, run-mutation):
+    /// the same clock, and a seed of its own, derived from this one so that a re-run of
+    /// the caller gives each callee the same seed again.
+    pub(crate) fn nested(&self, n: u64) -> Self {
+        let mut seed = self.seed;
+        for (byte, tweak) in seed.iter_mut().zip((n + 1).to_le_bytes()) {
+            *byte ^= tweak;
+        }
+        // Mixed through the generator, so that no two (seed, n) pairs collide.
+        let mut derived = [0u8; 32];
+        StdRng::from_seed(seed).fill_bytes(&mut derived);
+        Self {
+            now: self.now,
+            seed: derived,
+        }
+    }
+
     /// Sets the clocks and random sources of `builder` from these inputs.
     pub(crate) fn apply(&self, builder: &mut WasiCtxBuilder) {
         // Each interface gets its own ChaCha12 stream, keyed by the seed with a different
@@ -109,7 +126,7 @@ mod tests {
     use crate::database::cursor_seal::CursorKey;
     use crate::database::store::DocumentStore;
     use crate::database::transaction::TransactionLimits;
-    use crate::runtime::{FunctionKind, LoadedModule, Runtime};
+    use crate::runtime::{CallContext, FunctionKind, LoadedModule, Runtime};
 
     #[test]
     fn frozen_clocks_do_not_move() {
@@ -139,7 +156,7 @@ mod tests {
         })
     }
 
-    async fn probe_runtime() -> (tempfile::TempDir, Runtime, LoadedModule) {
+    async fn probe_runtime() -> (tempfile::TempDir, Arc<Runtime>, LoadedModule) {
         let data = tempfile::tempdir().unwrap();
         let db = Arc::new(crate::database::open(data.path()).unwrap());
         let store = Arc::new(
@@ -150,8 +167,9 @@ mod tests {
             )
             .unwrap(),
         );
-        let runtime =
-            Runtime::new(Limits::default(), store, CursorKey::generate().unwrap()).unwrap();
+        let runtime = Arc::new(
+            Runtime::new(Limits::default(), store, CursorKey::generate().unwrap()).unwrap(),
+        );
         let compiled = runtime.compile(&probe_wasm()).unwrap();
         let module = runtime
             .load_module(&compiled.component, None)
@@ -179,7 +197,14 @@ mod tests {
                 let (runtime, module, args) = (&runtime, &module, busy_args());
                 async move {
                     runtime
-                        .invoke_deterministic(module, function, kind, &args, frozen)
+                        .invoke_deterministic(
+                            &CallContext::isolated(),
+                            module,
+                            function,
+                            kind,
+                            &args,
+                            frozen,
+                        )
                         .await
                         .outcome
                         .unwrap_or_else(|failure| panic!("{function} failed: {failure}"))

@@ -9,9 +9,10 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::FunctionKind;
+use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::output::{LogBuffer, OutputCapture};
+use super::{FunctionKind, Runtime};
 use crate::config::{FunctionLimits, Limits};
 use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
@@ -54,6 +55,15 @@ const HOST_WORK_SLICE: Duration = Duration::from_micros(500);
 /// The store data of one invocation.
 pub struct InvocationState {
     pub(crate) kind: FunctionKind,
+    /// The runtime, for the calls this one makes (`kiln:platform/functions`).
+    pub(crate) runtime: Arc<Runtime>,
+    /// What this call passes on to the calls it makes.
+    pub(crate) context: CallContext,
+    /// A query's or mutation's clock and seed (none for actions): the queries and
+    /// mutations it calls get the same clock and a seed derived from this one.
+    pub(crate) frozen: Option<FrozenInputs>,
+    /// How many functions this call has called, to derive each one's seed.
+    pub(crate) calls_made: u64,
     /// The database access of a query or mutation; actions have none.
     pub(crate) db: DbAccess,
     /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
@@ -81,12 +91,13 @@ pub struct InvocationState {
 
 impl InvocationState {
     pub(crate) fn new(
+        runtime: &Arc<Runtime>,
+        context: CallContext,
         kind: FunctionKind,
-        limits: &Limits,
         db: DbAccess,
-        cursor_key: Arc<CursorKey>,
         frozen: Option<FrozenInputs>,
     ) -> Self {
+        let limits: &Limits = &runtime.limits;
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
             limits.max_output_bytes,
@@ -108,6 +119,10 @@ impl InvocationState {
         let now = Instant::now();
         Self {
             kind,
+            runtime: runtime.clone(),
+            context,
+            frozen,
+            calls_made: 0,
             db,
             max_query_batch: limits.max_query_batch,
             guest_text_limits: GuestTextLimits {
@@ -118,7 +133,7 @@ impl InvocationState {
                 held_bytes: 0,
                 limit_bytes: limits.max_host_memory_bytes,
             },
-            cursor_key,
+            cursor_key: runtime.cursor_key.clone(),
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.for_kind(kind)),
@@ -204,10 +219,21 @@ pub(crate) enum DbAccess {
         writable: bool,
     },
     Begun(Box<Transaction>),
+    /// The transaction is with a query or mutation this one called (run-query,
+    /// run-mutation), which hands it back when it returns.
+    Lent,
+    /// A nested call never handed the transaction back (its task failed). Nothing of
+    /// this call may commit.
+    Lost,
 }
 
+/// A mutation's transaction did not come back from a call it made: see [`DbAccess::Lost`].
+#[derive(Debug, thiserror::Error)]
+#[error("the transaction was lost in a nested call")]
+pub(crate) struct TransactionLost;
+
 impl DbAccess {
-    /// The transaction, begun now if need be; `None` for actions.
+    /// The transaction, begun now if need be; `None` for actions (and while it is lent).
     pub(crate) fn transaction(&mut self) -> anyhow::Result<Option<&mut Transaction>> {
         if let DbAccess::NotBegun { store, writable } = self {
             let transaction = if *writable {
@@ -224,10 +250,23 @@ impl DbAccess {
     }
 
     /// The transaction, if the function began one.
-    pub(crate) fn into_transaction(self) -> Option<Transaction> {
+    pub(crate) fn into_transaction(self) -> Result<Option<Transaction>, TransactionLost> {
         match self {
-            DbAccess::Begun(transaction) => Some(*transaction),
-            _ => None,
+            DbAccess::Begun(transaction) => Ok(Some(*transaction)),
+            DbAccess::Lent | DbAccess::Lost => Err(TransactionLost),
+            DbAccess::Denied | DbAccess::NotBegun { .. } => Ok(None),
+        }
+    }
+
+    /// Takes the transaction out (begun now if need be) to lend it to a nested call;
+    /// leaves [`DbAccess::Lent`] in its place. `None` for actions.
+    pub(crate) fn lend(&mut self) -> anyhow::Result<Option<Transaction>> {
+        if self.transaction()?.is_none() {
+            return Ok(None);
+        }
+        match std::mem::replace(self, DbAccess::Lent) {
+            DbAccess::Begun(transaction) => Ok(Some(*transaction)),
+            _ => unreachable!("transaction() returned Some, so it has begun"),
         }
     }
 }

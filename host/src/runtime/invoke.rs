@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use kiln_values::Value;
@@ -11,6 +12,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
+use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
@@ -50,6 +52,18 @@ pub enum FunctionFailure {
     Internal(String),
 }
 
+/// A transaction past one of its limits fails its function with that limit's error, even
+/// if the function caught it and returned (a value or an error of its own): the limit
+/// bounds the whole transaction. A trap or a sandbox limit that stopped it afterwards is
+/// reported as it is.
+fn poison_by_limit(invocation: &mut Invocation, transaction: Option<&Transaction>) {
+    if let Some(exceeded) = transaction.and_then(Transaction::limit_exceeded)
+        && !matches!(invocation.outcome, Err(FunctionFailure::Stopped(_)))
+    {
+        invocation.outcome = Err(FunctionFailure::Stopped(exceeded.to_string()));
+    }
+}
+
 /// A call ran past its kind's wall-clock limit.
 #[derive(Debug, thiserror::Error)]
 #[error("timed out")]
@@ -63,13 +77,14 @@ impl Runtime {
     /// in a transaction that commits when it returns, and is re-run from scratch if it
     /// conflicts with a concurrent one; an action has no transaction.
     pub async fn invoke(
-        &self,
+        self: &Arc<Self>,
+        context: &CallContext,
         module: &LoadedModule,
         function: &str,
         kind: FunctionKind,
         args: &Value,
     ) -> Invocation {
-        if let Err(failure) = self.check_args(module.function(function), args) {
+        if let Err(failure) = self.check_args(module.function(function), args, None) {
             return Invocation {
                 outcome: Err(failure),
                 log_lines: Vec::new(),
@@ -77,20 +92,29 @@ impl Runtime {
         }
         if kind == FunctionKind::Action {
             return self
-                .invoke_once(module, function, kind, args, DbAccess::Denied, None)
+                .invoke_once(
+                    context,
+                    module,
+                    function,
+                    kind,
+                    args,
+                    DbAccess::Denied,
+                    None,
+                )
                 .await
                 .0;
         }
         // The clock and seed are fixed here, once per call and before the retry loop, so
         // that a re-run after a conflict sees the same inputs as the first run.
-        self.invoke_deterministic(module, function, kind, args, FrozenInputs::now())
+        self.invoke_deterministic(context, module, function, kind, args, FrozenInputs::now())
             .await
     }
 
     /// Runs a query or mutation with `frozen` as its clock and seed: every run of it (a
     /// mutation re-run after a conflict) gets the same.
     pub(crate) async fn invoke_deterministic(
-        &self,
+        self: &Arc<Self>,
+        context: &CallContext,
         module: &LoadedModule,
         function: &str,
         kind: FunctionKind,
@@ -106,18 +130,19 @@ impl Runtime {
                 store: self.store.clone(),
                 writable: kind == FunctionKind::Mutation,
             };
-            let (mut invocation, transaction) = self
-                .invoke_once(module, function, kind, args, db, Some(frozen))
+            let (mut invocation, db) = self
+                .invoke_once(context, module, function, kind, args, db, Some(frozen))
                 .await;
-            // A transaction past one of its limits fails its function with that limit's
-            // error, even if the function caught it and returned (a value or an error of
-            // its own): the limit bounds the whole transaction. A trap or a sandbox limit
-            // that stopped it afterwards is reported as it is.
-            if let Some(exceeded) = transaction.as_ref().and_then(Transaction::limit_exceeded)
-                && !matches!(invocation.outcome, Err(FunctionFailure::Stopped(_)))
-            {
-                invocation.outcome = Err(FunctionFailure::Stopped(exceeded.to_string()));
-            }
+            let transaction = match db.into_transaction() {
+                Ok(transaction) => transaction,
+                Err(lost) => {
+                    // Whatever the function returned, none of it may commit.
+                    invocation.outcome =
+                        Err(FunctionFailure::Internal(format!("{kind} failed: {lost}")));
+                    return invocation;
+                }
+            };
+            poison_by_limit(&mut invocation, transaction.as_ref());
             // A query commits nothing; a mutation that failed leaves nothing behind.
             let (FunctionKind::Mutation, Ok(_), Some(transaction)) =
                 (kind, &invocation.outcome, transaction)
@@ -148,38 +173,81 @@ impl Runtime {
         }
     }
 
-    /// One run of a function on a fresh instance; hands the transaction back.
+    /// Runs a query or mutation inside `transaction`, the transaction of the query or
+    /// mutation that called it, and hands the transaction back (with the callee's writes;
+    /// the caller undoes them if the callee failed). Commits nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn invoke_in_transaction(
+        self: &Arc<Self>,
+        context: &CallContext,
+        module: &LoadedModule,
+        function: &str,
+        kind: FunctionKind,
+        args: &Value,
+        transaction: Transaction,
+        frozen: FrozenInputs,
+    ) -> (Invocation, DbAccess) {
+        if let Err(failure) = self.check_args(module.function(function), args, Some(&transaction)) {
+            let invocation = Invocation {
+                outcome: Err(failure),
+                log_lines: Vec::new(),
+            };
+            return (invocation, DbAccess::Begun(Box::new(transaction)));
+        }
+        let db = DbAccess::Begun(Box::new(transaction));
+        let (mut invocation, db) = self
+            .invoke_once(context, module, function, kind, args, db, Some(frozen))
+            .await;
+        if let DbAccess::Begun(transaction) = &db {
+            poison_by_limit(&mut invocation, Some(transaction));
+        }
+        (invocation, db)
+    }
+
+    /// One run of a function on a fresh instance; hands the database access back.
+    #[allow(clippy::too_many_arguments)]
     async fn invoke_once(
-        &self,
+        self: &Arc<Self>,
+        context: &CallContext,
         module: &LoadedModule,
         function: &str,
         kind: FunctionKind,
         args: &Value,
         db: DbAccess,
         frozen: Option<FrozenInputs>,
-    ) -> (Invocation, Option<Transaction>) {
+    ) -> (Invocation, DbAccess) {
         let returns = module
             .function(function)
             .and_then(|spec| spec.returns.as_ref());
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
-        let (outcome, log_lines, transaction) = self
-            .with_instance(&module.pre, kind, db, frozen, move |store, instance| {
-                Box::pin(async move {
-                    instance
-                        .kiln_platform_module()
-                        .call_call(store, &function, &args_text)
-                        .await
-                })
-            })
+        let (outcome, log_lines, db) = self
+            .with_instance(
+                &module.pre,
+                context.clone(),
+                kind,
+                db,
+                frozen,
+                move |store, instance| {
+                    Box::pin(async move {
+                        instance
+                            .kiln_platform_module()
+                            .call_call(store, &function, &args_text)
+                            .await
+                    })
+                },
+            )
             .await;
         let outcome = outcome.and_then(|returned| match returned {
             Ok(text) => self.decode_result(&text),
             Err(error) => Err(self.decode_error(error)),
         });
-        let outcome =
-            outcome.and_then(|value| self.check_returns(returns, value, transaction.as_ref()));
-        (Invocation { outcome, log_lines }, transaction)
+        let transaction = match &db {
+            DbAccess::Begun(transaction) => Some(&**transaction),
+            _ => None,
+        };
+        let outcome = outcome.and_then(|value| self.check_returns(returns, value, transaction));
+        (Invocation { outcome, log_lines }, db)
     }
 
     /// The error a function returned, held to the same size limit as a return value so
@@ -219,8 +287,9 @@ impl Runtime {
     /// Instantiates `pre` in a fresh store with the limits of `kind` and runs `call` on the
     /// instance, all within the kind's wall-clock limit. Returns the outcome and the log.
     pub(crate) async fn with_instance<R>(
-        &self,
+        self: &Arc<Self>,
         pre: &FunctionModulePre<InvocationState>,
+        context: CallContext,
         kind: FunctionKind,
         db: DbAccess,
         frozen: Option<FrozenInputs>,
@@ -228,22 +297,19 @@ impl Runtime {
             &'a mut Store<InvocationState>,
             &'a FunctionModule,
         ) -> CallFuture<'a, R>,
-    ) -> (
-        Result<R, FunctionFailure>,
-        Vec<LogLine>,
-        Option<Transaction>,
-    ) {
+    ) -> (Result<R, FunctionFailure>, Vec<LogLine>, DbAccess) {
         let limits = self.limits.for_kind(kind).clone();
-        let state = InvocationState::new(kind, &self.limits, db, self.cursor_key.clone(), frozen);
+        let state = InvocationState::new(self, context, kind, db, frozen);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
+            let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);
             return (
                 Err(FunctionFailure::Internal(format!(
                     "cannot set fuel: {err:#}"
                 ))),
                 Vec::new(),
-                None,
+                db,
             );
         }
         let deadline = store.data().deadline;
@@ -275,8 +341,7 @@ impl Runtime {
         };
         let log_lines = store.data().log_lines();
         let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);
-        let transaction = db.into_transaction();
-        (result, log_lines, transaction)
+        (result, log_lines, db)
     }
 
     /// Names what stopped a call: which limit, which trap, or that the host failed.

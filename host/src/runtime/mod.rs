@@ -2,15 +2,17 @@
 //! each inside its limits. Knows nothing of HTTP or of how deployments are stored.
 
 pub(crate) mod bindings;
+mod call;
 mod compile;
 mod determinism;
 mod engine;
-mod invocation;
+pub(crate) mod invocation;
 mod invoke;
 mod module;
 mod output;
 mod validation;
 
+pub use call::{CallContext, FunctionTable};
 pub use compile::{CompileError, CompiledComponent};
 pub use engine::Runtime;
 pub use invocation::{InvocationState, LogLevel, LogLine};

@@ -1,11 +1,14 @@
 //! A module ready to run: its component pre-instantiated against the linker, and the
 //! functions it declared.
 
+use std::sync::Arc;
+
 use kiln_values::Validator;
 use wasmtime::component::Component;
 
 use super::bindings::FunctionModulePre;
 use super::bindings::kiln::platform::types as wit;
+use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState};
 use super::{FunctionKind, Runtime, Visibility};
@@ -56,7 +59,7 @@ impl Runtime {
     /// Links `component` and asks it for its functions (one instantiation, with query
     /// limits). `known_functions` skips that call when the list was read at deploy.
     pub async fn load_module(
-        &self,
+        self: &Arc<Self>,
         component: &Component,
         known_functions: Option<Vec<FunctionSpec>>,
     ) -> Result<LoadedModule, ModuleError> {
@@ -77,12 +80,13 @@ impl Runtime {
     }
 
     async fn read_functions(
-        &self,
+        self: &Arc<Self>,
         pre: &FunctionModulePre<InvocationState>,
     ) -> Result<Vec<FunctionSpec>, ModuleError> {
         let specs = self
             .with_instance(
                 pre,
+                CallContext::isolated(),
                 FunctionKind::Query,
                 DbAccess::Denied,
                 // Run as a query, so as deterministic as one.

@@ -16,16 +16,18 @@ use crate::database::transaction::Transaction;
 
 impl Runtime {
     /// Checks a call's arguments against `spec`'s `args` validator, if it has one. Ids are
-    /// resolved at the latest commit.
+    /// resolved in `transaction` (the caller's, for a call inside it), else at the latest
+    /// commit.
     pub(crate) fn check_args(
         &self,
         spec: Option<&FunctionSpec>,
         args: &Value,
+        transaction: Option<&Transaction>,
     ) -> Result<(), FunctionFailure> {
         let Some(validator) = spec.and_then(|spec| spec.args.as_ref()) else {
             return Ok(());
         };
-        self.check_value(validator, args, "args", None)
+        self.check_value(validator, args, "args", transaction)
             .map_err(|problem| match problem {
                 Problem::Mismatch(message) => {
                     FunctionFailure::InvalidArgs(format!("ArgumentValidationError: {message}"))

@@ -1,0 +1,56 @@
+//! What a call carries beyond its arguments, and passes on to the calls it makes
+//! (`kiln:platform/functions`): the deployment it started in, how deep it is nested.
+
+use std::sync::Arc;
+
+use super::{FunctionSpec, LoadedModule};
+use crate::function_path::FunctionPath;
+
+/// The functions a call can reach by path. The live deployment implements it; a call
+/// keeps the deployment it started with, so a deploy during a call does not change what
+/// its nested calls reach.
+pub trait FunctionTable: Send + Sync {
+    /// The module and spec of the function at `path`, whatever its visibility.
+    fn find(&self, path: &FunctionPath) -> Option<(Arc<LoadedModule>, FunctionSpec)>;
+}
+
+/// A table with no functions: what a module's own function listing runs with.
+struct NoFunctions;
+
+impl FunctionTable for NoFunctions {
+    fn find(&self, _path: &FunctionPath) -> Option<(Arc<LoadedModule>, FunctionSpec)> {
+        None
+    }
+}
+
+/// Who is calling, and from where.
+#[derive(Clone)]
+pub struct CallContext {
+    pub(crate) functions: Arc<dyn FunctionTable>,
+    /// 0 for a call from a client; one more for each run-query/-mutation/-action.
+    pub(crate) depth: usize,
+}
+
+impl CallContext {
+    /// A call from a client (HTTP, the CLI) into `functions`.
+    pub fn root(functions: Arc<dyn FunctionTable>) -> Self {
+        Self {
+            functions,
+            depth: 0,
+        }
+    }
+
+    /// A call that can reach no other function (listing a module's functions, a
+    /// benchmark of one component).
+    pub fn isolated() -> Self {
+        Self::root(Arc::new(NoFunctions))
+    }
+
+    /// The context of a call this one makes.
+    pub(crate) fn nested(&self) -> Self {
+        Self {
+            functions: self.functions.clone(),
+            depth: self.depth + 1,
+        }
+    }
+}
