@@ -24,6 +24,7 @@ pub mod db;
 mod error;
 mod export;
 mod functions;
+mod http_action;
 pub mod log;
 
 #[doc(hidden)]
@@ -32,7 +33,8 @@ pub mod __private;
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
 pub use db::{Id, Order, PaginationOpts, PaginationResult};
 pub use error::Error;
-pub use kiln_sdk_macros::{action, mutation, query};
+pub use http_action::{HttpRequest, HttpResponse};
+pub use kiln_sdk_macros::{action, http_action, mutation, query};
 pub use kiln_values::Value;
 
 /// Reads a value (a document, say) into your own type; a mismatch names the field.
@@ -46,6 +48,7 @@ pub enum FunctionKind {
     Query,
     Mutation,
     Action,
+    HttpAction,
 }
 
 /// Who may call a function: anyone, or only other functions and admin requests.

@@ -116,6 +116,9 @@ pub struct Limits {
     /// Largest body of a function call request. Bigger than `max_value_bytes` because the
     /// JSON encoding of a value is larger than the value.
     pub max_call_body_bytes: usize,
+    /// Largest body of a request to an HTTP action, and of the response it returns
+    /// (Convex: 20 MiB).
+    pub max_http_body_bytes: usize,
     /// Largest body of a deploy request (all modules, base64-encoded).
     pub max_deploy_body_bytes: usize,
     /// Largest single module (`.wasm`) accepted at deploy.
@@ -198,6 +201,7 @@ impl Default for Limits {
             max_value_depth: 64,
             max_value_elements: 1 << 18,
             max_call_body_bytes: 16 << 20,
+            max_http_body_bytes: 20 << 20,
             max_deploy_body_bytes: 256 << 20,
             max_module_bytes: 64 << 20,
             max_log_lines: 256,
@@ -260,6 +264,7 @@ impl Limits {
             ("max_call_body_bytes", self.max_call_body_bytes),
             ("max_value_elements", self.max_value_elements),
             ("max_deploy_body_bytes", self.max_deploy_body_bytes),
+            ("max_http_body_bytes", self.max_http_body_bytes),
             ("max_module_bytes", self.max_module_bytes),
             ("max_wasm_stack_bytes", self.max_wasm_stack_bytes),
             ("max_resources", self.max_resources),
@@ -310,7 +315,7 @@ impl Limits {
         match kind {
             FunctionKind::Query => &self.query,
             FunctionKind::Mutation => &self.mutation,
-            FunctionKind::Action => &self.action,
+            FunctionKind::Action | FunctionKind::HttpAction => &self.action,
         }
     }
 

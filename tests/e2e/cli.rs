@@ -76,7 +76,17 @@ fn deploy_run_and_functions() {
         rows.contains(&vec!["hello:shout", "action", "public"]),
         "{listing}"
     );
-    assert_eq!(rows.len(), 5, "{listing}");
+    assert!(
+        rows.contains(&vec![
+            "hello:hello_route",
+            "httpAction",
+            "public",
+            "GET",
+            "/hello"
+        ]),
+        "{listing}"
+    );
+    assert_eq!(rows.len(), 7, "{listing}");
 }
 
 /// Every failure is one line on stderr and a non-zero exit.
@@ -156,7 +166,14 @@ fn failures_are_one_clear_line() {
 fn serve_without_admin_key(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(crate::support::kiln_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--site-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(data)
         .env_remove("KILN_ADMIN_KEY")
         .stdout(std::process::Stdio::piped())

@@ -17,4 +17,5 @@ mod functions;
 mod hostile_db;
 mod hostile_deploys;
 mod hostile_http;
+mod http_actions;
 mod sandbox;

@@ -56,6 +56,11 @@ impl Format {
     }
 }
 
+/// The log target of the lines functions log, so an operator can filter them apart
+/// (`KILN_LOG=info,kiln::function_log=off`). Each carries the request id (its span) and
+/// the function path.
+pub const FUNCTION_LOG: &str = "kiln::function_log";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CallBody {
@@ -162,6 +167,12 @@ async fn execute(
         );
         return Ok(function_error(format, message, None, &[]));
     };
+    if let Some(route) = &spec.route {
+        let message = format!(
+            "'{path}' is an HTTP action: it answers requests to {route} (on the site address, or under /http on this one), not function calls"
+        );
+        return Ok(function_error(format, message, None, &[]));
+    }
     if let Some(expected) = expected.filter(|expected| *expected != spec.kind) {
         let message = format!(
             "'{path}' is {}, not {}: call it with /api/{}",
@@ -179,7 +190,7 @@ async fn execute(
         .invoke(&context, module, &spec.name, spec.kind, &args)
         .await;
     for line in &invocation.log_lines {
-        tracing::debug!(function = %path, "{line}");
+        tracing::info!(target: FUNCTION_LOG, function = %path, "{line}");
     }
     Ok(match invocation.outcome {
         Ok(value) => json_response(

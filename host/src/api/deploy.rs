@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::router::json_response;
 use super::{ApiError, AppState, body};
 use crate::database::schema::{Schema, TableSchema};
-use crate::runtime::{FunctionKind, Visibility};
+use crate::runtime::{FunctionKind, HttpRoute, Visibility};
 
 /// `{"modules": {"<module name>": "<base64 of the .wasm>"}}`: the complete new set of
 /// modules. A module left out is removed.
@@ -120,6 +120,9 @@ pub struct FunctionListing {
     pub path: String,
     pub kind: FunctionKind,
     pub visibility: Visibility,
+    /// Where an HTTP action is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<HttpRoute>,
 }
 
 pub async fn functions(
@@ -134,6 +137,7 @@ pub async fn functions(
             path: path.to_string(),
             kind: spec.kind,
             visibility: spec.visibility,
+            route: spec.route.clone(),
         })
         .collect();
     Ok(json_response(

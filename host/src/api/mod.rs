@@ -13,6 +13,7 @@ mod cors;
 mod data;
 mod deploy;
 mod error;
+mod http_actions;
 mod router;
 mod service;
 
@@ -29,7 +30,7 @@ use tokio::sync::Semaphore;
 pub use auth::AdminKey;
 pub use deploy::FunctionListing;
 pub use error::ApiError;
-pub use service::RequestId;
+pub use service::{RequestId, Surface};
 
 use crate::config::CorsConfig;
 use crate::database::store::DocumentStore;
@@ -81,8 +82,12 @@ impl AppState {
 }
 
 /// Serves HTTP/1.1 with keep-alive on `listener` until the task is dropped, holding at
-/// most `max_connections` connections open.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<()> {
+/// most `max_connections` connections open (per listener).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    surface: Surface,
+) -> anyhow::Result<()> {
     let max_connections = state.runtime.limits().max_connections;
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut warned_full: Option<Instant> = None;
@@ -125,13 +130,18 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Resul
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, state).await;
+            serve_connection(stream, peer, state, surface).await;
             drop(slot);
         });
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<AppState>) {
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<AppState>,
+    surface: Surface,
+) {
     let limits = state.runtime.limits();
     let activity = connection::Activity::new();
     let stream = connection::TimedStream::new(
@@ -144,7 +154,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state
         let state = state.clone();
         let busy = activity.busy();
         async move {
-            let response = service::handle(&state, request).await;
+            let response = service::handle(&state, request, surface).await;
             drop(busy);
             Ok::<_, std::convert::Infallible>(response)
         }

@@ -7,7 +7,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::{ApiError, AppState, calls, data, deploy};
+use super::{ApiError, AppState, calls, data, deploy, http_actions};
 use crate::runtime::FunctionKind;
 
 /// Routes one request; every error becomes its response here.
@@ -28,6 +28,10 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Ful
         (&Method::POST, run) if run.starts_with("/api/run/") => {
             let function = run["/api/run/".len()..].to_string();
             calls::run(state, request, &function).await
+        }
+        (_, http) if http.starts_with("/http/") => {
+            let route_path = http["/http".len()..].to_string();
+            http_actions::serve(state, request, &route_path).await
         }
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
@@ -61,6 +65,14 @@ fn is_route(path: &str) -> bool {
             | "/api/functions"
     ) || path.starts_with("/api/run/")
         || path.starts_with("/api/data/")
+}
+
+/// Routes one request to the site listener: every path is an HTTP action's.
+pub async fn route_site(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    http_actions::serve(state, request, &path)
+        .await
+        .unwrap_or_else(ApiError::into_response)
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {

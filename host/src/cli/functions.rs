@@ -1,4 +1,5 @@
-//! `kiln functions`: lists the deployed functions with their kind and visibility.
+//! `kiln functions`: lists the deployed functions with their kind and visibility, and
+//! the route of each HTTP action.
 
 use std::process::ExitCode;
 
@@ -31,8 +32,12 @@ pub fn functions(args: FunctionsArgs) -> anyhow::Result<ExitCode> {
             crate::runtime::Visibility::Public => "public",
             crate::runtime::Visibility::Internal => "internal",
         };
+        let route = listing
+            .route
+            .as_ref()
+            .map_or(String::new(), |route| format!("  {route}"));
         println!(
-            "{:<width$}  {:<8}  {visibility}",
+            "{:<width$}  {:<10}  {visibility:<8}{route}",
             listing.path,
             listing.kind.as_str()
         );

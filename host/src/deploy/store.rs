@@ -164,6 +164,7 @@ mod tests {
                         name: "default".into(),
                         kind: FunctionKind::Query,
                         visibility: Visibility::Public,
+                        route: None,
                     };
                     (
                         name.to_string(),
