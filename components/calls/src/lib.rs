@@ -226,3 +226,18 @@ fn get_and_increment(ctx: &ActionCtx, args: CounterName) -> Result<i64, Error> {
     let _current: i64 = ctx.run_query("counter:get", &args)?;
     ctx.run_mutation("counter:increment", &args)
 }
+
+/// A public mutation that writes, then fails with application data: nothing commits.
+#[mutation]
+fn fail_with_data(ctx: &MutationCtx, args: Tag) -> Result<(), Error> {
+    write_then_fail(ctx, args)
+}
+
+/// A public action that fails with application data.
+#[action]
+fn action_fails_with_data(_ctx: &ActionCtx, args: Tag) -> Result<(), Error> {
+    Err(Error::with_data(
+        "action_fails_with_data failed on purpose",
+        BTreeMap::from([("tag".to_string(), Value::from(args.tag))]),
+    ))
+}
