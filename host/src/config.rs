@@ -132,6 +132,11 @@ pub struct Limits {
     /// Instances that may exist at once (the pooling allocator's slots). A call that finds
     /// every slot taken fails with an error saying the server is at capacity.
     pub max_concurrent_instances: u32,
+    /// Actions (and HTTP actions) that clients' requests run at once. More wait for a
+    /// turn; a waiting or running action does not count against `max_requests_in_flight`.
+    /// Below `max_concurrent_instances`, so that slow actions always leave instances for
+    /// queries and mutations.
+    pub max_concurrent_actions: usize,
     /// Host objects (streams, pollables, ...) one invocation may hold at once.
     pub max_resources: usize,
     /// Documents one transaction (a query or a mutation) may read.
@@ -208,6 +213,7 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_wasm_stack_bytes: 512 << 10,
             max_concurrent_instances: 256,
+            max_concurrent_actions: 64,
             max_resources: 10_000,
             max_documents_read: 16_384,
             max_bytes_read: 8 << 20,
@@ -257,6 +263,11 @@ impl Limits {
         anyhow::ensure!(
             (1..=10_000).contains(&self.max_concurrent_instances),
             "limits.max_concurrent_instances must be between 1 and 10000"
+        );
+        anyhow::ensure!(
+            (1..self.max_concurrent_instances as usize).contains(&self.max_concurrent_actions),
+            "limits.max_concurrent_actions must be at least 1 and below max_concurrent_instances ({}), so that actions leave instances for queries and mutations",
+            self.max_concurrent_instances
         );
         for (name, value) in [
             ("max_value_bytes", self.max_value_bytes),

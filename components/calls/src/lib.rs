@@ -241,3 +241,16 @@ fn action_fails_with_data(_ctx: &ActionCtx, args: Tag) -> Result<(), Error> {
         BTreeMap::from([("tag".to_string(), Value::from(args.tag))]),
     ))
 }
+
+#[derive(Deserialize)]
+struct Sleep {
+    ms: u64,
+}
+
+/// An action that waits `ms` milliseconds (a WASI sleep: the host waits asynchronously,
+/// holding no thread) and returns `ms`.
+#[action]
+fn sleep(_ctx: &ActionCtx, args: Sleep) -> Result<u64, Error> {
+    std::thread::sleep(std::time::Duration::from_millis(args.ms));
+    Ok(args.ms)
+}

@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::auth::Principal;
 use super::router::json_response;
-use super::{ApiError, AppState, body, error};
+use super::{ApiError, AppState, RequestPermit, body, error};
 use crate::function_path::FunctionPath;
 use crate::runtime::{CallContext, FunctionFailure, FunctionKind, LogLine, Visibility};
 
@@ -81,9 +81,10 @@ struct RunBody {
 }
 
 /// `/api/query`, `/api/mutation`, `/api/action`: the function must be of `expected` kind.
-pub async fn call(
-    state: &AppState,
+pub async fn call<'a>(
+    state: &'a AppState,
     request: Request<Incoming>,
+    permit: RequestPermit<'a>,
     expected: Option<FunctionKind>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let principal = state.admin_key.principal(request.headers())?;
@@ -92,6 +93,7 @@ pub async fn call(
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
         state,
+        permit,
         principal,
         path,
         expected,
@@ -120,9 +122,10 @@ async fn read_call_body<T: serde::de::DeserializeOwned>(
 }
 
 /// `/api/run/<module path>/<function>`: any kind.
-pub async fn run(
-    state: &AppState,
+pub async fn run<'a>(
+    state: &'a AppState,
     request: Request<Incoming>,
+    permit: RequestPermit<'a>,
     url_path: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let principal = state.admin_key.principal(request.headers())?;
@@ -131,6 +134,7 @@ pub async fn run(
     let body: RunBody = read_call_body(state, request.into_body()).await?;
     execute(
         state,
+        permit,
         principal,
         path,
         None,
@@ -140,8 +144,9 @@ pub async fn run(
     .await
 }
 
-async fn execute(
-    state: &AppState,
+async fn execute<'a>(
+    state: &'a AppState,
+    permit: RequestPermit<'a>,
     principal: Principal,
     path: FunctionPath,
     expected: Option<FunctionKind>,
@@ -183,6 +188,7 @@ async fn execute(
         return Ok(function_error(format, message, None, &[]));
     }
 
+    let _slot = state.call_slot(spec.kind, permit).await;
     tracing::debug!("calling {path}");
     let context = CallContext::root(deployment.clone());
     let invocation = state

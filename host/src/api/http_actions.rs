@@ -13,17 +13,18 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{ApiError, AppState, body, calls, error};
-use crate::runtime::{CallContext, FunctionFailure, HttpRequest};
+use super::{ApiError, AppState, RequestPermit, body, calls, error};
+use crate::runtime::{CallContext, FunctionFailure, FunctionKind, HttpRequest};
 
 /// The longest error message a failed HTTP action's 500 carries.
 const MAX_ERROR_BODY_CHARS: usize = 1024;
 
 /// Serves `request` with the HTTP action routed at `route_path` (its path on the site
 /// listener; the part after `/http` on the main one).
-pub async fn serve(
-    state: &AppState,
+pub async fn serve<'a>(
+    state: &'a AppState,
     request: Request<Incoming>,
+    permit: RequestPermit<'a>,
     route_path: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let deployment = state.deployments.current();
@@ -66,6 +67,7 @@ pub async fn serve(
         body,
     };
 
+    let _slot = state.call_slot(FunctionKind::HttpAction, permit).await;
     tracing::debug!("HTTP action {path}");
     let context = CallContext::root(deployment.clone());
     let (outcome, log_lines) = state

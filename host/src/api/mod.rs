@@ -35,7 +35,7 @@ pub use service::{RequestId, Surface};
 use crate::config::CorsConfig;
 use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
-use crate::runtime::Runtime;
+use crate::runtime::{FunctionKind, Runtime};
 
 /// How long the accept loop pauses after a failed accept (typically: out of file
 /// descriptors) before trying again.
@@ -54,6 +54,22 @@ pub struct AppState {
     cors: cors::Cors,
     /// One permit per request being handled (`max_requests_in_flight`).
     requests: Arc<Semaphore>,
+    /// One permit per action a client's request runs (`max_concurrent_actions`).
+    actions: Semaphore,
+}
+
+/// A request's slot among those being handled (`max_requests_in_flight`).
+pub(crate) type RequestPermit<'a> = tokio::sync::SemaphorePermit<'a>;
+
+/// What a call holds while its function runs.
+pub(crate) enum CallSlot<'a> {
+    /// Queries and mutations keep their request's slot.
+    Request(#[allow(dead_code)] RequestPermit<'a>),
+    /// An action (which may wait on the network for minutes) gives its request slot back
+    /// and holds one of `max_concurrent_actions` instead, waiting for one if need be: a
+    /// crowd of slow actions neither fills the request slots that queries need nor holds
+    /// more instances than leave room for them.
+    Action(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>),
 }
 
 impl AppState {
@@ -65,6 +81,7 @@ impl AppState {
         cors: &CorsConfig,
     ) -> Self {
         let requests = Arc::new(Semaphore::new(runtime.limits().max_requests_in_flight));
+        let actions = Semaphore::new(runtime.limits().max_concurrent_actions);
         Self {
             runtime,
             store,
@@ -72,7 +89,27 @@ impl AppState {
             admin_key,
             cors: cors::Cors::new(cors),
             requests,
+            actions,
         }
+    }
+
+    /// The slot a call of `kind` runs in (see [`CallSlot`]): an action trades its request
+    /// slot for an action slot, waiting for one if every one is taken.
+    pub(crate) async fn call_slot<'a>(
+        &'a self,
+        kind: FunctionKind,
+        request: RequestPermit<'a>,
+    ) -> CallSlot<'a> {
+        if !kind.is_action() {
+            return CallSlot::Request(request);
+        }
+        drop(request);
+        let action = self
+            .actions
+            .acquire()
+            .await
+            .expect("the action semaphore is never closed");
+        CallSlot::Action(action)
     }
 
     /// How long a request's body may take to arrive.

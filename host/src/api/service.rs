@@ -105,7 +105,7 @@ async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<
     }
     let origin = request.headers().get(ORIGIN).cloned();
     let mut response = match state.requests.try_acquire() {
-        Ok(_permit) => router::route(state, request).await,
+        Ok(permit) => router::route(state, request, permit).await,
         Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
     };
     if let Some(audience) = audience {
@@ -120,7 +120,7 @@ async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<
 /// own preflights), the same cap on requests in flight.
 async fn respond_site(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
     match state.requests.try_acquire() {
-        Ok(_permit) => router::route_site(state, request).await,
+        Ok(permit) => router::route_site(state, request, permit).await,
         Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
     }
 }
