@@ -171,7 +171,7 @@ fn a_thousand_waiting_actions_leave_the_server_answering_queries() {
     use std::net::TcpStream;
     const ACTIONS: usize = 1_000;
     let server = calls_server();
-    let body = json!({"path": "calls:sleep", "args": {"ms": int64(300)}}).to_string();
+    let body = json!({"path": "calls:sleep", "args": {"ms": int64(2_000)}}).to_string();
     let request = format!(
         "POST /api/action HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
