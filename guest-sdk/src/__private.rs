@@ -20,8 +20,27 @@ pub struct Registration {
     pub args: Option<fn() -> Validator>,
     /// Builds its returns validator; `None` when unchecked.
     pub returns: Option<fn() -> Validator>,
-    /// Decodes the arguments, runs the function, encodes its result.
-    pub invoke: fn(Value) -> Result<Value, Error>,
+    pub handler: Handler,
+}
+
+/// How a registered function is run.
+pub enum Handler {
+    /// A query, mutation or action: decodes the arguments, runs the function, encodes its
+    /// result.
+    Call(fn(Value) -> Result<Value, Error>),
+    /// An HTTP action, with its route.
+    Http {
+        route: Route,
+        invoke: fn(crate::HttpRequest) -> Result<crate::HttpResponse, Error>,
+    },
+}
+
+/// Where an HTTP action is served.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// `path` is a prefix (ending in `/`).
+    pub prefix: bool,
 }
 
 inventory::collect!(Registration);

@@ -30,6 +30,7 @@ pub mod db;
 mod error;
 mod export;
 mod functions;
+mod http_action;
 pub mod log;
 mod validate;
 
@@ -39,7 +40,8 @@ pub mod __private;
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
 pub use db::{Id, Order, PaginationOpts, PaginationResult};
 pub use error::Error;
-pub use kiln_sdk_macros::{Validate, action, mutation, query};
+pub use http_action::{HttpRequest, HttpResponse};
+pub use kiln_sdk_macros::{Validate, action, http_action, mutation, query};
 pub use kiln_values::{FieldValidator, Validator, Value};
 pub use validate::{Validate, integer_validator};
 
@@ -54,6 +56,7 @@ pub enum FunctionKind {
     Query,
     Mutation,
     Action,
+    HttpAction,
 }
 
 /// Who may call a function: anyone, or only other functions and admin requests.

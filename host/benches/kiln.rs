@@ -42,7 +42,14 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 5] = ["runtime", "http", "mutations", "queries", "attack"];
+const SECTIONS: [&str; 6] = [
+    "runtime",
+    "http",
+    "mutations",
+    "queries",
+    "actions",
+    "attack",
+];
 
 fn main() -> anyhow::Result<()> {
     // The bare hyper server is this same binary, started with this argument.
@@ -119,6 +126,9 @@ fn main() -> anyhow::Result<()> {
         query_figures(&tokio, &kiln, trivial)?;
         index_build_figures(&kiln)?;
     }
+    if run("actions") {
+        tokio.block_on(action_figures(&kiln))?;
+    }
     drop(kiln);
     if run("attack") {
         println!("== under attack ==");
@@ -172,6 +182,41 @@ fn query_figures(
             "messages:list over {target:>9} documents: median {median:>7.1} µs   p99 {p99:>7.1} µs"
         );
     }
+    Ok(())
+}
+
+/// Latency of an action that runs one query and one mutation (`calls:get_and_increment`),
+/// beside calling the same query and mutation directly, one after the other.
+async fn action_figures(kiln: &KilnServer) -> anyhow::Result<()> {
+    println!("== actions: one query and one mutation through an action ==");
+    let get = || {
+        post(
+            "/api/query",
+            r#"{"path":"counter:get","args":{"name":"bench"}}"#,
+        )
+    };
+    let increment = || {
+        post(
+            "/api/mutation",
+            r#"{"path":"counter:increment","args":{"name":"bench"}}"#,
+        )
+    };
+    let action = || {
+        post(
+            "/api/action",
+            r#"{"path":"calls:get_and_increment","args":{"name":"bench"}}"#,
+        )
+    };
+    let (get_median, _) = latency(kiln.address, get).await?;
+    let (increment_median, _) = latency(kiln.address, increment).await?;
+    let (action_median, action_p99) = latency(kiln.address, action).await?;
+    println!(
+        "query + mutation called directly:  median {:>7.1} µs ({get_median:.1} + {increment_median:.1})",
+        get_median + increment_median
+    );
+    println!(
+        "the same through an action:        median {action_median:>7.1} µs   p99 {action_p99:>7.1} µs"
+    );
     Ok(())
 }
 
@@ -459,7 +504,14 @@ impl KilnServer {
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_kiln").into());
         let mut command = Command::new(server);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--site-listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(data.path())
             .env("KILN_ADMIN_KEY", ADMIN_KEY)
             .env("KILN_LOG", "warn")
@@ -472,7 +524,7 @@ impl KilnServer {
         let mut child = command.spawn()?;
         let address = read_address(&mut child)?;
         let mut modules = serde_json::Map::new();
-        for name in ["hello", "messages", "counter", "dbtest"] {
+        for name in ["hello", "messages", "counter", "dbtest", "calls"] {
             let bytes = std::fs::read(components_dir().join(format!("{name}.wasm")))?;
             modules.insert(
                 name.into(),

@@ -116,6 +116,9 @@ pub struct Limits {
     /// Largest body of a function call request. Bigger than `max_value_bytes` because the
     /// JSON encoding of a value is larger than the value.
     pub max_call_body_bytes: usize,
+    /// Largest body of a request to an HTTP action, and of the response it returns
+    /// (Convex: 20 MiB).
+    pub max_http_body_bytes: usize,
     /// Largest body of a deploy request (all modules, base64-encoded).
     pub max_deploy_body_bytes: usize,
     /// Largest single module (`.wasm`) accepted at deploy.
@@ -129,6 +132,11 @@ pub struct Limits {
     /// Instances that may exist at once (the pooling allocator's slots). A call that finds
     /// every slot taken fails with an error saying the server is at capacity.
     pub max_concurrent_instances: u32,
+    /// Actions (and HTTP actions) that clients' requests run at once. More wait for a
+    /// turn; a waiting or running action does not count against `max_requests_in_flight`.
+    /// Below `max_concurrent_instances`, so that slow actions always leave instances for
+    /// queries and mutations.
+    pub max_concurrent_actions: usize,
     /// Host objects (streams, pollables, ...) one invocation may hold at once.
     pub max_resources: usize,
     /// Documents one transaction (a query or a mutation) may read.
@@ -198,12 +206,14 @@ impl Default for Limits {
             max_value_depth: 64,
             max_value_elements: 1 << 18,
             max_call_body_bytes: 16 << 20,
+            max_http_body_bytes: 20 << 20,
             max_deploy_body_bytes: 256 << 20,
             max_module_bytes: 64 << 20,
             max_log_lines: 256,
             max_output_bytes: 1 << 20,
             max_wasm_stack_bytes: 512 << 10,
-            max_concurrent_instances: 256,
+            max_concurrent_instances: 1_024,
+            max_concurrent_actions: 256,
             max_resources: 10_000,
             max_documents_read: 16_384,
             max_bytes_read: 8 << 20,
@@ -254,12 +264,18 @@ impl Limits {
             (1..=10_000).contains(&self.max_concurrent_instances),
             "limits.max_concurrent_instances must be between 1 and 10000"
         );
+        anyhow::ensure!(
+            (1..self.max_concurrent_instances as usize).contains(&self.max_concurrent_actions),
+            "limits.max_concurrent_actions must be at least 1 and below max_concurrent_instances ({}), so that actions leave instances for queries and mutations",
+            self.max_concurrent_instances
+        );
         for (name, value) in [
             ("max_value_bytes", self.max_value_bytes),
             ("max_value_depth", self.max_value_depth),
             ("max_call_body_bytes", self.max_call_body_bytes),
             ("max_value_elements", self.max_value_elements),
             ("max_deploy_body_bytes", self.max_deploy_body_bytes),
+            ("max_http_body_bytes", self.max_http_body_bytes),
             ("max_module_bytes", self.max_module_bytes),
             ("max_wasm_stack_bytes", self.max_wasm_stack_bytes),
             ("max_resources", self.max_resources),
@@ -310,7 +326,7 @@ impl Limits {
         match kind {
             FunctionKind::Query => &self.query,
             FunctionKind::Mutation => &self.mutation,
-            FunctionKind::Action => &self.action,
+            FunctionKind::Action | FunctionKind::HttpAction => &self.action,
         }
     }
 

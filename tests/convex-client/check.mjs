@@ -17,16 +17,27 @@ result.echo = {
 };
 result.shout = await client.action("hello:shout", { text: "hi" });
 
-for (const [name, path] of [
-  ["applicationError", "misbehave:fail"],
-  ["missing", "hello:nope"],
-  ["invalidArgs", "hello:greet"],
+// An action that runs an internal query and an internal mutation (the actions guide).
+result.myAction = await client.action("myAction", { a: 1, b: "from the client" });
+
+// ConvexError data from every kind, and from a mutation an action called.
+for (const [name, kind, path, args] of [
+  ["applicationError", "query", "misbehave:fail", {}],
+  ["missing", "query", "hello:nope", {}],
+  ["mutationError", "mutation", "calls:fail_with_data", { tag: "m" }],
+  ["actionError", "action", "calls:action_fails_with_data", { tag: "a" }],
+  ["errorThroughAction", "action", "calls:action_passes_on_error", { tag: "via" }],
+  ["invalidArgs", "query", "hello:greet", {}],
 ]) {
   try {
-    await client.query(path, {});
+    await client[kind](path, args);
     result[name] = "no error";
   } catch (error) {
     result[name] = { type: error.constructor.name, message: error.message, data: error.data ?? null };
   }
 }
+
+// An HTTP action, with plain fetch on the site address (argv[3]).
+const response = await fetch(`${process.argv[3]}/hello?name=Ada`);
+result.httpAction = { status: response.status, body: await response.json() };
 console.log(JSON.stringify(result));

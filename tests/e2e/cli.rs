@@ -62,22 +62,25 @@ fn deploy_run_and_functions() {
     let listing = stdout(&output);
     let rows: Vec<Vec<&str>> = listing
         .lines()
-        .map(|line| line.split_whitespace().take(3).collect())
+        .map(|line| line.split_whitespace().collect())
         .collect();
+    // Path, kind, visibility, then the signature (or an HTTP action's route).
+    let listed = |expected: &[&str]| rows.iter().any(|row| row.starts_with(expected));
+    assert!(listed(&["hello:secret", "query", "internal"]), "{listing}");
+    assert!(listed(&["hello:echo", "mutation", "public"]), "{listing}");
+    assert!(listed(&["hello:shout", "action", "public"]), "{listing}");
     assert!(
-        rows.contains(&vec!["hello:secret", "query", "internal"]),
+        rows.contains(&vec![
+            "hello:hello_route",
+            "httpAction",
+            "public",
+            "GET",
+            "/hello"
+        ]),
         "{listing}"
     );
-    assert!(
-        rows.contains(&vec!["hello:echo", "mutation", "public"]),
-        "{listing}"
-    );
-    assert!(
-        rows.contains(&vec!["hello:shout", "action", "public"]),
-        "{listing}"
-    );
-    assert_eq!(rows.len(), 5, "{listing}");
-    // Each row ends with the function's signature.
+    assert_eq!(rows.len(), 7, "{listing}");
+    // Each row ends with the function's signature (an HTTP action's: its route).
     assert!(
         listing
             .lines()
@@ -164,7 +167,14 @@ fn failures_are_one_clear_line() {
 fn serve_without_admin_key(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(crate::support::kiln_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--site-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(data)
         .env_remove("KILN_ADMIN_KEY")
         .stdout(std::process::Stdio::piped())

@@ -21,11 +21,14 @@ fn the_official_convex_http_client_works_unchanged() {
     server.deploy_ok(&[
         ("hello", &component("hello")),
         ("misbehave", &component("misbehave")),
+        ("calls", &component("calls")),
+        ("myAction", &component("my-action")),
     ]);
 
     let output = Command::new("node")
         .arg(dir.join("check.mjs"))
         .arg(&server.url)
+        .arg(&server.site_url)
         .output()
         .expect("cannot run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -44,7 +47,42 @@ fn the_official_convex_http_client_works_unchanged() {
         json!({"big": "5", "bytes": [1, 2, 255], "float": 1.5, "list": [null, true]})
     );
     assert_eq!(result["shout"], "HI");
-    assert!(stdout.contains("[INFO] shouting 2 characters"), "{stdout}");
+    // The client prints log lines with the function's name and level.
+    assert!(
+        stdout.contains("[CONVEX A(hello:shout)] [INFO] shouting 2 characters"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"[CONVEX A(myAction)] [LOG] stored "from the client (note 1 under 1)""#),
+        "{stdout}"
+    );
+    assert_eq!(
+        result["myAction"],
+        json!({"before": [], "stored": "from the client (note 1 under 1)"})
+    );
+    for (name, message, tag) in [
+        ("mutationError", "write_then_fail failed on purpose", "m"),
+        (
+            "actionError",
+            "action_fails_with_data failed on purpose",
+            "a",
+        ),
+        (
+            "errorThroughAction",
+            "write_then_fail failed on purpose",
+            "via",
+        ),
+    ] {
+        assert_eq!(
+            result[name],
+            json!({"type": "ConvexError", "message": message, "data": {"tag": tag}}),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        result["httpAction"],
+        json!({"status": 200, "body": {"hello": "Ada"}})
+    );
     assert_eq!(
         result["applicationError"],
         json!({"type": "ConvexError", "message": "misbehave:fail failed on purpose", "data": {"code": "E_TEST"}})

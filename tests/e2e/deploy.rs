@@ -253,7 +253,14 @@ fn an_invalid_config_file_stops_the_server_with_one_line() {
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[limits.query]\ntimeout_ms = 0\n").unwrap();
     let output = std::process::Command::new(crate::support::kiln_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--site-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(dir.path().join("data"))
         .arg("--config")
         .arg(&config)

@@ -324,9 +324,18 @@ fn deploy_during_inserts(
                 })
             })
             .collect();
+        // Stops the writers however `deploy` ends: if it panics (a timed-out request),
+        // writers left running would keep the scope, and the test, from ever ending.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let stop = StopOnDrop(&done);
         deploying.store(true, Ordering::SeqCst);
         let answer = deploy();
-        done.store(true, Ordering::SeqCst);
+        drop(stop);
         let during = writers.into_iter().map(|w| w.join().unwrap()).sum();
         (answer, during)
     })

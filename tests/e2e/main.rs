@@ -17,5 +17,6 @@ mod functions;
 mod hostile_db;
 mod hostile_deploys;
 mod hostile_http;
+mod http_actions;
 mod sandbox;
 mod validators;

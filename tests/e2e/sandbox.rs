@@ -246,7 +246,7 @@ fn the_output_byte_limit_drops_and_counts_lines() {
 
 #[test]
 fn a_server_out_of_instance_slots_says_so_and_recovers() {
-    let config = "[limits]\nmax_concurrent_instances = 2\n[limits.query]\ntimeout_ms = 3000\nfuel = 1000000000000000\n";
+    let config = "[limits]\nmax_concurrent_instances = 2\nmax_concurrent_actions = 1\n[limits.query]\ntimeout_ms = 3000\nfuel = 1000000000000000\n";
     let server = Arc::new(misbehave_server(Some(config)));
     let spinners: Vec<_> = (0..2)
         .map(|_| {

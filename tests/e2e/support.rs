@@ -42,6 +42,8 @@ pub fn kiln_binary() -> &'static str {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// Where HTTP actions are served (`--site-listen`).
+    pub site_url: String,
     pub data: PathBuf,
     config: Option<PathBuf>,
     /// Extra environment for the server process (failpoints).
@@ -79,10 +81,11 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        let (child, url) = spawn(&data, config.as_deref(), &env, dir.path());
+        let (child, (url, site_url)) = spawn(&data, config.as_deref(), &env, dir.path());
         Self {
             child,
             url,
+            site_url,
             data,
             config,
             env,
@@ -178,7 +181,7 @@ impl Server {
 
     /// Starts the server again on the same data directory (after `kill`).
     pub fn start_again(&mut self) {
-        let (child, url) = spawn(
+        let (child, (url, site_url)) = spawn(
             &self.data,
             self.config.as_deref(),
             &self.env,
@@ -186,6 +189,7 @@ impl Server {
         );
         self.child = child;
         self.url = url;
+        self.site_url = site_url;
     }
 
     /// Calls and asserts success; returns the value.
@@ -244,7 +248,7 @@ fn spawn(
     config: Option<&Path>,
     env: &[(String, String)],
     log_dir: &Path,
-) -> (Child, String) {
+) -> (Child, (String, String)) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -252,7 +256,14 @@ fn spawn(
         .unwrap();
     let mut command = Command::new(kiln_binary());
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--site-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(data)
         .env("KILN_ADMIN_KEY", ADMIN_KEY)
         .env("KILN_LOG", "info,kiln_host::api=debug")
@@ -266,20 +277,25 @@ fn spawn(
     let stdout = child.stdout.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
+        // The site line comes first.
+        let mut site_url = String::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if let Some(url) = line.split("HTTP actions on ").nth(1) {
+                site_url = url.trim().to_string();
+            }
             if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = sender.send(url.trim().to_string());
+                let _ = sender.send((url.trim().to_string(), site_url.clone()));
             }
         }
     });
-    let url = receiver.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
+    let urls = receiver.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
         panic!(
             "kiln serve did not start; its log:\n{}",
             std::fs::read_to_string(log_dir.join("server.log")).unwrap_or_default()
         )
     });
-    (child, url)
+    (child, urls)
 }
 
 /// A bare HTTP client for a server's URL, for threads that outlive a killed server.

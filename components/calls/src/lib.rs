@@ -185,3 +185,72 @@ fn meet(ctx: &ActionCtx, args: Meet) -> Result<u32, Error> {
     }
     Err(Error::new(format!("{} never arrived", args.other)))
 }
+
+/// HTTP action for every `GET` under `/calls/`: runs a query, as an action may, and
+/// answers the path it served with the tags.
+#[kiln::http_action(method = "GET", path_prefix = "/calls/")]
+fn calls_prefix(ctx: &ActionCtx, request: kiln::HttpRequest) -> Result<kiln::HttpResponse, Error> {
+    let tags: Vec<String> = ctx.run_query("calls:tags", ())?;
+    let body = BTreeMap::from([
+        ("route".to_string(), Value::from("prefix")),
+        ("path".to_string(), Value::from(request.path().to_string())),
+        (
+            "tags".to_string(),
+            Value::Array(tags.into_iter().map(Value::from).collect()),
+        ),
+    ]);
+    kiln::HttpResponse::json(200, &Value::Object(body).to_export_json())
+}
+
+/// HTTP action at exactly `GET /calls/exact`: wins over the prefix route.
+#[kiln::http_action(method = "GET", path = "/calls/exact")]
+fn calls_exact(_ctx: &ActionCtx, _request: kiln::HttpRequest) -> Result<kiln::HttpResponse, Error> {
+    Ok(kiln::HttpResponse::text(201, "exact").header("x-route", "exact"))
+}
+
+/// HTTP action at `POST /calls/fail`: fails, so the server answers 500.
+#[kiln::http_action(method = "POST", path = "/calls/fail")]
+fn calls_fail(_ctx: &ActionCtx, _request: kiln::HttpRequest) -> Result<kiln::HttpResponse, Error> {
+    Err(Error::new("calls_fail failed on purpose"))
+}
+
+#[derive(Deserialize, Serialize, kiln::Validate)]
+struct CounterName {
+    name: String,
+}
+
+/// For the benchmark: an action that runs one query and one mutation of the `counter`
+/// module (deployed beside this one), to compare with calling the two directly.
+#[action]
+fn get_and_increment(ctx: &ActionCtx, args: CounterName) -> Result<i64, Error> {
+    let _current: i64 = ctx.run_query("counter:get", &args)?;
+    ctx.run_mutation("counter:increment", &args)
+}
+
+/// A public mutation that writes, then fails with application data: nothing commits.
+#[mutation]
+fn fail_with_data(ctx: &MutationCtx, args: Tag) -> Result<(), Error> {
+    write_then_fail(ctx, args)
+}
+
+/// A public action that fails with application data.
+#[action]
+fn action_fails_with_data(_ctx: &ActionCtx, args: Tag) -> Result<(), Error> {
+    Err(Error::with_data(
+        "action_fails_with_data failed on purpose",
+        BTreeMap::from([("tag".to_string(), Value::from(args.tag))]),
+    ))
+}
+
+#[derive(Deserialize, kiln::Validate)]
+struct Sleep {
+    ms: u64,
+}
+
+/// An action that waits `ms` milliseconds (a WASI sleep: the host waits asynchronously,
+/// holding no thread) and returns `ms`.
+#[action]
+fn sleep(_ctx: &ActionCtx, args: Sleep) -> Result<u64, Error> {
+    std::thread::sleep(std::time::Duration::from_millis(args.ms));
+    Ok(args.ms)
+}

@@ -47,3 +47,26 @@ fn shout(ctx: &ActionCtx, args: Shout) -> Result<String, Error> {
 fn secret(_ctx: &QueryCtx) -> Result<String, Error> {
     Ok("secret".to_string())
 }
+
+/// HTTP action `GET /hello?name=x`: `{"hello": x}`.
+#[kiln::http_action(method = "GET", path = "/hello")]
+fn hello_route(
+    _ctx: &kiln::ActionCtx,
+    request: kiln::HttpRequest,
+) -> Result<kiln::HttpResponse, Error> {
+    let name = request.query("name").unwrap_or_default();
+    kiln::HttpResponse::json(200, &std::collections::BTreeMap::from([("hello", name)]))
+}
+
+/// HTTP action `POST /echo`: the same body bytes, with the same content type.
+#[kiln::http_action(method = "POST", path = "/echo")]
+fn echo_route(
+    _ctx: &kiln::ActionCtx,
+    request: kiln::HttpRequest,
+) -> Result<kiln::HttpResponse, Error> {
+    let mut response = kiln::HttpResponse::new(200);
+    if let Some(content_type) = request.header("content-type") {
+        response = response.header("content-type", content_type);
+    }
+    Ok(response.body(request.body))
+}

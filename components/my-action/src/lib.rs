@@ -63,5 +63,7 @@ fn my_action(ctx: &ActionCtx, args: Args) -> Result<Outcome, Error> {
             note: stored.clone(),
         },
     )?;
+    // stdout becomes a `[LOG]` line, like `console.log`.
+    println!("stored {stored:?}");
     Ok(Outcome { before, stored })
 }

@@ -1,5 +1,5 @@
 //! The attributes that turn an ordinary Rust function into a Kiln function:
-//! `#[query]`, `#[mutation]` and `#[action]`.
+//! `#[query]`, `#[mutation]`, `#[action]` and `#[http_action]`.
 //!
 //! Each attribute leaves the function as written and registers it, by name and kind, in
 //! the module's function list (through `inventory`), together with a small adapter that
@@ -56,6 +56,121 @@ pub fn mutation(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand("Action", attr, item)
+}
+
+/// Declares an HTTP action served at a route: `#[http_action(method = "GET", path =
+/// "/hello")]`, or `path_prefix = "/files/"` for every path under a prefix. The function
+/// takes the action context and the request: `fn f(ctx: &kiln::ActionCtx, request:
+/// kiln::HttpRequest) -> Result<kiln::HttpResponse, E>`.
+#[proc_macro_attribute]
+pub fn http_action(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand_http(attr, item) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+/// The methods a route may have (Convex's `ROUTABLE_HTTP_METHODS`).
+const ROUTABLE_METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+fn try_expand_http(attr: TokenStream, item: TokenStream) -> syn::Result<proc_macro2::TokenStream> {
+    let function: ItemFn = syn::parse(item)?;
+    let ident = &function.sig.ident;
+    let mut method = None;
+    let mut path = None;
+    let mut name = None;
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse(attr)?;
+    for meta in &metas {
+        let Meta::NameValue(nv) = meta else {
+            return Err(syn::Error::new_spanned(
+                meta,
+                "expected method = \"GET\", path = \"/...\" or path_prefix = \"/.../\", name = \"...\"",
+            ));
+        };
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(value),
+            ..
+        }) = &nv.value
+        else {
+            return Err(syn::Error::new_spanned(&nv.value, "expected a string"));
+        };
+        if nv.path.is_ident("method") {
+            let text = value.value();
+            if !ROUTABLE_METHODS.contains(&text.as_str()) {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    format!("method must be one of {}", ROUTABLE_METHODS.join(", ")),
+                ));
+            }
+            method = Some(text);
+        } else if nv.path.is_ident("path") || nv.path.is_ident("path_prefix") {
+            let prefix = nv.path.is_ident("path_prefix");
+            let text = value.value();
+            if !text.starts_with('/') || (prefix && !text.ends_with('/')) {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    "a path starts with /; a path_prefix also ends with /",
+                ));
+            }
+            if path.replace((text, prefix)).is_some() {
+                return Err(syn::Error::new_spanned(
+                    meta,
+                    "give either path or path_prefix, once",
+                ));
+            }
+        } else if nv.path.is_ident("name") {
+            name = Some(value.value());
+        } else {
+            return Err(syn::Error::new_spanned(
+                &nv.path,
+                "expected method, path, path_prefix or name",
+            ));
+        }
+    }
+    let method = method.ok_or_else(|| {
+        syn::Error::new(Span::call_site(), "an HTTP action needs method = \"...\"")
+    })?;
+    let (path, prefix) = path.ok_or_else(|| {
+        syn::Error::new(
+            Span::call_site(),
+            "an HTTP action needs path = \"/...\" or path_prefix = \"/.../\"",
+        )
+    })?;
+    if function.sig.inputs.len() != 2 {
+        return Err(syn::Error::new_spanned(
+            &function.sig.inputs,
+            format!(
+                "an HTTP action takes the context and the request: \
+                 fn {ident}(ctx: &kiln::ActionCtx, request: kiln::HttpRequest)"
+            ),
+        ));
+    }
+    let name = name.unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_string());
+    Ok(quote! {
+        #function
+
+        ::kiln::__private::inventory::submit! {
+            ::kiln::__private::Registration {
+                name: #name,
+                kind: ::kiln::FunctionKind::HttpAction,
+                visibility: ::kiln::Visibility::Public,
+                // An HTTP action takes a request and returns a response, not values.
+                args: ::core::option::Option::None,
+                returns: ::core::option::Option::None,
+                handler: ::kiln::__private::Handler::Http {
+                    route: ::kiln::__private::Route {
+                        method: #method,
+                        path: #path,
+                        prefix: #prefix,
+                    },
+                    invoke: |request: ::kiln::HttpRequest| -> ::core::result::Result<::kiln::HttpResponse, ::kiln::Error> {
+                        let ctx = ::kiln::ActionCtx::new();
+                        #ident(&ctx, request).map_err(::core::convert::Into::into)
+                    },
+                },
+            }
+        }
+    })
 }
 
 struct Options {
@@ -208,11 +323,11 @@ fn try_expand(
                 visibility: #visibility,
                 args: #args_validator,
                 returns: #returns_validator,
-                invoke: |args: ::kiln::Value| -> ::core::result::Result<::kiln::Value, ::kiln::Error> {
+                handler: ::kiln::__private::Handler::Call(|args: ::kiln::Value| -> ::core::result::Result<::kiln::Value, ::kiln::Error> {
                     let ctx = ::kiln::#context::new();
                     let result = { #call };
                     ::kiln::__private::encode_result(result)
-                },
+                }),
             }
         }
     })

@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::auth::Principal;
 use super::router::json_response;
-use super::{ApiError, AppState, body, error};
+use super::{ApiError, AppState, RequestPermit, body, error};
 use crate::function_path::FunctionPath;
 use crate::runtime::{CallContext, FunctionFailure, FunctionKind, LogLine, Visibility};
 
@@ -56,6 +56,11 @@ impl Format {
     }
 }
 
+/// The log target of the lines functions log, so an operator can filter them apart
+/// (`KILN_LOG=info,kiln::function_log=off`). Each carries the request id (its span) and
+/// the function path.
+pub const FUNCTION_LOG: &str = "kiln::function_log";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CallBody {
@@ -76,9 +81,10 @@ struct RunBody {
 }
 
 /// `/api/query`, `/api/mutation`, `/api/action`: the function must be of `expected` kind.
-pub async fn call(
-    state: &AppState,
+pub async fn call<'a>(
+    state: &'a AppState,
     request: Request<Incoming>,
+    permit: RequestPermit<'a>,
     expected: Option<FunctionKind>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let principal = state.admin_key.principal(request.headers())?;
@@ -87,6 +93,7 @@ pub async fn call(
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
         state,
+        permit,
         principal,
         path,
         expected,
@@ -115,9 +122,10 @@ async fn read_call_body<T: serde::de::DeserializeOwned>(
 }
 
 /// `/api/run/<module path>/<function>`: any kind.
-pub async fn run(
-    state: &AppState,
+pub async fn run<'a>(
+    state: &'a AppState,
     request: Request<Incoming>,
+    permit: RequestPermit<'a>,
     url_path: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let principal = state.admin_key.principal(request.headers())?;
@@ -126,6 +134,7 @@ pub async fn run(
     let body: RunBody = read_call_body(state, request.into_body()).await?;
     execute(
         state,
+        permit,
         principal,
         path,
         None,
@@ -135,8 +144,9 @@ pub async fn run(
     .await
 }
 
-async fn execute(
-    state: &AppState,
+async fn execute<'a>(
+    state: &'a AppState,
+    permit: RequestPermit<'a>,
     principal: Principal,
     path: FunctionPath,
     expected: Option<FunctionKind>,
@@ -162,6 +172,12 @@ async fn execute(
         );
         return Ok(function_error(format, message, None, &[]));
     };
+    if let Some(route) = &spec.route {
+        let message = format!(
+            "'{path}' is an HTTP action: it answers requests to {route} (on the site address, or under /http on this one), not function calls"
+        );
+        return Ok(function_error(format, message, None, &[]));
+    }
     if let Some(expected) = expected.filter(|expected| *expected != spec.kind) {
         let message = format!(
             "'{path}' is {}, not {}: call it with /api/{}",
@@ -172,6 +188,7 @@ async fn execute(
         return Ok(function_error(format, message, None, &[]));
     }
 
+    let _slot = state.call_slot(spec.kind, permit).await;
     tracing::debug!("calling {path}");
     let context = CallContext::root(deployment.clone());
     let invocation = state
@@ -179,7 +196,7 @@ async fn execute(
         .invoke(&context, module, &spec.name, spec.kind, &args)
         .await;
     for line in &invocation.log_lines {
-        tracing::debug!(function = %path, "{line}");
+        tracing::info!(target: FUNCTION_LOG, function = %path, "{line}");
     }
     Ok(match invocation.outcome {
         Ok(value) => json_response(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::router::json_response;
 use super::{ApiError, AppState, body};
 use crate::database::schema::{Schema, TableSchema};
-use crate::runtime::{FunctionKind, Visibility};
+use crate::runtime::{FunctionKind, HttpRoute, Visibility};
 
 /// `{"modules": {"<module name>": "<base64 of the .wasm>"}}`: the complete new set of
 /// modules. A module left out is removed.
@@ -129,6 +129,9 @@ pub struct FunctionListing {
     /// Both, readably: `{name: string} -> string`.
     #[serde(default)]
     pub signature: String,
+    /// Where an HTTP action is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<HttpRoute>,
 }
 
 pub async fn functions(
@@ -146,6 +149,7 @@ pub async fn functions(
             args: spec.args.as_ref().map(|validator| validator.to_json()),
             returns: spec.returns.as_ref().map(|validator| validator.to_json()),
             signature: spec.signature(),
+            route: spec.route.clone(),
         })
         .collect();
     Ok(json_response(

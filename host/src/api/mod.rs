@@ -13,6 +13,7 @@ mod cors;
 mod data;
 mod deploy;
 mod error;
+mod http_actions;
 mod router;
 mod service;
 
@@ -29,12 +30,12 @@ use tokio::sync::Semaphore;
 pub use auth::AdminKey;
 pub use deploy::FunctionListing;
 pub use error::ApiError;
-pub use service::RequestId;
+pub use service::{RequestId, Surface};
 
 use crate::config::CorsConfig;
 use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
-use crate::runtime::Runtime;
+use crate::runtime::{FunctionKind, Runtime};
 
 /// How long the accept loop pauses after a failed accept (typically: out of file
 /// descriptors) before trying again.
@@ -53,6 +54,22 @@ pub struct AppState {
     cors: cors::Cors,
     /// One permit per request being handled (`max_requests_in_flight`).
     requests: Arc<Semaphore>,
+    /// One permit per action a client's request runs (`max_concurrent_actions`).
+    actions: Semaphore,
+}
+
+/// A request's slot among those being handled (`max_requests_in_flight`).
+pub(crate) type RequestPermit<'a> = tokio::sync::SemaphorePermit<'a>;
+
+/// What a call holds while its function runs.
+pub(crate) enum CallSlot<'a> {
+    /// Queries and mutations keep their request's slot.
+    Request(#[allow(dead_code)] RequestPermit<'a>),
+    /// An action (which may wait on the network for minutes) gives its request slot back
+    /// and holds one of `max_concurrent_actions` instead, waiting for one if need be: a
+    /// crowd of slow actions neither fills the request slots that queries need nor holds
+    /// more instances than leave room for them.
+    Action(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>),
 }
 
 impl AppState {
@@ -64,6 +81,7 @@ impl AppState {
         cors: &CorsConfig,
     ) -> Self {
         let requests = Arc::new(Semaphore::new(runtime.limits().max_requests_in_flight));
+        let actions = Semaphore::new(runtime.limits().max_concurrent_actions);
         Self {
             runtime,
             store,
@@ -71,7 +89,27 @@ impl AppState {
             admin_key,
             cors: cors::Cors::new(cors),
             requests,
+            actions,
         }
+    }
+
+    /// The slot a call of `kind` runs in (see [`CallSlot`]): an action trades its request
+    /// slot for an action slot, waiting for one if every one is taken.
+    pub(crate) async fn call_slot<'a>(
+        &'a self,
+        kind: FunctionKind,
+        request: RequestPermit<'a>,
+    ) -> CallSlot<'a> {
+        if !kind.is_action() {
+            return CallSlot::Request(request);
+        }
+        drop(request);
+        let action = self
+            .actions
+            .acquire()
+            .await
+            .expect("the action semaphore is never closed");
+        CallSlot::Action(action)
     }
 
     /// How long a request's body may take to arrive.
@@ -81,8 +119,12 @@ impl AppState {
 }
 
 /// Serves HTTP/1.1 with keep-alive on `listener` until the task is dropped, holding at
-/// most `max_connections` connections open.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Result<()> {
+/// most `max_connections` connections open (per listener).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    surface: Surface,
+) -> anyhow::Result<()> {
     let max_connections = state.runtime.limits().max_connections;
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut warned_full: Option<Instant> = None;
@@ -125,13 +167,18 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> anyhow::Resul
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, state).await;
+            serve_connection(stream, peer, state, surface).await;
             drop(slot);
         });
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<AppState>) {
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<AppState>,
+    surface: Surface,
+) {
     let limits = state.runtime.limits();
     let activity = connection::Activity::new();
     let stream = connection::TimedStream::new(
@@ -144,7 +191,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state
         let state = state.clone();
         let busy = activity.busy();
         async move {
-            let response = service::handle(&state, request).await;
+            let response = service::handle(&state, request, surface).await;
             drop(busy);
             Ok::<_, std::convert::Infallible>(response)
         }

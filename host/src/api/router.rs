@@ -7,27 +7,35 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::{ApiError, AppState, calls, data, deploy};
+use super::{ApiError, AppState, RequestPermit, calls, data, deploy, http_actions};
 use crate::runtime::FunctionKind;
 
 /// Routes one request; every error becomes its response here.
-pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn route<'a>(
+    state: &'a AppState,
+    request: Request<Incoming>,
+    permit: RequestPermit<'a>,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/version") => Ok(text_response(StatusCode::OK, crate::VERSION)),
         (&Method::POST, "/api/query") => {
-            calls::call(state, request, Some(FunctionKind::Query)).await
+            calls::call(state, request, permit, Some(FunctionKind::Query)).await
         }
         (&Method::POST, "/api/mutation") => {
-            calls::call(state, request, Some(FunctionKind::Mutation)).await
+            calls::call(state, request, permit, Some(FunctionKind::Mutation)).await
         }
         (&Method::POST, "/api/action") => {
-            calls::call(state, request, Some(FunctionKind::Action)).await
+            calls::call(state, request, permit, Some(FunctionKind::Action)).await
         }
         (&Method::POST, run) if run.starts_with("/api/run/") => {
             let function = run["/api/run/".len()..].to_string();
-            calls::run(state, request, &function).await
+            calls::run(state, request, permit, &function).await
+        }
+        (_, http) if http.starts_with("/http/") => {
+            let route_path = http["/http".len()..].to_string();
+            http_actions::serve(state, request, permit, &route_path).await
         }
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
@@ -61,6 +69,18 @@ fn is_route(path: &str) -> bool {
             | "/api/functions"
     ) || path.starts_with("/api/run/")
         || path.starts_with("/api/data/")
+}
+
+/// Routes one request to the site listener: every path is an HTTP action's.
+pub async fn route_site<'a>(
+    state: &'a AppState,
+    request: Request<Incoming>,
+    permit: RequestPermit<'a>,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    http_actions::serve(state, request, permit, &path)
+        .await
+        .unwrap_or_else(ApiError::into_response)
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {

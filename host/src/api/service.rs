@@ -60,13 +60,35 @@ tokio::task_local! {
     static CURRENT_REQUEST: RequestId;
 }
 
+/// Which of the server's listeners a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// The main listener: the function API, admin endpoints, `/http/...`.
+    Api,
+    /// The site listener: every path is an HTTP action's (Convex's site URL).
+    Site,
+}
+
 /// Handles one request: everything but the endpoint itself.
-pub async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    surface: Surface,
+) -> Response<Full<Bytes>> {
     let id = RequestId::new();
     let span = tracing::info_span!("request", id = %id);
-    let mut response = CURRENT_REQUEST
-        .scope(id, respond(state, request).instrument(span))
-        .await;
+    let mut response = match surface {
+        Surface::Api => {
+            CURRENT_REQUEST
+                .scope(id, respond(state, request).instrument(span))
+                .await
+        }
+        Surface::Site => {
+            CURRENT_REQUEST
+                .scope(id, respond_site(state, request).instrument(span))
+                .await
+        }
+    };
     let value = HeaderValue::from_bytes(&id.to_hex()).expect("hex is a valid header value");
     response.headers_mut().insert(REQUEST_ID_HEADER, value);
     response
@@ -83,7 +105,7 @@ async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<
     }
     let origin = request.headers().get(ORIGIN).cloned();
     let mut response = match state.requests.try_acquire() {
-        Ok(_permit) => router::route(state, request).await,
+        Ok(permit) => router::route(state, request, permit).await,
         Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
     };
     if let Some(audience) = audience {
@@ -92,6 +114,15 @@ async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<
             .decorate(audience, origin.as_ref(), &mut response);
     }
     response
+}
+
+/// A request on the site listener: no CORS of the server's (HTTP actions answer their
+/// own preflights), the same cap on requests in flight.
+async fn respond_site(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    match state.requests.try_acquire() {
+        Ok(permit) => router::route_site(state, request, permit).await,
+        Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
+    }
 }
 
 /// The answer when every request slot is taken. The body is left unread: hyper discards

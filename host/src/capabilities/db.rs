@@ -16,8 +16,8 @@ use crate::database::id::DocumentId;
 use crate::database::indexes::{BY_CREATION_TIME, Bound, IndexRange};
 use crate::database::persistence::Order;
 use crate::database::transaction::{DbError, Transaction};
+use crate::runtime::InvocationState;
 use crate::runtime::bindings::kiln::platform::db::{self as wit, Host, HostCursor};
-use crate::runtime::{FunctionKind, InvocationState};
 
 /// The most documents a cursor reads between two checks of the call's deadline.
 const SCAN_SLICE: usize = 64;
@@ -46,7 +46,7 @@ const PARSED_NODE_BYTES: usize = 64;
 impl InvocationState {
     /// The transaction, or the error this kind of function gets instead.
     fn transaction(&mut self) -> Result<&mut Transaction, String> {
-        if self.kind == FunctionKind::Action {
+        if self.kind.is_action() {
             return Err(
                 "actions cannot use the database directly: call a query or mutation (run-query, run-mutation)".into(),
             );

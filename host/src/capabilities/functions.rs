@@ -49,9 +49,13 @@ fn refused(message: impl Into<String>) -> FunctionError {
 /// Which calls a function of `caller` kind may make, as Convex allows them: `Err` names
 /// the rule.
 fn check_may_call(caller: FunctionKind, callee: FunctionKind) -> Result<(), String> {
-    use FunctionKind::{Action, Mutation, Query};
+    use FunctionKind::{Action, HttpAction, Mutation, Query};
     match (caller, callee) {
-        (Action, _) | (Query, Query) | (Mutation, Query | Mutation) => Ok(()),
+        (_, HttpAction) => Err(
+            "HTTP actions answer HTTP requests at their route: they cannot be called with run-*"
+                .to_string(),
+        ),
+        (Action | HttpAction, _) | (Query, Query) | (Mutation, Query | Mutation) => Ok(()),
         (Query, Mutation) => Err(
             "run-mutation is not allowed in a query: queries only read; call mutations from a mutation or an action"
                 .to_string(),
@@ -101,7 +105,9 @@ impl InvocationState {
         }
 
         let invocation = match self.kind {
-            FunctionKind::Action => self.run_own_call(module, spec, args).await,
+            FunctionKind::Action | FunctionKind::HttpAction => {
+                self.run_own_call(module, spec, args).await
+            }
             FunctionKind::Query | FunctionKind::Mutation => {
                 self.run_in_transaction(module, spec, args).await
             }

@@ -1,5 +1,5 @@
 //! `kiln functions`: lists the deployed functions with their kind, visibility and
-//! signature (`{name: string} -> string`).
+//! signature (`{name: string} -> string`), or an HTTP action's route.
 
 use std::process::ExitCode;
 
@@ -32,11 +32,15 @@ pub fn functions(args: FunctionsArgs) -> anyhow::Result<ExitCode> {
             crate::runtime::Visibility::Public => "public",
             crate::runtime::Visibility::Internal => "internal",
         };
+        // An HTTP action takes a request, not values: its route says what it serves.
+        let detail = listing
+            .route
+            .as_ref()
+            .map_or_else(|| listing.signature.clone(), ToString::to_string);
         println!(
-            "{:<width$}  {:<8}  {visibility:<8}  {}",
+            "{:<width$}  {:<10}  {visibility:<8}  {detail}",
             listing.path,
             listing.kind.as_str(),
-            listing.signature
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptionsExt};
 use clap::Args;
 
-use crate::api::{self, AdminKey, AppState};
+use crate::api::{self, AdminKey, AppState, Surface};
 use crate::config::ServerConfig;
 use crate::database::committer::CommitterOptions;
 use crate::database::cursor_seal::{CURSOR_KEY_BYTES, CursorKey};
@@ -27,12 +27,35 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen one is printed).
     #[arg(long, default_value = "127.0.0.1:3210")]
     pub listen: SocketAddr,
+    /// Address for HTTP actions, Convex's site URL (port 0 picks a free port; `off`: none).
+    /// They are also served under `/http/` on the main address.
+    #[arg(long, default_value = "127.0.0.1:3211")]
+    pub site_listen: SiteListen,
     /// A TOML file with limits (see the README's limits table); defaults otherwise.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The admin key; if unset, the one stored in the data directory, generated on first start.
     #[arg(long, env = "KILN_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+}
+
+/// Where HTTP actions are served besides `/http/` on the main address.
+#[derive(Clone, Copy, Debug)]
+pub enum SiteListen {
+    Off,
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for SiteListen {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "off" {
+            Ok(SiteListen::Off)
+        } else {
+            text.parse().map(SiteListen::At)
+        }
+    }
 }
 
 /// The admin key's file inside the data directory.
@@ -66,6 +89,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_server(
         args.data,
         args.listen,
+        args.site_listen,
         config,
         admin_key,
         cursor_key,
@@ -76,6 +100,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn run_server(
     data: PathBuf,
     listen: SocketAddr,
+    site_listen: SiteListen,
     config: ServerConfig,
     admin_key: AdminKey,
     cursor_key: CursorKey,
@@ -127,6 +152,16 @@ async fn run_server(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
+    let site_listener = match site_listen {
+        SiteListen::Off => None,
+        SiteListen::At(site) => {
+            Some(tokio::net::TcpListener::bind(site).await.with_context(|| {
+                format!(
+                    "cannot listen on {site} for HTTP actions (--site-listen; `off` turns it off)"
+                )
+            })?)
+        }
+    };
     let state = Arc::new(AppState::new(
         runtime,
         store,
@@ -134,11 +169,23 @@ async fn run_server(
         admin_key,
         &config.cors,
     ));
+    let site = match site_listener {
+        Some(site_listener) => {
+            println!(
+                "kiln HTTP actions on http://{}",
+                site_listener.local_addr()?
+            );
+            let state = state.clone();
+            tokio::spawn(async move { api::serve(site_listener, state, Surface::Site).await })
+        }
+        None => tokio::spawn(std::future::pending::<anyhow::Result<()>>()),
+    };
     // Scripts and tests wait for this line: the server answers from here on.
     println!("kiln {} listening on http://{address}", crate::VERSION);
     std::io::stdout().flush()?;
     tokio::select! {
-        result = api::serve(listener, state) => result,
+        result = api::serve(listener, state, Surface::Api) => result,
+        result = site => result.context("the site listener failed")?,
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())

@@ -28,6 +28,44 @@ impl Deployment {
         Some((module, spec))
     }
 
+    /// The HTTP action serving `method` at `path`: the route with that exact path, else
+    /// the one with the longest prefix of it (as Convex's router). `Err` with the methods
+    /// routed at the path when only the method is wrong.
+    pub fn route(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> Result<(FunctionPath, &Arc<LoadedModule>, &FunctionSpec), Vec<String>> {
+        let routes = || {
+            self.modules.iter().flat_map(|(name, module)| {
+                module.functions().iter().filter_map(move |spec| {
+                    let route = spec.route.as_ref()?;
+                    route.matches(path).then_some((name, module, spec, route))
+                })
+            })
+        };
+        let best = routes()
+            .filter(|(_, _, _, route)| route.method == method)
+            .max_by_key(|(_, _, _, route)| (!route.prefix, route.path.len()));
+        match best {
+            Some((name, module, spec, _)) => {
+                let path = FunctionPath {
+                    module: name.clone(),
+                    function: spec.name.clone(),
+                };
+                Ok((path, module, spec))
+            }
+            None => {
+                let mut methods: Vec<String> = routes()
+                    .map(|(_, _, _, route)| route.method.clone())
+                    .collect();
+                methods.sort();
+                methods.dedup();
+                Err(methods)
+            }
+        }
+    }
+
     /// Every function, as `(path, spec)`, in path order.
     pub fn functions(&self) -> impl Iterator<Item = (FunctionPath, &FunctionSpec)> {
         self.modules.iter().flat_map(|(module_name, module)| {

@@ -24,7 +24,7 @@ use store::{DeploymentRecord, ModuleRecord, NewModuleBlobs};
 use crate::database::schema::{Schema, SchemaError, SchemaReport};
 use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
-use crate::runtime::Runtime;
+use crate::runtime::{HttpRoute, LoadedModule, Runtime};
 
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
@@ -204,6 +204,7 @@ impl Deployments {
             );
             loaded_modules.insert(name, loaded);
         }
+        check_routes(&loaded_modules)?;
         report.removed = old
             .modules
             .keys()
@@ -297,6 +298,25 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .context("a blocking task panicked")?
+}
+
+/// Two HTTP actions of different modules routed at the same method and path would make
+/// one unreachable: refused, naming both. (Within one module, loading refuses it.)
+fn check_routes(modules: &BTreeMap<String, Arc<LoadedModule>>) -> Result<(), DeployError> {
+    let mut seen: std::collections::HashMap<&HttpRoute, String> = Default::default();
+    for (module_name, module) in modules {
+        for spec in module.functions() {
+            let Some(route) = &spec.route else { continue };
+            let path = format!("{module_name}:{}", spec.name);
+            if let Some(other) = seen.insert(route, path.clone()) {
+                return Err(DeployError::InvalidModule {
+                    module: module_name.clone(),
+                    reason: format!("{other} and {path} are both routed at {route}"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn now_ms() -> u64 {

@@ -166,6 +166,7 @@ mod tests {
                         visibility: Visibility::Public,
                         args: None,
                         returns: None,
+                        route: None,
                     };
                     (
                         name.to_string(),

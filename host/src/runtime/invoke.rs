@@ -90,7 +90,7 @@ impl Runtime {
                 log_lines: Vec::new(),
             };
         }
-        if kind == FunctionKind::Action {
+        if kind.is_action() {
             return self
                 .invoke_once(
                     context,
@@ -252,7 +252,7 @@ impl Runtime {
 
     /// The error a function returned, held to the same size limit as a return value so
     /// the error path is no way around it.
-    fn decode_error(&self, error: wit::FunctionError) -> FunctionFailure {
+    pub(super) fn decode_error(&self, error: wit::FunctionError) -> FunctionFailure {
         let limits = self.limits.value_limits();
         if error.message.len() > limits.max_size_bytes {
             return FunctionFailure::InvalidResult(format!(

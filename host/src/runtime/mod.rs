@@ -6,6 +6,7 @@ mod call;
 mod compile;
 mod determinism;
 mod engine;
+mod http_action;
 pub(crate) mod invocation;
 mod invoke;
 mod module;
@@ -15,17 +16,20 @@ mod validation;
 pub use call::{CallContext, FunctionTable};
 pub use compile::{CompileError, CompiledComponent};
 pub use engine::Runtime;
+pub use http_action::{HttpRequest, HttpResponse};
 pub use invocation::{InvocationState, LogLevel, LogLine};
 pub use invoke::{FunctionFailure, Invocation};
-pub use module::{FunctionSpec, LoadedModule, ModuleError, is_function_name};
+pub use module::{FunctionSpec, HttpRoute, LoadedModule, ModuleError, is_function_name};
 
 /// What a function may do (DESIGN.md section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "camelCase")]
 pub enum FunctionKind {
     Query,
     Mutation,
     Action,
+    /// An action that answers HTTP requests at its route.
+    HttpAction,
 }
 
 impl FunctionKind {
@@ -34,6 +38,7 @@ impl FunctionKind {
             FunctionKind::Query => "query",
             FunctionKind::Mutation => "mutation",
             FunctionKind::Action => "action",
+            FunctionKind::HttpAction => "httpAction",
         }
     }
 
@@ -43,7 +48,14 @@ impl FunctionKind {
             FunctionKind::Query => "a query",
             FunctionKind::Mutation => "a mutation",
             FunctionKind::Action => "an action",
+            FunctionKind::HttpAction => "an HTTP action",
         }
+    }
+
+    /// Actions and HTTP actions: side effects allowed, no transaction of their own, the
+    /// real clock and randomness, the action limits.
+    pub fn is_action(self) -> bool {
+        matches!(self, FunctionKind::Action | FunctionKind::HttpAction)
     }
 }
 

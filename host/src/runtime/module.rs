@@ -26,6 +26,67 @@ pub struct FunctionSpec {
     /// The validator its return value is checked against; `None`: not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub returns: Option<Validator>,
+    /// Where an HTTP action is served; `None` for every other kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<HttpRoute>,
+}
+
+/// Where an HTTP action is served (`kiln:platform/types.http-route`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct HttpRoute {
+    pub method: String,
+    pub path: String,
+    /// `path` is a prefix (ending in `/`) rather than the exact path.
+    pub prefix: bool,
+}
+
+/// The methods an HTTP action may be routed on (Convex's `ROUTABLE_HTTP_METHODS`).
+pub const ROUTABLE_METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// Longest route path accepted.
+const MAX_ROUTE_PATH_LEN: usize = 1024;
+
+impl HttpRoute {
+    /// Whether a request path is served by this route.
+    pub fn matches(&self, path: &str) -> bool {
+        if self.prefix {
+            path.starts_with(&self.path)
+        } else {
+            path == self.path
+        }
+    }
+
+    /// Refuses a route no request could reach, or that is ambiguous.
+    fn check(&self) -> Result<(), String> {
+        if !ROUTABLE_METHODS.contains(&self.method.as_str()) {
+            return Err(format!(
+                "method {:?} cannot be routed: use one of {}",
+                self.method,
+                ROUTABLE_METHODS.join(", ")
+            ));
+        }
+        if !self.path.starts_with('/')
+            || self.path.len() > MAX_ROUTE_PATH_LEN
+            || self.path.contains(['?', '#'])
+            || self.path.chars().any(|c| c.is_control() || c == ' ')
+        {
+            return Err(format!(
+                "route path {:?} must start with / and hold no query, fragment, space or control character (at most {MAX_ROUTE_PATH_LEN} bytes)",
+                self.path
+            ));
+        }
+        if self.prefix && !self.path.ends_with('/') {
+            return Err(format!("route path prefix {:?} must end with /", self.path));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for HttpRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let star = if self.prefix { "*" } else { "" };
+        write!(f, "{} {}{star}", self.method, self.path)
+    }
 }
 
 /// A module whose component links against this server and whose function list was read.
@@ -116,6 +177,47 @@ impl Runtime {
                     spec.name
                 )));
             }
+            let kind = match spec.kind {
+                wit::FunctionKind::Query => FunctionKind::Query,
+                wit::FunctionKind::Mutation => FunctionKind::Mutation,
+                wit::FunctionKind::Action => FunctionKind::Action,
+                wit::FunctionKind::HttpAction => FunctionKind::HttpAction,
+            };
+            let route = spec.route.map(|route| HttpRoute {
+                method: route.method,
+                path: route.path,
+                prefix: route.prefix,
+            });
+            match (kind, &route) {
+                (FunctionKind::HttpAction, Some(route)) => {
+                    route.check().map_err(|reason| {
+                        ModuleError::Functions(format!("function {:?}: {reason}", spec.name))
+                    })?;
+                    if let Some(other) = functions
+                        .iter()
+                        .find(|function| function.route.as_ref() == Some(route))
+                    {
+                        return Err(ModuleError::Functions(format!(
+                            "functions {:?} and {:?} are both routed at {route}",
+                            other.name, spec.name
+                        )));
+                    }
+                }
+                (FunctionKind::HttpAction, None) => {
+                    return Err(ModuleError::Functions(format!(
+                        "HTTP action {:?} has no route",
+                        spec.name
+                    )));
+                }
+                (_, Some(_)) => {
+                    return Err(ModuleError::Functions(format!(
+                        "function {:?} has a route but is {}: only HTTP actions are routed",
+                        spec.name,
+                        kind.with_article()
+                    )));
+                }
+                (_, None) => {}
+            }
             let validator = |text: Option<String>, what: &str| {
                 text.map(|text| Validator::parse_optional(&text))
                     .transpose()
@@ -131,17 +233,14 @@ impl Runtime {
             let returns = validator(spec.returns, "returns")?;
             functions.push(FunctionSpec {
                 name: spec.name,
-                kind: match spec.kind {
-                    wit::FunctionKind::Query => FunctionKind::Query,
-                    wit::FunctionKind::Mutation => FunctionKind::Mutation,
-                    wit::FunctionKind::Action => FunctionKind::Action,
-                },
+                kind,
                 visibility: match spec.visibility {
                     wit::Visibility::Public => Visibility::Public,
                     wit::Visibility::Internal => Visibility::Internal,
                 },
                 args,
                 returns,
+                route,
             });
         }
         functions.sort_by(|a, b| a.name.cmp(&b.name));

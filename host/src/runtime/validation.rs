@@ -130,6 +130,7 @@ mod tests {
                 ("count", FieldValidator::optional(Validator::Float64)),
             ])),
             returns: Some(Validator::String),
+            route: None,
         };
         assert_eq!(
             spec.signature(),
