@@ -34,6 +34,7 @@ use kiln_host::database::committer::CommitterOptions;
 use kiln_host::database::cursor_seal::CursorKey;
 use kiln_host::database::store::DocumentStore;
 use kiln_host::database::transaction::TransactionLimits;
+use kiln_host::fetch::FetchClient;
 use kiln_host::runtime::{FunctionKind, Runtime};
 use kiln_host::values::Value;
 
@@ -359,6 +360,7 @@ async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
         Limits::default(),
         store,
         CursorKey::generate()?,
+        Arc::new(FetchClient::new(&Default::default())?),
     )?);
     let started = Instant::now();
     let compiled = {

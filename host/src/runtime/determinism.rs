@@ -109,6 +109,7 @@ mod tests {
     use crate::database::cursor_seal::CursorKey;
     use crate::database::store::DocumentStore;
     use crate::database::transaction::TransactionLimits;
+    use crate::fetch::FetchClient;
     use crate::runtime::{FunctionKind, LoadedModule, Runtime};
 
     #[test]
@@ -150,8 +151,13 @@ mod tests {
             )
             .unwrap(),
         );
-        let runtime =
-            Runtime::new(Limits::default(), store, CursorKey::generate().unwrap()).unwrap();
+        let runtime = Runtime::new(
+            Limits::default(),
+            store,
+            CursorKey::generate().unwrap(),
+            Arc::new(FetchClient::new(&Default::default()).unwrap()),
+        )
+        .unwrap();
         let compiled = runtime.compile(&probe_wasm()).unwrap();
         let module = runtime
             .load_module(&compiled.component, None)

@@ -219,7 +219,14 @@ impl Runtime {
         Option<Transaction>,
     ) {
         let limits = self.limits.for_kind(kind).clone();
-        let state = InvocationState::new(kind, &self.limits, db, self.cursor_key.clone(), frozen);
+        let state = InvocationState::new(
+            kind,
+            &self.limits,
+            db,
+            self.cursor_key.clone(),
+            frozen,
+            self.fetch.clone(),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
