@@ -23,6 +23,7 @@ mod context;
 pub mod db;
 mod error;
 mod export;
+pub mod http;
 pub mod log;
 
 #[doc(hidden)]

@@ -1,5 +1,5 @@
-//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout` and the internal
-//! `hello:secret`.
+//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout`, the internal
+//! `hello:secret`, and `hello:fetch`.
 
 use kiln::{ActionCtx, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::Deserialize;
@@ -46,4 +46,28 @@ fn shout(ctx: &ActionCtx, args: Shout) -> Result<String, Error> {
 #[query(internal)]
 fn secret(_ctx: &QueryCtx) -> Result<String, Error> {
     Ok("secret".to_string())
+}
+
+#[derive(Deserialize)]
+struct Fetch {
+    url: String,
+}
+
+#[derive(serde::Serialize)]
+struct Fetched {
+    /// A plain number, as `Response.status` is in JavaScript.
+    status: f64,
+    body: String,
+}
+
+/// `hello:fetch`: GETs `url` (through the server's fetch policy) and returns its status
+/// and its body as text.
+#[action]
+fn fetch(ctx: &ActionCtx, args: Fetch) -> Result<Fetched, Error> {
+    let response = ctx.fetch(args.url)?;
+    let status = f64::from(response.status());
+    Ok(Fetched {
+        status,
+        body: response.text()?,
+    })
 }
