@@ -138,7 +138,7 @@ where
         if self.polled {
             SizeHint::default()
         } else {
-            self.initial_hint.clone()
+            self.initial_hint
         }
     }
 }
