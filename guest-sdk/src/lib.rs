@@ -30,6 +30,7 @@ pub mod db;
 mod error;
 mod export;
 mod functions;
+pub mod http;
 mod http_action;
 pub mod log;
 mod validate;

@@ -12,7 +12,9 @@
 //! * mutations/s on another table while a deploy builds an index over 10⁶ documents;
 //! * under attack (issue 8): the trivial query's latency while four clients run a query
 //!   whose filter never matches, with an 8 MiB literal, over 20 000 documents; and the
-//!   server's peak memory (VmHWM) while 32 clients send 16 MiB call bodies at once.
+//!   server's peak memory (VmHWM) while 32 clients send 16 MiB call bodies at once;
+//! * fetch (issue 9): 200 concurrent actions each awaiting a 100 ms response from a local
+//!   server through `fetch`: the total time and the server's peak memory.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -34,6 +36,7 @@ use kiln_host::database::committer::CommitterOptions;
 use kiln_host::database::cursor_seal::CursorKey;
 use kiln_host::database::store::DocumentStore;
 use kiln_host::database::transaction::TransactionLimits;
+use kiln_host::fetch::FetchClient;
 use kiln_host::runtime::{CallContext, FunctionKind, Runtime};
 use kiln_host::values::Value;
 
@@ -42,13 +45,14 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "runtime",
     "http",
     "mutations",
     "queries",
     "actions",
     "attack",
+    "fetch",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -138,7 +142,110 @@ fn main() -> anyhow::Result<()> {
         let bodies = KilnServer::start(None)?;
         large_body_figures(&bodies)?;
     }
+    if run("fetch") {
+        println!("== fetch: concurrent actions awaiting a slow response ==");
+        fetch_figures()?;
+    }
     Ok(())
+}
+
+/// 200 actions at once, each fetching from a local server that answers after 100 ms: if
+/// waiting holds no thread, the whole takes about 100 ms, not 200 × 100 ms. Prints the
+/// time for all to answer and the server's peak memory.
+fn fetch_figures() -> anyhow::Result<()> {
+    const ACTIONS: usize = 200;
+    let origin = slow_origin(Duration::from_millis(100))?;
+    let kiln = KilnServer::start(Some("[fetch]\nallowed_networks = [\"127.0.0.1/32\"]\n"))?;
+    let body = format!(
+        r#"{{"path":"hello:fetch","args":{{"url":"http://{origin}/slow"}},"format":"json"}}"#
+    );
+    // One call first, so that the connection pool and the instance slots are warm.
+    kiln.call("/api/action", &body)?;
+    let before = peak_memory_mib(&kiln)?;
+    for round in 1..=2 {
+        let start = Arc::new(std::sync::Barrier::new(ACTIONS + 1));
+        let callers: Vec<_> = (0..ACTIONS)
+            .map(|_| {
+                let (start, body) = (start.clone(), body.clone());
+                let url = format!("http://{}/api/action", kiln.address);
+                std::thread::spawn(move || {
+                    start.wait();
+                    let reply = ureq::post(&url)
+                        .config()
+                        .http_status_as_error(false)
+                        .build()
+                        .header("Content-Type", "application/json")
+                        .send(body.as_str())
+                        .and_then(|mut response| response.body_mut().read_to_string());
+                    match reply {
+                        Ok(text) if text.contains(r#""status":"success""#) => "success".to_string(),
+                        Ok(text) => text,
+                        Err(err) => err.to_string(),
+                    }
+                })
+            })
+            .collect();
+        start.wait();
+        let started = Instant::now();
+        let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+        for caller in callers {
+            let outcome = caller
+                .join()
+                .map_err(|_| anyhow::anyhow!("a caller panicked"))?;
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "round {round}: {ACTIONS} actions each awaiting a 100 ms fetch: all answered in {:.0} ms; outcomes {outcomes:?}",
+            ms(elapsed)
+        );
+    }
+    println!(
+        "server peak memory: {:.0} MiB (before the rounds: {before:.0} MiB)",
+        peak_memory_mib(&kiln)?
+    );
+    Ok(())
+}
+
+/// A hyper server on 127.0.0.1 (in this process, on its own runtime) that answers every
+/// request after `delay`.
+fn slow_origin(delay: Duration) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    std::thread::spawn(move || -> anyhow::Result<()> {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        tokio.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            loop {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_request| async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"slow"))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        })
+    });
+    Ok(address)
+}
+
+/// The peak resident memory of a server process so far (VmHWM), in MiB.
+fn peak_memory_mib(kiln: &KilnServer) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", kiln.child.id()))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/<pid>/status"))?;
+    Ok(kib / 1024.0)
 }
 
 /// Latency of `messages:list` returning 20 messages through its index over 10⁴ and 10⁶
@@ -340,15 +447,7 @@ async fn filter_attack_figures(
 /// The server's peak resident memory after 32 clients send a 16 MiB call body at once
 /// (an array of about 5.6 million zeros: what a JSON tree costs most for).
 fn large_body_figures(kiln: &KilnServer) -> anyhow::Result<()> {
-    let peak_mib = || -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", kiln.child.id()))?;
-        let kib: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/<pid>/status"))?;
-        Ok(kib / 1024.0)
-    };
+    let peak_mib = || peak_memory_mib(kiln);
     let before = peak_mib()?;
     let prefix = r#"{"path":"hello:echo","args":{"value":["#;
     let mut body = String::with_capacity(16 << 20);
@@ -404,6 +503,7 @@ async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
         Limits::default(),
         store,
         CursorKey::generate()?,
+        Arc::new(FetchClient::new(&Default::default())?),
     )?);
     let started = Instant::now();
     let compiled = {

@@ -17,6 +17,7 @@ use crate::runtime::FunctionKind;
 pub struct ServerConfig {
     pub limits: Limits,
     pub cors: CorsConfig,
+    pub fetch: FetchConfig,
 }
 
 impl ServerConfig {
@@ -31,6 +32,7 @@ impl ServerConfig {
             .limits
             .validate()
             .and_then(|()| config.cors.validate())
+            .and_then(|()| config.fetch.validate())
             .with_context(|| format!("invalid config file {}", path.display()))?;
         Ok(config)
     }
@@ -93,6 +95,79 @@ fn is_origin(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         && !authority.is_empty()
         && !authority.contains(['/', '?', '#', '@', ' '])
+}
+
+/// What outbound requests functions may make (`[fetch]`): `kiln:platform/http`'s `fetch`
+/// and `wasi:http/outgoing-handler` alike, from actions only. See `host/src/fetch/`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Hosts a request may name: `"*"` (any), an exact name or address (`api.example.com`,
+    /// `203.0.113.7`), or `*.example.com` (any name below `example.com`, not itself).
+    /// Checked on the first URL and on every redirect. Any by default.
+    pub allowed_hosts: Vec<String>,
+    /// Addresses or networks (`"127.0.0.1/32"`, `"10.1.0.0/16"`, `"::1"`) that requests may
+    /// reach although they are not public: loopback, private, link-local, unique-local,
+    /// CGNAT, documentation and other special ranges are refused unless listed here.
+    /// A cloud metadata address (169.254.169.254, fd00:ec2::254, ...) is allowed only by
+    /// an entry naming exactly it. None by default.
+    pub allowed_networks: Vec<String>,
+    /// Time to establish a connection (DNS, TCP and TLS), in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time for a whole request, from connecting to the last byte of the response body
+    /// (redirects included), in milliseconds. The calling action's own time limit applies
+    /// too, whichever ends first.
+    pub timeout_ms: u64,
+    /// Largest response body one request may read, in bytes (decoded, as received).
+    pub max_response_bytes: u64,
+    /// Largest request body, in bytes.
+    pub max_request_body_bytes: u64,
+    /// Redirects one request may follow (the fetch standard's 20).
+    pub max_redirects: u32,
+    /// Responses one call may hold open at once (each holds a connection until its body
+    /// is read to the end or dropped).
+    pub max_open_responses: u32,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: vec!["*".to_string()],
+            allowed_networks: Vec::new(),
+            connect_timeout_ms: 10_000,
+            timeout_ms: 60_000,
+            max_response_bytes: 64 << 20,
+            max_request_body_bytes: 16 << 20,
+            max_redirects: 20,
+            max_open_responses: 32,
+        }
+    }
+}
+
+impl FetchConfig {
+    /// Refuses entries that could never match and values the client cannot run with,
+    /// naming the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        crate::fetch::FetchPolicy::new(self)?;
+        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+        for (name, value) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("timeout_ms", self.timeout_ms),
+        ] {
+            anyhow::ensure!(
+                (1..=DAY_MS).contains(&value),
+                "fetch.{name} must be between 1 and {DAY_MS}"
+            );
+        }
+        for (name, value) in [
+            ("max_response_bytes", self.max_response_bytes),
+            ("max_request_body_bytes", self.max_request_body_bytes),
+            ("max_open_responses", u64::from(self.max_open_responses)),
+        ] {
+            anyhow::ensure!(value > 0, "fetch.{name} must be positive");
+        }
+        Ok(())
+    }
 }
 
 /// All limits, per function kind and for the server as a whole.
@@ -555,6 +630,57 @@ mod tests {
             err,
             "limits.body_read_timeout_ms must be between 1 and 86400000"
         );
+    }
+
+    #[test]
+    fn fetch_defaults_allow_any_public_host_and_no_special_network() {
+        let config: ServerConfig = toml::from_str("").unwrap();
+        assert_eq!(config.fetch.allowed_hosts, ["*"]);
+        assert!(config.fetch.allowed_networks.is_empty());
+        let config: ServerConfig =
+            toml::from_str("[fetch]\nallowed_networks = [\"127.0.0.1/32\"]\nmax_redirects = 0\n")
+                .unwrap();
+        config.fetch.validate().unwrap();
+        assert_eq!(config.fetch.max_redirects, 0);
+        assert_eq!(config.fetch.timeout_ms, 60_000);
+    }
+
+    #[test]
+    fn a_bad_fetch_entry_is_refused_by_name() {
+        for (toml, expected) in [
+            (
+                "allowed_networks = [\"127.0.0.1/33\"]",
+                "fetch.allowed_networks: \"127.0.0.1/33\"",
+            ),
+            (
+                "allowed_hosts = [\"https://api.example.com\"]",
+                "fetch.allowed_hosts: \"https://api.example.com\"",
+            ),
+            (
+                "allowed_hosts = [\"a.*.com\"]",
+                "fetch.allowed_hosts: \"a.*.com\"",
+            ),
+            ("timeout_ms = 0", "fetch.timeout_ms must be between 1"),
+            (
+                "max_response_bytes = 0",
+                "fetch.max_response_bytes must be positive",
+            ),
+        ] {
+            let config: ServerConfig = toml::from_str(&format!("[fetch]\n{toml}\n")).unwrap();
+            let err = config.fetch.validate().unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{toml}: {err}");
+        }
+    }
+
+    /// A tidy check: every `[fetch]` field is documented in the README's limits table.
+    #[test]
+    fn the_readme_documents_every_fetch_field() {
+        let readme = include_str!("../../README.md");
+        let fetch = serde_json::to_value(FetchConfig::default()).unwrap();
+        for field in fetch.as_object().unwrap().keys() {
+            let name = format!("fetch.{field}");
+            assert!(readme.contains(&name), "README.md does not document {name}");
+        }
     }
 
     #[test]

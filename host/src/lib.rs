@@ -2,8 +2,9 @@
 //!
 //! Layers point one way (STYLE.md section 3): `values` and `database` know nothing of wasm
 //! or HTTP; `runtime` and `capabilities` run components and know nothing of HTTP; `deploy`
-//! turns uploaded modules into a live deployment; `api` is the only place that speaks
-//! HTTP; `cli` is the `kiln` command.
+//! turns uploaded modules into a live deployment; `fetch` is the outbound HTTP client and
+//! its policy (it knows nothing of wasm or function kinds); `api` is the only place that
+//! serves HTTP; `cli` is the `kiln` command.
 
 pub mod api;
 pub mod capabilities;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod database;
 pub mod deploy;
 pub mod failpoints;
+pub mod fetch;
 pub mod function_path;
 pub mod runtime;
 

@@ -79,7 +79,7 @@ fn deploy_run_and_functions() {
         ]),
         "{listing}"
     );
-    assert_eq!(rows.len(), 7, "{listing}");
+    assert_eq!(rows.len(), 8, "{listing}");
     // Each row ends with the function's signature (an HTTP action's: its route).
     assert!(
         listing
@@ -88,6 +88,7 @@ fn deploy_run_and_functions() {
                 && line.ends_with("{name: string} -> string")),
         "{listing}"
     );
+    assert!(listed(&["hello:fetch", "action", "public"]), "{listing}");
 }
 
 /// Every failure is one line on stderr and a non-zero exit.

@@ -13,6 +13,7 @@ mod cursors;
 mod database;
 mod deploy;
 mod determinism;
+mod fetch;
 mod functions;
 mod hostile_db;
 mod hostile_deploys;

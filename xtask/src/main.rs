@@ -34,7 +34,7 @@ enum Verb {
     /// Set up and run every check and test (what CI runs).
     Ci,
     /// Run the benchmarks and print their figures: every section, or the ones named
-    /// (runtime, http, mutations, queries, actions, attack).
+    /// (runtime, http, mutations, queries, actions, attack, fetch).
     Bench { sections: Vec<String> },
 }
 

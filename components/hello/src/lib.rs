@@ -1,5 +1,5 @@
-//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout` and the internal
-//! `hello:secret`.
+//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout`, the internal
+//! `hello:secret`, and `hello:fetch`.
 
 use kiln::{ActionCtx, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::Deserialize;
@@ -69,4 +69,28 @@ fn echo_route(
         response = response.header("content-type", content_type);
     }
     Ok(response.body(request.body))
+}
+
+#[derive(Deserialize, kiln::Validate)]
+struct Fetch {
+    url: String,
+}
+
+#[derive(serde::Serialize, kiln::Validate)]
+struct Fetched {
+    /// A plain number, as `Response.status` is in JavaScript.
+    status: f64,
+    body: String,
+}
+
+/// `hello:fetch`: GETs `url` (through the server's fetch policy) and returns its status
+/// and its body as text.
+#[action]
+fn fetch(ctx: &ActionCtx, args: Fetch) -> Result<Fetched, Error> {
+    let response = ctx.fetch(args.url)?;
+    let status = f64::from(response.status());
+    Ok(Fetched {
+        status,
+        body: response.text()?,
+    })
 }

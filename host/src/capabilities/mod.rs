@@ -4,17 +4,20 @@
 
 pub mod db;
 mod functions;
+pub mod http;
 mod log;
+mod wasi_http;
 
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::runtime::InvocationState;
 use crate::runtime::bindings::kiln::platform;
 
-/// Links WASI (no filesystem, sockets or environment: see `InvocationState`) and every
-/// Kiln capability.
+/// Links WASI (no filesystem, sockets or environment: see `InvocationState`), wasi:http's
+/// outgoing handler (under the fetch policy: `wasi_http.rs`) and every Kiln capability.
 pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     platform::log::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
         state
     })?;
@@ -25,5 +28,8 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()>
         linker,
         |state| state,
     )?;
+    platform::http::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
+        state
+    })?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::database::committer::CommitterOptions;
 use crate::database::cursor_seal::{CURSOR_KEY_BYTES, CursorKey};
 use crate::database::store::DocumentStore;
 use crate::deploy::Deployments;
+use crate::fetch::FetchClient;
 use crate::runtime::Runtime;
 
 #[derive(Args)]
@@ -31,7 +32,7 @@ pub struct ServeArgs {
     /// They are also served under `/http/` on the main address.
     #[arg(long, default_value = "127.0.0.1:3211")]
     pub site_listen: SiteListen,
-    /// A TOML file with limits (see the README's limits table); defaults otherwise.
+    /// A TOML file with limits, CORS and the fetch policy (see the README); defaults otherwise.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The admin key; if unset, the one stored in the data directory, generated on first start.
@@ -138,7 +139,13 @@ async fn run_server(
             }
         }
     });
-    let runtime = Arc::new(Runtime::new(config.limits, store.clone(), cursor_key)?);
+    let fetch = Arc::new(FetchClient::new(&config.fetch)?);
+    let runtime = Arc::new(Runtime::new(
+        config.limits,
+        store.clone(),
+        cursor_key,
+        fetch,
+    )?);
     let (deployments, loaded) = Deployments::load(runtime.clone(), db)
         .await
         .context("cannot restore the deployment")?;

@@ -7,5 +7,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "kiln:platform/db.cursor": crate::capabilities::db::QueryCursor,
+        "kiln:platform/http.response-body": crate::capabilities::http::ResponseBody,
     },
 });

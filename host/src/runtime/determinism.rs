@@ -126,6 +126,7 @@ mod tests {
     use crate::database::cursor_seal::CursorKey;
     use crate::database::store::DocumentStore;
     use crate::database::transaction::TransactionLimits;
+    use crate::fetch::FetchClient;
     use crate::runtime::{CallContext, FunctionKind, LoadedModule, Runtime};
 
     #[test]
@@ -168,7 +169,13 @@ mod tests {
             .unwrap(),
         );
         let runtime = Arc::new(
-            Runtime::new(Limits::default(), store, CursorKey::generate().unwrap()).unwrap(),
+            Runtime::new(
+                Limits::default(),
+                store,
+                CursorKey::generate().unwrap(),
+                Arc::new(FetchClient::new(&Default::default()).unwrap()),
+            )
+            .unwrap(),
         );
         let compiled = runtime.compile(&probe_wasm()).unwrap();
         let module = runtime

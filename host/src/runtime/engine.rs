@@ -15,6 +15,7 @@ use crate::capabilities;
 use crate::config::Limits;
 use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
+use crate::fetch::FetchClient;
 
 /// How often the epoch advances. A guest that runs past its deadline is stopped within
 /// one tick; a running guest also yields to the async executor once per tick.
@@ -30,6 +31,8 @@ pub struct Runtime {
     pub(crate) limits: Arc<Limits>,
     /// Seals the cursors queries hand out (see `database::cursor_seal`).
     pub(crate) cursor_key: Arc<CursorKey>,
+    /// The outbound HTTP client and its policy (`[fetch]`), shared by every call.
+    pub(crate) fetch: Arc<FetchClient>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -38,6 +41,7 @@ impl Runtime {
         limits: Limits,
         store: Arc<DocumentStore>,
         cursor_key: CursorKey,
+        fetch: Arc<FetchClient>,
     ) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(anyhow::Error::from)
@@ -52,6 +56,7 @@ impl Runtime {
             linker,
             limits: Arc::new(limits),
             cursor_key: Arc::new(cursor_key),
+            fetch,
             ticker_stop,
         })
     }

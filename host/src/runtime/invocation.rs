@@ -13,10 +13,12 @@ use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::output::{LogBuffer, OutputCapture};
 use super::{FunctionKind, Runtime};
+use crate::capabilities::http::HttpState;
 use crate::config::{FunctionLimits, Limits};
 use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
 use crate::database::transaction::Transaction;
+use crate::fetch::FetchClient;
 
 /// The severity of a log line. `Log` is the guest's stdout, like `console.log`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,9 @@ pub struct InvocationState {
     pub(crate) timed_out: bool,
     /// When host work last handed its worker thread back to the executor.
     last_yield: Instant,
+    /// Outbound requests (`kiln:platform/http`, `wasi:http`): the server's client and
+    /// this call's open responses.
+    pub(crate) http: HttpState,
 }
 
 impl InvocationState {
@@ -96,6 +101,7 @@ impl InvocationState {
         kind: FunctionKind,
         db: DbAccess,
         frozen: Option<FrozenInputs>,
+        fetch: Arc<FetchClient>,
     ) -> Self {
         let limits: &Limits = &runtime.limits;
         let log = Arc::new(Mutex::new(LogBuffer::new(
@@ -141,6 +147,7 @@ impl InvocationState {
             deadline: now + Duration::from_millis(limits.for_kind(kind).timeout_ms),
             timed_out: false,
             last_yield: now,
+            http: HttpState::new(kind, fetch),
         }
     }
 

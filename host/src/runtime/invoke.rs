@@ -299,7 +299,7 @@ impl Runtime {
         ) -> CallFuture<'a, R>,
     ) -> (Result<R, FunctionFailure>, Vec<LogLine>, DbAccess) {
         let limits = self.limits.for_kind(kind).clone();
-        let state = InvocationState::new(self, context, kind, db, frozen);
+        let state = InvocationState::new(self, context, kind, db, frozen, self.fetch.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
