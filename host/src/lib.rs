@@ -6,6 +6,7 @@
 //! HTTP; `cli` is the `kiln` command.
 
 pub mod api;
+pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
