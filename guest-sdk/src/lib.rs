@@ -19,6 +19,7 @@
 //! `eprintln!` and [`log`] output become the call's log lines. The SDK implements the
 //! `kiln:platform/module` export; authors never touch wit-bindgen.
 
+pub mod auth;
 mod context;
 pub mod db;
 mod error;
@@ -28,6 +29,7 @@ pub mod log;
 #[doc(hidden)]
 pub mod __private;
 
+pub use auth::UserIdentity;
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
 pub use db::{Id, Order, PaginationOpts, PaginationResult};
 pub use error::Error;

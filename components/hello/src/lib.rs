@@ -1,5 +1,5 @@
-//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout` and the internal
-//! `hello:secret`.
+//! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout`, the internal
+//! `hello:secret`, and `hello:whoami`.
 
 use kiln::{ActionCtx, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::Deserialize;
@@ -46,4 +46,11 @@ fn shout(ctx: &ActionCtx, args: Shout) -> Result<String, Error> {
 #[query(internal)]
 fn secret(_ctx: &QueryCtx) -> Result<String, Error> {
     Ok("secret".to_string())
+}
+
+/// The caller's identity in Convex's JSON shape (`tokenIdentifier`, `issuer`, `subject`,
+/// `givenName`, ..., and the custom claims), or null for a request without one.
+#[query]
+fn whoami(ctx: &QueryCtx) -> Result<Option<kiln::UserIdentity>, Error> {
+    Ok(ctx.auth().get_user_identity())
 }

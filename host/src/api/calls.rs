@@ -13,7 +13,7 @@ use kiln_values::{Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
-use super::auth::Principal;
+use super::auth::{Caller, Principal};
 use super::router::json_response;
 use super::{ApiError, AppState, body, error};
 use crate::function_path::FunctionPath;
@@ -81,13 +81,13 @@ pub async fn call(
     request: Request<Incoming>,
     expected: Option<FunctionKind>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let principal = state.admin_key.principal(request.headers())?;
+    let caller = authenticate(state, &request).await?;
     let body: CallBody = read_call_body(state, request.into_body()).await?;
     let path = FunctionPath::parse(&body.path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
         state,
-        principal,
+        caller,
         path,
         expected,
         body.args,
@@ -120,13 +120,13 @@ pub async fn run(
     request: Request<Incoming>,
     url_path: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let principal = state.admin_key.principal(request.headers())?;
+    let caller = authenticate(state, &request).await?;
     let path = FunctionPath::from_url_path(url_path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     let body: RunBody = read_call_body(state, request.into_body()).await?;
     execute(
         state,
-        principal,
+        caller,
         path,
         None,
         body.args,
@@ -135,9 +135,18 @@ pub async fn run(
     .await
 }
 
+/// The caller, its token checked against the live deployment's auth providers.
+async fn authenticate(state: &AppState, request: &Request<Incoming>) -> Result<Caller, ApiError> {
+    let deployment = state.deployments.current();
+    state
+        .admin_key
+        .caller(request.headers(), deployment.auth())
+        .await
+}
+
 async fn execute(
     state: &AppState,
-    principal: Principal,
+    caller: Caller,
     path: FunctionPath,
     expected: Option<FunctionKind>,
     args: Option<Json>,
@@ -145,6 +154,7 @@ async fn execute(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let format = Format::parse(format)?;
     let args = decode_args(state, format, args)?;
+    let principal = caller.principal;
 
     let deployment = state.deployments.current();
     let found = deployment
@@ -175,7 +185,7 @@ async fn execute(
     tracing::debug!("calling {path}");
     let invocation = state
         .runtime
-        .invoke(module, &spec.name, spec.kind, &args)
+        .invoke(module, &spec.name, spec.kind, &args, caller.identity)
         .await;
     for line in &invocation.log_lines {
         tracing::debug!(function = %path, "{line}");

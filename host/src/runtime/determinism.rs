@@ -179,7 +179,7 @@ mod tests {
                 let (runtime, module, args) = (&runtime, &module, busy_args());
                 async move {
                     runtime
-                        .invoke_deterministic(module, function, kind, &args, frozen)
+                        .invoke_deterministic(module, function, kind, &args, frozen, None)
                         .await
                         .outcome
                         .unwrap_or_else(|failure| panic!("{function} failed: {failure}"))

@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::FunctionKind;
 use super::determinism::FrozenInputs;
 use super::output::{LogBuffer, OutputCapture};
+use crate::auth::UserIdentity;
 use crate::config::{FunctionLimits, Limits};
 use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
@@ -77,6 +78,8 @@ pub struct InvocationState {
     pub(crate) timed_out: bool,
     /// When host work last handed its worker thread back to the executor.
     last_yield: Instant,
+    /// The caller's verified user (`kiln:platform/auth`), if any.
+    pub(crate) identity: Option<Arc<UserIdentity>>,
 }
 
 impl InvocationState {
@@ -126,6 +129,7 @@ impl InvocationState {
             deadline: now + Duration::from_millis(limits.for_kind(kind).timeout_ms),
             timed_out: false,
             last_yield: now,
+            identity: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use kiln_values::Value;
@@ -14,6 +15,7 @@ use super::bindings::{FunctionModule, FunctionModulePre};
 use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
+use crate::auth::UserIdentity;
 use crate::database::committer::CommitError;
 use crate::database::store::conflict_backoff;
 use crate::database::transaction::Transaction;
@@ -57,23 +59,25 @@ impl Runtime {
     /// Runs `function` of `module` with `args` (already checked against the value limits)
     /// with the database access its kind has: a query reads one snapshot; a mutation runs
     /// in a transaction that commits when it returns, and is re-run from scratch if it
-    /// conflicts with a concurrent one; an action has no transaction.
+    /// conflicts with a concurrent one; an action has no transaction. `identity` is the
+    /// caller's verified user, if any (`kiln:platform/auth`).
     pub async fn invoke(
         &self,
         module: &LoadedModule,
         function: &str,
         kind: FunctionKind,
         args: &Value,
+        identity: Option<Arc<UserIdentity>>,
     ) -> Invocation {
         if kind == FunctionKind::Action {
             return self
-                .invoke_once(module, function, kind, args, DbAccess::Denied, None)
+                .invoke_once(module, function, kind, args, DbAccess::Denied, None, identity)
                 .await
                 .0;
         }
         // The clock and seed are fixed here, once per call and before the retry loop, so
         // that a re-run after a conflict sees the same inputs as the first run.
-        self.invoke_deterministic(module, function, kind, args, FrozenInputs::now())
+        self.invoke_deterministic(module, function, kind, args, FrozenInputs::now(), identity)
             .await
     }
 
@@ -86,6 +90,7 @@ impl Runtime {
         kind: FunctionKind,
         args: &Value,
         frozen: FrozenInputs,
+        identity: Option<Arc<UserIdentity>>,
     ) -> Invocation {
         let mut attempts = 0;
         loop {
@@ -97,7 +102,7 @@ impl Runtime {
                 writable: kind == FunctionKind::Mutation,
             };
             let (mut invocation, transaction) = self
-                .invoke_once(module, function, kind, args, db, Some(frozen))
+                .invoke_once(module, function, kind, args, db, Some(frozen), identity.clone())
                 .await;
             // A transaction past one of its limits fails its function with that limit's
             // error, even if the function caught it and returned (a value or an error of
@@ -147,11 +152,12 @@ impl Runtime {
         args: &Value,
         db: DbAccess,
         frozen: Option<FrozenInputs>,
+        identity: Option<Arc<UserIdentity>>,
     ) -> (Invocation, Option<Transaction>) {
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
         let (outcome, log_lines, transaction) = self
-            .with_instance(&module.pre, kind, db, frozen, move |store, instance| {
+            .with_instance(&module.pre, kind, db, frozen, identity, move |store, instance| {
                 Box::pin(async move {
                     instance
                         .kiln_platform_module()
@@ -209,6 +215,7 @@ impl Runtime {
         kind: FunctionKind,
         db: DbAccess,
         frozen: Option<FrozenInputs>,
+        identity: Option<Arc<UserIdentity>>,
         call: impl for<'a> FnOnce(
             &'a mut Store<InvocationState>,
             &'a FunctionModule,
@@ -219,7 +226,9 @@ impl Runtime {
         Option<Transaction>,
     ) {
         let limits = self.limits.for_kind(kind).clone();
-        let state = InvocationState::new(kind, &self.limits, db, self.cursor_key.clone(), frozen);
+        let mut state =
+            InvocationState::new(kind, &self.limits, db, self.cursor_key.clone(), frozen);
+        state.identity = identity;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {

@@ -79,6 +79,7 @@ impl Runtime {
                 DbAccess::Denied,
                 // Run as a query, so as deterministic as one.
                 Some(FrozenInputs::now()),
+                None,
                 |store, module| {
                     Box::pin(
                         async move { module.kiln_platform_module().call_functions(store).await },
