@@ -133,7 +133,10 @@ impl UserIdentity {
         let mut set = |name: &str, value: Value| {
             fields.insert(name.to_string(), value);
         };
-        set("tokenIdentifier", Value::from(self.token_identifier.as_str()));
+        set(
+            "tokenIdentifier",
+            Value::from(self.token_identifier.as_str()),
+        );
         set("issuer", Value::from(self.issuer.as_str()));
         set("subject", Value::from(self.subject.as_str()));
         let texts = [

@@ -302,7 +302,12 @@ fn whoami_sees_the_verified_identity_and_bad_tokens_are_refused_with_their_reaso
         ),
         (
             "bad signature (RS256, right kid, wrong key)",
-            sign(Algorithm::RS256, Some("rsa-a"), &rsa("rsa-b.pem"), &oidc_claims),
+            sign(
+                Algorithm::RS256,
+                Some("rsa-a"),
+                &rsa("rsa-b.pem"),
+                &oidc_claims,
+            ),
             "InvalidAuthHeader",
             "bad signature:",
         ),
@@ -329,7 +334,12 @@ fn whoami_sees_the_verified_identity_and_bad_tokens_are_refused_with_their_reaso
         ),
         (
             "unknown kid",
-            sign(Algorithm::RS256, Some("rsa-z"), &rsa("rsa-b.pem"), &oidc_claims),
+            sign(
+                Algorithm::RS256,
+                Some("rsa-z"),
+                &rsa("rsa-b.pem"),
+                &oidc_claims,
+            ),
             "InvalidAuthHeader",
             "unknown key id \"rsa-z\"",
         ),
@@ -379,18 +389,24 @@ fn auth_providers_live_with_their_deployment() {
             {"type": "customJwt", "issuer": "https://x", "jwks": "https://x/jwks", "algorithm": "HS256"},
         ]}),
     );
-    assert_eq!((status, body["code"].as_str()), (400, Some("InvalidAuthConfig")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidAuthConfig")),
+        "{body}"
+    );
     assert_eq!(
         body["message"],
         "auth.providers[1] (customJwt): `algorithm` \"HS256\" is not supported: use \"RS256\" or \"ES256\""
     );
-    let (status, body) = deploy(&server, json!({"providers": [{"domain": "https://a.example"}]}));
+    let (status, body) = deploy(
+        &server,
+        json!({"providers": [{"domain": "https://a.example"}]}),
+    );
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("auth.providers[0] (oidc): `application_id` (Convex: applicationID) is missing"),
+        body["message"].as_str().unwrap().starts_with(
+            "auth.providers[0] (oidc): `application_id` (Convex: applicationID) is missing"
+        ),
         "{body}"
     );
     // No provider yet: a token is refused, not ignored.
@@ -402,17 +418,27 @@ fn auth_providers_live_with_their_deployment() {
         json!({"providers": [{"type": "hs256", "issuer": HS_ISSUER, "secret": SECRET, "applicationID": "kiln-app"}]}),
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(whoami(&server, Some(&bearer)).1["value"]["subject"], "user-1");
+    assert_eq!(
+        whoami(&server, Some(&bearer)).1["value"]["subject"],
+        "user-1"
+    );
     let mut server = server;
     server.restart();
     let (status, body) = whoami(&server, Some(&bearer));
-    assert_eq!((status, &body["value"]["subject"]), (200, &json!("user-1")), "{body}");
+    assert_eq!(
+        (status, &body["value"]["subject"]),
+        (200, &json!("user-1")),
+        "{body}"
+    );
 
     // A deploy without `[auth]` takes the providers away with it.
     server.deploy_ok(&[("hello", &component("hello"))]);
     let (code, message) = refused(&server, &token);
     assert_eq!(code, "NoAuthProvider");
-    assert!(message.contains("this deployment has no auth providers"), "{message}");
+    assert!(
+        message.contains("this deployment has no auth providers"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -76,7 +76,11 @@ fn deploy_run_and_functions() {
         rows.contains(&vec!["hello:shout", "action", "public"]),
         "{listing}"
     );
-    assert_eq!(rows.len(), 5, "{listing}");
+    assert!(
+        rows.contains(&vec!["hello:whoami", "query", "public"]),
+        "{listing}"
+    );
+    assert_eq!(rows.len(), 6, "{listing}");
 }
 
 /// Every failure is one line on stderr and a non-zero exit.

@@ -53,7 +53,9 @@ enum Credentials<'a> {
     None,
     Bearer(&'a str),
     /// The admin key, acting as the identity whose JSON is base64-encoded here, if any.
-    Admin { acting_as: Option<&'a str> },
+    Admin {
+        acting_as: Option<&'a str>,
+    },
 }
 
 const SCHEME: &str = "Convex ";
@@ -232,15 +234,26 @@ mod tests {
         assert_eq!(acted.name.as_deref(), Some("Ann"));
 
         let err = caller(Some("Convex k1:!!!")).await.unwrap_err();
-        assert_eq!((err.status, err.code), (StatusCode::UNAUTHORIZED, "InvalidAuthHeader"));
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::UNAUTHORIZED, "InvalidAuthHeader")
+        );
         assert!(err.message.contains("not base64"), "{}", err.message);
         let no_subject = format!("Convex k1:{}", PADDED.encode(r#"{"name":"x"}"#));
         let err = caller(Some(&no_subject)).await.unwrap_err();
-        assert!(err.message.contains("needs `issuer` and `subject`"), "{}", err.message);
+        assert!(
+            err.message.contains("needs `issuer` and `subject`"),
+            "{}",
+            err.message
+        );
 
         // A token with no provider to verify it is refused, never taken as anonymous.
         let err = caller(Some("bearer a.b.c")).await.unwrap_err();
         assert_eq!(err.status, StatusCode::UNAUTHORIZED);
-        assert!(err.message.starts_with("malformed token"), "{}", err.message);
+        assert!(
+            err.message.starts_with("malformed token"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -124,15 +124,7 @@ pub async fn run(
     let path = FunctionPath::from_url_path(url_path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     let body: RunBody = read_call_body(state, request.into_body()).await?;
-    execute(
-        state,
-        caller,
-        path,
-        None,
-        body.args,
-        body.format.as_deref(),
-    )
-    .await
+    execute(state, caller, path, None, body.args, body.format.as_deref()).await
 }
 
 /// The caller, its token checked against the live deployment's auth providers.

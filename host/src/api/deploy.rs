@@ -107,10 +107,7 @@ pub async fn deploy(
     let schema = Schema {
         tables: body.tables,
     };
-    let report = state
-        .deployments
-        .deploy(modules, schema, body.auth)
-        .await?;
+    let report = state.deployments.deploy(modules, schema, body.auth).await?;
     tracing::info!(
         deployment = report.deployment_id,
         added = ?report.added,

@@ -64,7 +64,8 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|err| format!("GET {url}: the body is not JSON: {err}"))
+        serde_json::from_slice(&body)
+            .map_err(|err| format!("GET {url}: the body is not JSON: {err}"))
     }
 
     fn too_large(&self, url: &Url) -> String {

@@ -64,7 +64,13 @@ pub enum ClaimMapping {
 const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 /// ID-token claims (OIDC Core 2) that say how the token was issued, not who the user is.
 const ID_TOKEN_CLAIMS: [&str; 7] = [
-    "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "c_hash",
 ];
 /// Clerk's factor-verification age: it grows with every refresh, so Convex drops it.
 const VOLATILE_CLAIMS: [&str; 1] = ["fva"];
@@ -199,8 +205,7 @@ impl UserIdentity {
             }
             match mapping {
                 ClaimMapping::Profile => {
-                    if ID_TOKEN_CLAIMS.contains(&claim)
-                        || identity.take_profile_claim(claim, value)
+                    if ID_TOKEN_CLAIMS.contains(&claim) || identity.take_profile_claim(claim, value)
                     {
                         continue;
                     }
@@ -418,12 +423,17 @@ mod tests {
 
         let identity =
             UserIdentity::from_acting_as(json!({"tokenIdentifier": "https://x|u4"})).unwrap();
-        assert_eq!((identity.issuer.as_str(), identity.subject.as_str()), ("https://x", "u4"));
+        assert_eq!(
+            (identity.issuer.as_str(), identity.subject.as_str()),
+            ("https://x", "u4")
+        );
 
         let err = UserIdentity::from_acting_as(json!({"name": "x"})).unwrap_err();
         assert!(err.contains("needs `issuer` and `subject`"), "{err}");
-        let err = UserIdentity::from_acting_as(json!({"subject": "s", "issuer": "i", "emailVerified": "yes"}))
-            .unwrap_err();
+        let err = UserIdentity::from_acting_as(
+            json!({"subject": "s", "issuer": "i", "emailVerified": "yes"}),
+        )
+        .unwrap_err();
         assert_eq!(err, "`emailVerified` must be a boolean");
     }
 }

@@ -33,7 +33,11 @@ struct Key {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: Vec<_> = self.keys.iter().map(|key| (&key.kid, key.algorithm)).collect();
+        let kids: Vec<_> = self
+            .keys
+            .iter()
+            .map(|key| (&key.kid, key.algorithm))
+            .collect();
         f.debug_struct("KeySet").field("keys", &kids).finish()
     }
 }
@@ -100,7 +104,11 @@ impl KeySet {
 
     /// The key for a token with `kid` signed with `algorithm`: `Ok(None)` when no key has
     /// that id (so the caller may fetch again).
-    fn find(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<Option<DecodingKey>, KeyError> {
+    fn find(
+        &self,
+        kid: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Result<Option<DecodingKey>, KeyError> {
         let mut candidates = self.keys.iter().filter(|key| key.algorithm == algorithm);
         match kid {
             Some(kid) => Ok(candidates
@@ -208,7 +216,11 @@ impl KeyCache {
     }
 
     /// The key to verify a token with `kid` signed with `algorithm`.
-    pub async fn key(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<DecodingKey, KeyError> {
+    pub async fn key(
+        &self,
+        kid: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Result<DecodingKey, KeyError> {
         let keys = self.fresh_keys().await?;
         if let Some(key) = keys.find(kid, algorithm)? {
             return Ok(key);
@@ -314,7 +326,10 @@ async fn discover(fetcher: &Fetcher, issuer: &str) -> Result<Url, String> {
     let url = Url::parse(&format!("{issuer}/.well-known/openid-configuration"))
         .map_err(|err| format!("invalid discovery URL for {issuer}: {err}"))?;
     let document = fetcher.get_json(&url).await?;
-    let stated = document.get("issuer").and_then(Json::as_str).unwrap_or_default();
+    let stated = document
+        .get("issuer")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
     if normalize_issuer(stated) != issuer {
         return Err(format!(
             "{url} names issuer {stated:?}, not {issuer:?}: discovery must come from the issuer itself"
@@ -324,7 +339,8 @@ async fn discover(fetcher: &Fetcher, issuer: &str) -> Result<Url, String> {
         .get("jwks_uri")
         .and_then(Json::as_str)
         .ok_or_else(|| format!("{url} has no `jwks_uri`"))?;
-    let jwks_url = Url::parse(jwks_uri).map_err(|err| format!("{url}: invalid `jwks_uri`: {err}"))?;
+    let jwks_url =
+        Url::parse(jwks_uri).map_err(|err| format!("{url}: invalid `jwks_uri`: {err}"))?;
     if !matches!(jwks_url.scheme(), "http" | "https") {
         return Err(format!("{url}: `jwks_uri` must be http or https"));
     }
@@ -340,7 +356,10 @@ mod tests {
     pub(crate) const ED_A: &str = include_str!("../../../tests/fixtures/jwt/ed-a.jwk.json");
 
     fn set(keys: &[&str]) -> KeySet {
-        let keys: Vec<Json> = keys.iter().map(|key| serde_json::from_str(key).unwrap()).collect();
+        let keys: Vec<Json> = keys
+            .iter()
+            .map(|key| serde_json::from_str(key).unwrap())
+            .collect();
         KeySet::from_json(serde_json::json!({ "keys": keys })).unwrap()
     }
 
@@ -348,11 +367,19 @@ mod tests {
     fn keys_are_chosen_by_id_and_algorithm() {
         let keys = set(&[RSA_A, EC_A, ED_A]);
         assert_eq!(keys.len(), 3);
-        assert!(keys.find(Some("rsa-a"), Algorithm::RS256).unwrap().is_some());
+        assert!(
+            keys.find(Some("rsa-a"), Algorithm::RS256)
+                .unwrap()
+                .is_some()
+        );
         assert!(keys.find(Some("ec-a"), Algorithm::ES256).unwrap().is_some());
         assert!(keys.find(Some("ed-a"), Algorithm::EdDSA).unwrap().is_some());
         // A key is never used for another algorithm than its own.
-        assert!(keys.find(Some("rsa-a"), Algorithm::ES256).unwrap().is_none());
+        assert!(
+            keys.find(Some("rsa-a"), Algorithm::ES256)
+                .unwrap()
+                .is_none()
+        );
         assert!(keys.find(Some("nope"), Algorithm::RS256).unwrap().is_none());
         // Without a kid, the one key for the algorithm.
         assert!(keys.find(None, Algorithm::ES256).unwrap().is_some());

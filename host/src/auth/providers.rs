@@ -186,13 +186,11 @@ impl AuthConfig {
             .enumerate()
             .map(|(index, provider)| {
                 let kind = provider.kind.as_deref().unwrap_or("oidc");
-                provider
-                    .validate(kind)
-                    .map_err(|message| AuthConfigError {
-                        index,
-                        kind: kind.to_string(),
-                        message,
-                    })
+                provider.validate(kind).map_err(|message| AuthConfigError {
+                    index,
+                    kind: kind.to_string(),
+                    message,
+                })
             })
             .collect()
     }
@@ -211,12 +209,15 @@ impl ProviderConfig {
         }
         match kind {
             "oidc" => {
-                self.forbid(kind, &[
-                    ("issuer", self.issuer.is_some()),
-                    ("jwks", self.jwks.is_some()),
-                    ("algorithm", self.algorithm.is_some()),
-                    ("secret", self.secret.is_some()),
-                ])?;
+                self.forbid(
+                    kind,
+                    &[
+                        ("issuer", self.issuer.is_some()),
+                        ("jwks", self.jwks.is_some()),
+                        ("algorithm", self.algorithm.is_some()),
+                        ("secret", self.secret.is_some()),
+                    ],
+                )?;
                 let domain = required(&self.domain, "domain")?;
                 let application_id = application_id.ok_or_else(|| {
                     "`application_id` (Convex: applicationID) is missing: an OIDC provider's tokens must name it in `aud`".to_string()
@@ -227,10 +228,13 @@ impl ProviderConfig {
                 })
             }
             "customJwt" => {
-                self.forbid(kind, &[
-                    ("domain", self.domain.is_some()),
-                    ("secret", self.secret.is_some()),
-                ])?;
+                self.forbid(
+                    kind,
+                    &[
+                        ("domain", self.domain.is_some()),
+                        ("secret", self.secret.is_some()),
+                    ],
+                )?;
                 let issuer = issuer_url(required(&self.issuer, "issuer")?, "issuer")?;
                 let algorithm = match required(&self.algorithm, "algorithm")? {
                     "RS256" => Algorithm::RS256,
@@ -250,11 +254,14 @@ impl ProviderConfig {
                 })
             }
             "hs256" => {
-                self.forbid(kind, &[
-                    ("domain", self.domain.is_some()),
-                    ("jwks", self.jwks.is_some()),
-                    ("algorithm", self.algorithm.is_some()),
-                ])?;
+                self.forbid(
+                    kind,
+                    &[
+                        ("domain", self.domain.is_some()),
+                        ("jwks", self.jwks.is_some()),
+                        ("algorithm", self.algorithm.is_some()),
+                    ],
+                )?;
                 let issuer = required(&self.issuer, "issuer")?;
                 let secret = self
                     .secret
@@ -303,7 +310,8 @@ fn issuer_url(text: &str, field: &str) -> Result<String, String> {
     } else {
         format!("https://{text}")
     };
-    let url = Url::parse(&with_scheme).map_err(|err| format!("`{field}` {text:?} is not a URL: {err}"))?;
+    let url = Url::parse(&with_scheme)
+        .map_err(|err| format!("`{field}` {text:?} is not a URL: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
             "`{field}` {text:?} must be an http or https URL with a host"
@@ -326,7 +334,8 @@ pub fn normalize_issuer(issuer: &str) -> String {
 
 fn jwks_location(text: &str, algorithm: Algorithm) -> Result<Jwks, String> {
     if text.starts_with("data:") {
-        let url = DataUrl::process(text).map_err(|err| format!("`jwks` is not a valid data: URI: {err:?}"))?;
+        let url = DataUrl::process(text)
+            .map_err(|err| format!("`jwks` is not a valid data: URI: {err:?}"))?;
         let (body, _) = url
             .decode_to_vec()
             .map_err(|err| format!("`jwks` data: URI does not decode: {err:?}"))?;
@@ -382,8 +391,14 @@ mod tests {
             "customJwt https://issuer.example (any audience)"
         );
 
-        let hs = provider("type = \"hs256\"\nissuer = \"kiln\"\nsecret = \"0123456789abcdef0123456789abcdef\"\napplication_id = \"x\"");
-        let hs = AuthConfig { providers: vec![hs] }.validate().unwrap();
+        let hs = provider(
+            "type = \"hs256\"\nissuer = \"kiln\"\nsecret = \"0123456789abcdef0123456789abcdef\"\napplication_id = \"x\"",
+        );
+        let hs = AuthConfig {
+            providers: vec![hs],
+        }
+        .validate()
+        .unwrap();
         assert_eq!(hs[0].issuer(), "https://kiln");
         assert_eq!(hs[0].algorithms(), [Algorithm::HS256]);
     }
@@ -399,7 +414,9 @@ mod tests {
             "auth.providers[0] (oidc): `domain` \"ftp://a.example\" must be an http or https URL with a host"
         );
         assert_eq!(
-            error("type = \"customJwt\"\nissuer = \"https://i\"\njwks = \"https://i/j\"\nalgorithm = \"HS256\""),
+            error(
+                "type = \"customJwt\"\nissuer = \"https://i\"\njwks = \"https://i/j\"\nalgorithm = \"HS256\""
+            ),
             "auth.providers[0] (customJwt): `algorithm` \"HS256\" is not supported: use \"RS256\" or \"ES256\""
         );
         assert!(
@@ -407,7 +424,9 @@ mod tests {
                 .contains("`jwks` \"keys/jwks.json\" must be an https URL or a data: URI")
         );
         assert_eq!(
-            error("type = \"customJwt\"\nissuer = \"https://i\"\njwks = \"data:application/json,{}\"\nalgorithm = \"RS256\""),
+            error(
+                "type = \"customJwt\"\nissuer = \"https://i\"\njwks = \"data:application/json,{}\"\nalgorithm = \"RS256\""
+            ),
             "auth.providers[0] (customJwt): `jwks`: a JWKS must be an object with a `keys` array"
         );
         assert_eq!(
@@ -415,7 +434,9 @@ mod tests {
             "auth.providers[0] (hs256): `secret` is 5 bytes: an HS256 secret must be at least 32 bytes"
         );
         assert_eq!(
-            error("type = \"oidc\"\ndomain = \"https://a\"\napplication_id = \"a\"\nissuer = \"https://a\""),
+            error(
+                "type = \"oidc\"\ndomain = \"https://a\"\napplication_id = \"a\"\nissuer = \"https://a\""
+            ),
             "auth.providers[0] (oidc): oidc providers take no `issuer`"
         );
         assert_eq!(
@@ -429,7 +450,9 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let config = provider("type = \"hs256\"\nissuer = \"i\"\nsecret = \"do-not-print-me-0123456789abcdef\"");
+        let config = provider(
+            "type = \"hs256\"\nissuer = \"i\"\nsecret = \"do-not-print-me-0123456789abcdef\"",
+        );
         assert!(!format!("{config:?}").contains("do-not-print-me"));
     }
 
@@ -437,6 +460,9 @@ mod tests {
     fn issuers_compare_as_convex_compares_them() {
         assert_eq!(normalize_issuer("https://a.example/"), "https://a.example");
         assert_eq!(normalize_issuer("a.example"), "https://a.example");
-        assert_eq!(normalize_issuer("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(
+            normalize_issuer("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080"
+        );
     }
 }

@@ -114,7 +114,8 @@ impl ProviderServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (jwks, hits, issuer) = (served_jwks.clone(), served_hits.clone(), issuer.clone());
+                let (jwks, hits, issuer) =
+                    (served_jwks.clone(), served_hits.clone(), issuer.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request: Request<_>| {
                         let path = request.uri().path().to_string();
@@ -190,10 +191,7 @@ async fn hs256_tokens_give_the_identity() {
     let identity = verifier.verify(&token).await.unwrap();
     assert_eq!(identity.token_identifier, "https://kiln.test/|user-1");
     assert_eq!(identity.email.as_deref(), Some("ada@example.com"));
-    assert_eq!(
-        identity.custom_claims.keys().collect::<Vec<_>>(),
-        ["team"]
-    );
+    assert_eq!(identity.custom_claims.keys().collect::<Vec<_>>(), ["team"]);
     // A token signed with another secret is refused.
     let forged = sign(
         Algorithm::HS256,
@@ -214,12 +212,23 @@ async fn every_rejection_names_its_reason() {
     let reason = |result: Result<_, TokenError>| result.unwrap_err().to_string();
 
     let expired = reason(verifier.verify(&good(json!({"exp": now() - 3600}))).await);
-    assert!(expired.starts_with("token expired: it expired 36"), "{expired}");
+    assert!(
+        expired.starts_with("token expired: it expired 36"),
+        "{expired}"
+    );
     // Within the clock skew, a token just past its expiry still passes.
-    assert!(verifier.verify(&good(json!({"exp": now() - 2}))).await.is_ok());
+    assert!(
+        verifier
+            .verify(&good(json!({"exp": now() - 2})))
+            .await
+            .is_ok()
+    );
 
     let early = reason(verifier.verify(&good(json!({"nbf": now() + 600}))).await);
-    assert!(early.starts_with("token not yet valid: it is valid from 60"), "{early}");
+    assert!(
+        early.starts_with("token not yet valid: it is valid from 60"),
+        "{early}"
+    );
 
     let wrong_issuer = verifier
         .verify(&hs256(&claims("https://evil.test", "app", json!({}))))
@@ -244,13 +253,20 @@ async fn every_rejection_names_its_reason() {
     );
 
     assert_eq!(
-        reason(verifier.verify(&unsigned(&claims("https://kiln.test", "app", json!({})))).await),
+        reason(
+            verifier
+                .verify(&unsigned(&claims("https://kiln.test", "app", json!({}))))
+                .await
+        ),
         "unsigned token: `alg: none` is never accepted"
     );
     // Also with the signature of a real token pasted on.
     let real = good(json!({}));
     let signature = real.rsplit('.').next().unwrap();
-    let none_with_signature = format!("{}{signature}", unsigned(&claims("https://kiln.test", "app", json!({}))));
+    let none_with_signature = format!(
+        "{}{signature}",
+        unsigned(&claims("https://kiln.test", "app", json!({})))
+    );
     assert!(matches!(
         verifier.verify(&none_with_signature).await,
         Err(TokenError::Unsigned)
@@ -271,7 +287,10 @@ async fn every_rejection_names_its_reason() {
 
     for malformed in ["", "abc", "a.b", "a.b.c.d", "!!.e30.", "e30.bm90IGpzb24.x"] {
         assert!(
-            matches!(verifier.verify(malformed).await, Err(TokenError::Malformed(_))),
+            matches!(
+                verifier.verify(malformed).await,
+                Err(TokenError::Malformed(_))
+            ),
             "{malformed:?}"
         );
     }
@@ -323,7 +342,10 @@ async fn rs256_keys_are_fetched_once_and_refetched_once_for_an_unknown_kid() {
     for _ in 0..3 {
         let identity = verifier.verify(&token).await.unwrap();
         // customJwt claims stay custom, flattened as Convex does.
-        assert_eq!(identity.custom_claims["org.id"], crate::values::Value::from("o1"));
+        assert_eq!(
+            identity.custom_claims["org.id"],
+            crate::values::Value::from("o1")
+        );
     }
     assert_eq!(server.hits("/jwks.json"), 1, "the keys are cached");
 
@@ -440,7 +462,8 @@ async fn discovery_from_another_issuer_is_refused() {
     );
     let err = verifier.verify(&token).await.unwrap_err().to_string();
     assert!(
-        err.starts_with("provider keys unavailable:") && err.contains("discovery must come from the issuer itself"),
+        err.starts_with("provider keys unavailable:")
+            && err.contains("discovery must come from the issuer itself"),
         "{err}"
     );
     assert_eq!(server.hits("/jwks.json"), 0);
@@ -468,11 +491,17 @@ async fn an_unreachable_provider_is_not_hammered() {
     for _ in 0..3 {
         let err = verifier.verify(&token).await.unwrap_err().to_string();
         assert!(
-            err.starts_with("provider keys unavailable: cannot fetch the keys of customJwt https://rsa.test"),
+            err.starts_with(
+                "provider keys unavailable: cannot fetch the keys of customJwt https://rsa.test"
+            ),
             "{err}"
         );
     }
-    assert_eq!(verifier.key_loads(0), 1, "a failed fetch is not retried at once");
+    assert_eq!(
+        verifier.key_loads(0),
+        1,
+        "a failed fetch is not retried at once"
+    );
 }
 
 #[tokio::test]
@@ -484,10 +513,20 @@ async fn es256_keys_from_a_data_uri() {
     );
     let ec = EncodingKey::from_ec_pem(EC_A.as_bytes()).unwrap();
     // The token's `iss` lacks the scheme the config's issuer was given: still the same.
-    let token = sign(Algorithm::ES256, Some("ec-a"), &ec, &claims("ec.test", "x", json!({})));
+    let token = sign(
+        Algorithm::ES256,
+        Some("ec-a"),
+        &ec,
+        &claims("ec.test", "x", json!({})),
+    );
     let identity = verifier.verify(&token).await.unwrap();
     assert_eq!(identity.token_identifier, "ec.test|user-1");
-    let unknown = sign(Algorithm::ES256, Some("ec-b"), &ec, &claims("ec.test", "x", json!({})));
+    let unknown = sign(
+        Algorithm::ES256,
+        Some("ec-b"),
+        &ec,
+        &claims("ec.test", "x", json!({})),
+    );
     assert!(matches!(
         verifier.verify(&unknown).await,
         Err(TokenError::UnknownKeyId { .. })
@@ -502,5 +541,9 @@ async fn a_deployment_without_providers_refuses_every_token() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "NoAuthProvider");
-    assert!(err.to_string().contains("this deployment has no auth providers"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("this deployment has no auth providers"),
+        "{err}"
+    );
 }

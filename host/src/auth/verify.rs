@@ -49,7 +49,9 @@ pub enum TokenError {
     Unsigned,
     #[error("wrong issuer: no auth provider is configured for issuer {issuer:?} ({configured})")]
     WrongIssuer { issuer: String, configured: String },
-    #[error("wrong audience: the token is for {got:?}, but {provider} expects {expected:?} in `aud`")]
+    #[error(
+        "wrong audience: the token is for {got:?}, but {provider} expects {expected:?} in `aud`"
+    )]
     WrongAudience {
         got: Vec<String>,
         expected: Vec<String>,
@@ -61,9 +63,13 @@ pub enum TokenError {
         provider: String,
         allowed: String,
     },
-    #[error("unknown key id {kid:?}: {provider} has no such key, also after fetching its keys again")]
+    #[error(
+        "unknown key id {kid:?}: {provider} has no such key, also after fetching its keys again"
+    )]
     UnknownKeyId { kid: String, provider: String },
-    #[error("no key id: the token has no `kid` and {provider} has {candidates} keys for its algorithm")]
+    #[error(
+        "no key id: the token has no `kid` and {provider} has {candidates} keys for its algorithm"
+    )]
     NoKeyId { provider: String, candidates: usize },
     #[error("provider keys unavailable: cannot fetch the keys of {provider}: {reason}")]
     KeysUnavailable { provider: String, reason: String },
@@ -71,7 +77,9 @@ pub enum TokenError {
     BadSignature { provider: String },
     #[error("token expired: it expired {ago_s} s ago (exp {exp}; clock skew allowed: {skew_s} s)")]
     Expired { exp: u64, ago_s: u64, skew_s: u64 },
-    #[error("token not yet valid: it is valid from {in_s} s from now (nbf {nbf}; clock skew allowed: {skew_s} s)")]
+    #[error(
+        "token not yet valid: it is valid from {in_s} s from now (nbf {nbf}; clock skew allowed: {skew_s} s)"
+    )]
     NotYetValid { nbf: u64, in_s: u64, skew_s: u64 },
     #[error("missing claim: the token has no `{0}` claim of the right type")]
     MissingClaim(String),
@@ -119,7 +127,8 @@ impl AuthVerifier {
         let providers = providers
             .into_iter()
             .map(|provider| {
-                let cache = |source| Keys::Fetched(KeyCache::new(source, fetcher.clone(), settings.cache));
+                let cache =
+                    |source| Keys::Fetched(KeyCache::new(source, fetcher.clone(), settings.cache));
                 let keys = match &provider {
                     Provider::Hs256 { secret, .. } => {
                         Keys::Secret(DecodingKey::from_secret(secret.0.as_bytes()))
@@ -181,7 +190,9 @@ impl AuthVerifier {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let key = self.key(entry, unverified.kid.as_deref(), algorithm).await?;
+        let key = self
+            .key(entry, unverified.kid.as_deref(), algorithm)
+            .await?;
 
         let mut validation = Validation::new(algorithm);
         validation.leeway = self.clock_skew_s;
@@ -272,7 +283,12 @@ impl AuthVerifier {
     }
 
     /// What a failed `jsonwebtoken::decode` means for the caller.
-    fn refusal(&self, kind: ErrorKind, provider: &Provider, claims: &Map<String, Json>) -> TokenError {
+    fn refusal(
+        &self,
+        kind: ErrorKind,
+        provider: &Provider,
+        claims: &Map<String, Json>,
+    ) -> TokenError {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
@@ -318,7 +334,9 @@ impl Unverified {
         let (Some(header), Some(payload), Some(_signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(malformed("a JWT has three base64url parts separated by dots"));
+            return Err(malformed(
+                "a JWT has three base64url parts separated by dots",
+            ));
         };
         let object = |segment: &str, what: &str| -> Result<Map<String, Json>, TokenError> {
             let bytes = SEGMENT

@@ -53,9 +53,7 @@ mod tests {
             email_verified: Some(true),
             ..Default::default()
         };
-        identity
-            .custom_claims
-            .insert("n".into(), Value::Int64(7));
+        identity.custom_claims.insert("n".into(), Value::Int64(7));
         let wit = to_wit(&identity);
         assert_eq!(wit.token_identifier, "https://i|s");
         assert_eq!(wit.email_verified, Some(true));

@@ -64,7 +64,10 @@ impl Project {
             {
                 let file = dir.join(jwks);
                 let bytes = std::fs::read(&file).with_context(|| {
-                    format!("auth.providers[{index}]: cannot read the jwks file {}", file.display())
+                    format!(
+                        "auth.providers[{index}]: cannot read the jwks file {}",
+                        file.display()
+                    )
                 })?;
                 provider.jwks = Some(format!(
                     "data:application/json;base64,{}",

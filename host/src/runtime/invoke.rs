@@ -71,7 +71,15 @@ impl Runtime {
     ) -> Invocation {
         if kind == FunctionKind::Action {
             return self
-                .invoke_once(module, function, kind, args, DbAccess::Denied, None, identity)
+                .invoke_once(
+                    module,
+                    function,
+                    kind,
+                    args,
+                    DbAccess::Denied,
+                    None,
+                    identity,
+                )
                 .await
                 .0;
         }
@@ -102,7 +110,15 @@ impl Runtime {
                 writable: kind == FunctionKind::Mutation,
             };
             let (mut invocation, transaction) = self
-                .invoke_once(module, function, kind, args, db, Some(frozen), identity.clone())
+                .invoke_once(
+                    module,
+                    function,
+                    kind,
+                    args,
+                    db,
+                    Some(frozen),
+                    identity.clone(),
+                )
                 .await;
             // A transaction past one of its limits fails its function with that limit's
             // error, even if the function caught it and returned (a value or an error of
@@ -144,6 +160,8 @@ impl Runtime {
     }
 
     /// One run of a function on a fresh instance; hands the transaction back.
+    // Each argument is one input of the call; a struct for them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     async fn invoke_once(
         &self,
         module: &LoadedModule,
@@ -157,14 +175,21 @@ impl Runtime {
         let args_text = args.to_convex_json_string();
         let function = function.to_string();
         let (outcome, log_lines, transaction) = self
-            .with_instance(&module.pre, kind, db, frozen, identity, move |store, instance| {
-                Box::pin(async move {
-                    instance
-                        .kiln_platform_module()
-                        .call_call(store, &function, &args_text)
-                        .await
-                })
-            })
+            .with_instance(
+                &module.pre,
+                kind,
+                db,
+                frozen,
+                identity,
+                move |store, instance| {
+                    Box::pin(async move {
+                        instance
+                            .kiln_platform_module()
+                            .call_call(store, &function, &args_text)
+                            .await
+                    })
+                },
+            )
             .await;
         let outcome = outcome.and_then(|returned| match returned {
             Ok(text) => self.decode_result(&text),
