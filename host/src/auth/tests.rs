@@ -226,7 +226,7 @@ async fn every_rejection_names_its_reason() {
 
     let early = reason(verifier.verify(&good(json!({"nbf": now() + 600}))).await);
     assert!(
-        early.starts_with("token not yet valid: it is valid from 60"),
+        early.starts_with("token not yet valid: it becomes valid in 60"),
         "{early}"
     );
 

@@ -78,7 +78,7 @@ pub enum TokenError {
     #[error("token expired: it expired {ago_s} s ago (exp {exp}; clock skew allowed: {skew_s} s)")]
     Expired { exp: u64, ago_s: u64, skew_s: u64 },
     #[error(
-        "token not yet valid: it is valid from {in_s} s from now (nbf {nbf}; clock skew allowed: {skew_s} s)"
+        "token not yet valid: it becomes valid in {in_s} s (nbf {nbf}; clock skew allowed: {skew_s} s)"
     )]
     NotYetValid { nbf: u64, in_s: u64, skew_s: u64 },
     #[error("missing claim: the token has no `{0}` claim of the right type")]
