@@ -25,6 +25,7 @@
 //! function runs. `#[query(unchecked)]` turns both off, `unchecked(args)` /
 //! `unchecked(returns)` one of them.
 
+pub mod auth;
 mod context;
 pub mod db;
 mod error;
@@ -38,6 +39,7 @@ mod validate;
 #[doc(hidden)]
 pub mod __private;
 
+pub use auth::UserIdentity;
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
 pub use db::{Id, Order, PaginationOpts, PaginationResult};
 pub use error::Error;

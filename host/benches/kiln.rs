@@ -15,6 +15,9 @@
 //!   server's peak memory (VmHWM) while 32 clients send 16 MiB call bodies at once;
 //! * fetch (issue 9): 200 concurrent actions each awaiting a 100 ms response from a local
 //!   server through `fetch`: the total time and the server's peak memory.
+//! * auth (issue 9): the cost of verifying a JWT per request with the provider's keys
+//!   cached, HS256, RS256 and ES256: in process, and as `hello:whoami` over HTTP with a
+//!   bearer token beside the same call without one.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -45,7 +48,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "runtime",
     "http",
     "mutations",
@@ -53,6 +56,7 @@ const SECTIONS: [&str; 7] = [
     "actions",
     "attack",
     "fetch",
+    "auth",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -145,6 +149,126 @@ fn main() -> anyhow::Result<()> {
     if run("fetch") {
         println!("== fetch: concurrent actions awaiting a slow response ==");
         fetch_figures()?;
+    }
+    if run("auth") {
+        tokio.block_on(auth_figures())?;
+    }
+    Ok(())
+}
+
+/// The test-only signing keys (`tests/fixtures/jwt/`).
+fn jwt_fixture(name: &str) -> anyhow::Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/jwt")
+        .join(name);
+    Ok(std::fs::read_to_string(path)?)
+}
+
+/// JWT verification per request with cached keys: in process (`AuthVerifier::verify`),
+/// and over HTTP as `hello:whoami` with a bearer token beside the call without one.
+async fn auth_figures() -> anyhow::Result<()> {
+    use base64::Engine as _;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    println!("== auth: JWT verification per request (keys cached) ==");
+    const SECRET: &str = "bench-secret-of-at-least-32-bytes!!!";
+    let jwks = |name: &str| -> anyhow::Result<String> {
+        let set = format!(r#"{{"keys": [{}]}}"#, jwt_fixture(name)?);
+        Ok(format!(
+            "data:application/json;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(set)
+        ))
+    };
+    let auth = serde_json::json!({"providers": [
+        {"type": "hs256", "issuer": "https://hs.bench", "secret": SECRET, "applicationID": "app"},
+        {"type": "customJwt", "issuer": "https://rs.bench", "jwks": jwks("rsa-a.jwk.json")?, "algorithm": "RS256", "applicationID": "app"},
+        {"type": "customJwt", "issuer": "https://es.bench", "jwks": jwks("ec-a.jwk.json")?, "algorithm": "ES256", "applicationID": "app"},
+    ]});
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 3600;
+    let sign = |algorithm, kid: Option<&str>, issuer: &str, key: &EncodingKey| {
+        let mut header = Header::new(algorithm);
+        header.kid = kid.map(str::to_string);
+        let claims = serde_json::json!({"iss": issuer, "sub": "bench-user", "aud": "app", "exp": exp, "email": "b@bench"});
+        jsonwebtoken::encode(&header, &claims, key)
+    };
+    let tokens = [
+        (
+            "HS256",
+            sign(
+                Algorithm::HS256,
+                None,
+                "https://hs.bench",
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )?,
+        ),
+        (
+            "RS256",
+            sign(
+                Algorithm::RS256,
+                Some("rsa-a"),
+                "https://rs.bench",
+                &EncodingKey::from_rsa_pem(jwt_fixture("rsa-a.pem")?.as_bytes())?,
+            )?,
+        ),
+        (
+            "ES256",
+            sign(
+                Algorithm::ES256,
+                Some("ec-a"),
+                "https://es.bench",
+                &EncodingKey::from_ec_pem(jwt_fixture("ec-a.pem")?.as_bytes())?,
+            )?,
+        ),
+    ];
+
+    let config: kiln_host::auth::AuthConfig = serde_json::from_value(auth.clone())?;
+    let limits = Limits::default();
+    let verifier = kiln_host::auth::AuthVerifier::new(
+        config.validate()?,
+        &kiln_host::auth::AuthSettings::from_limits(&limits),
+        &Arc::new(kiln_host::auth::fetcher(&limits)?),
+    );
+    for (name, token) in &tokens {
+        let mut samples = Vec::with_capacity(CALLS);
+        for _ in 0..CALLS {
+            let started = Instant::now();
+            verifier
+                .verify(token)
+                .await
+                .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        println!(
+            "in process, {name}: median {:>6.1} µs   p99 {:>6.1} µs",
+            us(samples[CALLS / 2]),
+            us(samples[CALLS * 99 / 100])
+        );
+    }
+
+    let kiln = KilnServer::start(None)?;
+    let body = serde_json::json!({ "modules": kiln.modules, "auth": auth });
+    kiln.call("/api/deploy", &body.to_string())?;
+    let whoami = r#"{"path":"hello:whoami","args":{}}"#;
+    let (median, p99) = latency(kiln.address, || post("/api/query", whoami)).await?;
+    println!("hello:whoami over HTTP, no token: median {median:>7.1} µs   p99 {p99:>7.1} µs");
+    for (name, token) in &tokens {
+        let authorization = format!("Bearer {token}");
+        let (with_median, with_p99) = latency(kiln.address, || {
+            Request::post("/api/query")
+                .header("host", "kiln")
+                .header("content-type", "application/json")
+                .header("authorization", &authorization)
+                .body(Full::new(Bytes::from_static(whoami.as_bytes())))
+                .expect("a valid request")
+        })
+        .await?;
+        println!(
+            "hello:whoami over HTTP, {name}:    median {with_median:>7.1} µs   p99 {with_p99:>7.1} µs   (+{:.1} µs median)",
+            with_median - median
+        );
     }
     Ok(())
 }
@@ -762,7 +886,7 @@ fn post(path: &'static str, body: &'static str) -> Request<Full<Bytes>> {
 /// Median and p99 latency (µs) of `request`, sent one at a time on one connection.
 async fn latency(
     address: SocketAddr,
-    request: fn() -> Request<Full<Bytes>>,
+    request: impl Fn() -> Request<Full<Bytes>>,
 ) -> anyhow::Result<(f64, f64)> {
     const SAMPLES: usize = 2_000;
     let stream = tokio::net::TcpStream::connect(address).await?;

@@ -269,6 +269,21 @@ pub struct Limits {
     /// from its opening, or from the previous response on a keep-alive connection. Past
     /// it the connection is closed.
     pub idle_timeout_ms: u64,
+    /// Slack allowed when checking a JWT's `exp` and `nbf`, in seconds: clocks of the
+    /// server and of the identity provider may differ this much (Convex: 5 s).
+    pub jwt_clock_skew_s: u64,
+    /// Time one request to an identity provider (OIDC discovery, JWKS) may take, in
+    /// milliseconds, connecting included.
+    pub jwks_fetch_timeout_ms: u64,
+    /// Largest OIDC discovery document or JWKS accepted from a provider, in bytes.
+    pub max_jwks_bytes: usize,
+    /// How long a provider's keys are kept before they are fetched again on next use, in
+    /// seconds.
+    pub jwks_cache_ttl_s: u64,
+    /// Least time between two fetches of one provider's keys forced by a token with an
+    /// unknown key id (or following a failed fetch), in milliseconds: a flood of made-up
+    /// key ids costs the provider one request per interval.
+    pub jwks_refetch_interval_ms: u64,
 }
 
 impl Default for Limits {
@@ -308,6 +323,11 @@ impl Default for Limits {
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 60_000,
             idle_timeout_ms: 60_000,
+            jwt_clock_skew_s: 5,
+            jwks_fetch_timeout_ms: 5_000,
+            max_jwks_bytes: 1 << 20,
+            jwks_cache_ttl_s: 3_600,
+            jwks_refetch_interval_ms: 10_000,
         }
     }
 }
@@ -366,6 +386,7 @@ impl Limits {
             ("max_host_memory_bytes", self.max_host_memory_bytes),
             ("max_write_log_bytes", self.max_write_log_bytes),
             ("max_call_depth", self.max_call_depth),
+            ("max_jwks_bytes", self.max_jwks_bytes),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }
@@ -384,12 +405,21 @@ impl Limits {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
+            ("jwks_fetch_timeout_ms", self.jwks_fetch_timeout_ms),
         ] {
             anyhow::ensure!(
                 (1..=DAY_MS).contains(&value),
                 "limits.{name} must be between 1 and {DAY_MS}"
             );
         }
+        anyhow::ensure!(
+            self.jwt_clock_skew_s <= 3_600,
+            "limits.jwt_clock_skew_s must be at most 3600"
+        );
+        anyhow::ensure!(
+            self.jwks_cache_ttl_s > 0,
+            "limits.jwks_cache_ttl_s must be positive"
+        );
         anyhow::ensure!(
             self.max_query_batch >= MIN_QUERY_BATCH,
             "limits.max_query_batch must be at least {MIN_QUERY_BATCH}: the Rust SDK reads query results in batches of that size"

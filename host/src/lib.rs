@@ -7,6 +7,7 @@
 //! serves HTTP; `cli` is the `kiln` command.
 
 pub mod api;
+pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

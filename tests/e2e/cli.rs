@@ -79,7 +79,7 @@ fn deploy_run_and_functions() {
         ]),
         "{listing}"
     );
-    assert_eq!(rows.len(), 8, "{listing}");
+    assert_eq!(rows.len(), 9, "{listing}");
     // Each row ends with the function's signature (an HTTP action's: its route).
     assert!(
         listing
@@ -89,6 +89,7 @@ fn deploy_run_and_functions() {
         "{listing}"
     );
     assert!(listed(&["hello:fetch", "action", "public"]), "{listing}");
+    assert!(listed(&["hello:whoami", "query", "public"]), "{listing}");
 }
 
 /// Every failure is one line on stderr and a non-zero exit.

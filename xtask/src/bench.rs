@@ -4,7 +4,7 @@
 use crate::{cargo, components};
 
 /// Runs the named sections of the harness (`runtime`, `http`, `mutations`, `queries`,
-/// `actions`, `attack`, `fetch`), or all of them.
+/// `actions`, `attack`, `fetch`, `auth`), or all of them.
 pub fn run(sections: &[String]) -> anyhow::Result<()> {
     components::build()?;
     let mut args = vec!["bench", "-p", "kiln-host", "--bench", "kiln", "--"];

@@ -254,3 +254,39 @@ fn sleep(_ctx: &ActionCtx, args: Sleep) -> Result<u64, Error> {
     std::thread::sleep(std::time::Duration::from_millis(args.ms));
     Ok(args.ms)
 }
+
+/// The subject of the caller's identity, or null.
+#[query]
+fn subject(ctx: &QueryCtx) -> Result<Option<String>, Error> {
+    Ok(ctx
+        .auth()
+        .get_user_identity()
+        .map(|identity| identity.subject))
+}
+
+#[derive(Serialize, kiln::Validate)]
+struct Subjects {
+    action: Option<String>,
+    via_query: Option<String>,
+    via_mutation: Option<String>,
+}
+
+/// The caller's identity as this action, a query it calls, and a query a mutation it
+/// calls calls see it: the same at every level.
+#[action]
+fn subjects(ctx: &ActionCtx) -> Result<Subjects, Error> {
+    Ok(Subjects {
+        action: ctx
+            .auth()
+            .get_user_identity()
+            .map(|identity| identity.subject),
+        via_query: ctx.run_query("calls:subject", ())?,
+        via_mutation: ctx.run_mutation("calls:subject_in_mutation", ())?,
+    })
+}
+
+/// The subject as a query called from this mutation sees it.
+#[mutation(internal)]
+fn subject_in_mutation(ctx: &MutationCtx) -> Result<Option<String>, Error> {
+    ctx.run_query("calls:subject", ())
+}

@@ -1,5 +1,6 @@
 //! The demo module: `hello`, `hello:greet`, `hello:echo`, `hello:shout`, the internal
-//! `hello:secret`, and `hello:fetch`.
+//! `hello:secret`, `hello:fetch`, `hello:whoami`, and the HTTP actions `GET /hello` and
+//! `POST /echo`.
 
 use kiln::{ActionCtx, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::Deserialize;
@@ -93,4 +94,12 @@ fn fetch(ctx: &ActionCtx, args: Fetch) -> Result<Fetched, Error> {
         status,
         body: response.text()?,
     })
+}
+
+/// The caller's identity in Convex's JSON shape (`tokenIdentifier`, `issuer`, `subject`,
+/// `givenName`, ..., and the custom claims), or null for a request without one. Its
+/// custom claims are any object, so the return value is not validated.
+#[query(unchecked(returns))]
+fn whoami(ctx: &QueryCtx) -> Result<Option<kiln::UserIdentity>, Error> {
+    Ok(ctx.auth().get_user_identity())
 }

@@ -13,7 +13,7 @@ use kiln_values::{Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
-use super::auth::Principal;
+use super::auth::{Caller, Principal};
 use super::router::json_response;
 use super::{ApiError, AppState, RequestPermit, body, error};
 use crate::function_path::FunctionPath;
@@ -87,14 +87,14 @@ pub async fn call<'a>(
     permit: RequestPermit<'a>,
     expected: Option<FunctionKind>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let principal = state.admin_key.principal(request.headers())?;
+    let caller = authenticate(state, &request).await?;
     let body: CallBody = read_call_body(state, request.into_body()).await?;
     let path = FunctionPath::parse(&body.path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
         state,
         permit,
-        principal,
+        caller,
         path,
         expected,
         body.args,
@@ -128,14 +128,14 @@ pub async fn run<'a>(
     permit: RequestPermit<'a>,
     url_path: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let principal = state.admin_key.principal(request.headers())?;
+    let caller = authenticate(state, &request).await?;
     let path = FunctionPath::from_url_path(url_path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     let body: RunBody = read_call_body(state, request.into_body()).await?;
     execute(
         state,
         permit,
-        principal,
+        caller,
         path,
         None,
         body.args,
@@ -144,10 +144,19 @@ pub async fn run<'a>(
     .await
 }
 
+/// The caller, its token checked against the live deployment's auth providers.
+async fn authenticate(state: &AppState, request: &Request<Incoming>) -> Result<Caller, ApiError> {
+    let deployment = state.deployments.current();
+    state
+        .admin_key
+        .caller(request.headers(), deployment.auth())
+        .await
+}
+
 async fn execute<'a>(
     state: &'a AppState,
     permit: RequestPermit<'a>,
-    principal: Principal,
+    caller: Caller,
     path: FunctionPath,
     expected: Option<FunctionKind>,
     args: Option<Json>,
@@ -155,6 +164,7 @@ async fn execute<'a>(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let format = Format::parse(format)?;
     let args = decode_args(state, format, args)?;
+    let principal = caller.principal;
 
     let deployment = state.deployments.current();
     let found = deployment
@@ -190,7 +200,7 @@ async fn execute<'a>(
 
     let _slot = state.call_slot(spec.kind, permit).await;
     tracing::debug!("calling {path}");
-    let context = CallContext::root(deployment.clone());
+    let context = CallContext::root(deployment.clone(), caller.identity);
     let invocation = state
         .runtime
         .invoke(&context, module, &spec.name, spec.kind, &args)

@@ -1,5 +1,5 @@
-//! Admin endpoints: `POST /api/deploy` replaces the deployment; `GET /api/functions`
-//! lists what is deployed. Both need the admin key.
+//! Admin endpoints: `POST /api/deploy` replaces the deployment (modules, tables and auth
+//! providers); `GET /api/functions` lists what is deployed. Both need the admin key.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::router::json_response;
 use super::{ApiError, AppState, body};
+use crate::auth::AuthConfig;
 use crate::database::schema::{Schema, TableSchema};
 use crate::runtime::{FunctionKind, HttpRoute, Visibility};
 
-/// `{"modules": {"<module name>": "<base64 of the .wasm>"}}`: the complete new set of
-/// modules. A module left out is removed.
+/// `{"modules": {"<module name>": "<base64 of the .wasm>"}, "tables": ..., "auth": ...}`:
+/// the complete new set of modules. A module left out is removed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
@@ -28,6 +29,9 @@ pub struct DeployRequest {
     /// Tables and their indexes (`[tables]` of kiln.toml); none means no declared tables.
     #[serde(default, deserialize_with = "unique_tables")]
     pub tables: BTreeMap<String, TableSchema>,
+    /// Auth providers (`[auth]` of kiln.toml); none means tokens are refused.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 fn unique_modules<'de, D: serde::Deserializer<'de>>(
@@ -103,7 +107,7 @@ pub async fn deploy(
     let schema = Schema {
         tables: body.tables,
     };
-    let report = state.deployments.deploy(modules, schema).await?;
+    let report = state.deployments.deploy(modules, schema, body.auth).await?;
     tracing::info!(
         deployment = report.deployment_id,
         added = ?report.added,

@@ -42,6 +42,23 @@ pub async fn serve<'a>(
         )
     })?;
 
+    // `Authorization: Bearer <JWT>` makes the user the function's identity, as in
+    // Convex. The header may as well be the function's own business (a webhook's secret):
+    // a token that does not verify leaves the identity empty instead of refusing.
+    let identity = match state
+        .admin_key
+        .caller(request.headers(), deployment.auth())
+        .await
+    {
+        Ok(caller) => caller.identity,
+        Err(err) => {
+            tracing::debug!(
+                "HTTP action request without a verified identity: {}",
+                err.message
+            );
+            None
+        }
+    };
     let url = request_url(&request, route_path);
     let headers = request
         .headers()
@@ -69,7 +86,7 @@ pub async fn serve<'a>(
 
     let _slot = state.call_slot(FunctionKind::HttpAction, permit).await;
     tracing::debug!("HTTP action {path}");
-    let context = CallContext::root(deployment.clone());
+    let context = CallContext::root(deployment.clone(), identity);
     let (outcome, log_lines) = state
         .runtime
         .invoke_http(

@@ -2,6 +2,7 @@
 //! (STYLE.md section 1), holding its implementation, its permission checks per function
 //! kind and its limits. `add_to_linker` is the one list that links them all.
 
+mod auth;
 pub mod db;
 mod functions;
 pub mod http;
@@ -29,6 +30,9 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()>
         |state| state,
     )?;
     platform::http::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
+        state
+    })?;
+    platform::auth::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
         state
     })?;
     Ok(())

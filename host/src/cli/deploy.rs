@@ -1,5 +1,5 @@
-//! `kiln deploy [DIR]`: uploads the modules listed in `DIR/kiln.toml` and prints what
-//! changed.
+//! `kiln deploy [DIR]`: uploads the modules listed in `DIR/kiln.toml`, with its tables and
+//! auth providers, and prints what changed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +38,8 @@ struct DeployReport {
     unchanged: Vec<String>,
     functions: Vec<String>,
     schema: SchemaReport,
+    #[serde(default)]
+    auth_providers: Vec<String>,
 }
 
 pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
@@ -62,7 +64,11 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     progress.enable_steady_tick(Duration::from_millis(100));
     let response = client.post(
         "/api/deploy",
-        &serde_json::json!({ "modules": modules, "tables": project.tables }),
+        &serde_json::json!({
+            "modules": modules,
+            "tables": project.tables,
+            "auth": project.auth,
+        }),
     );
     progress.finish_and_clear();
     let report: DeployReport =
@@ -91,6 +97,9 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     }
     for index in &report.schema.removed_indexes {
         println!("  - index {index}");
+    }
+    for provider in &report.auth_providers {
+        println!("  auth: {provider}");
     }
     println!(
         "{} functions: {}",

@@ -1,12 +1,14 @@
 //! `kiln.toml`, the deployable project (DESIGN.md section 9). Paths are relative to the
-//! file. Later issues add sections (tables, auth, crons, ...) here.
+//! file. Later issues add sections (crons, ...) here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::auth::AuthConfig;
 use crate::database::schema::TableSchema;
 
 pub const PROJECT_FILE: &str = "kiln.toml";
@@ -19,11 +21,19 @@ pub struct Project {
     /// Table name → its indexes. Tables not listed are schemaless.
     #[serde(default)]
     pub tables: BTreeMap<String, TableSchema>,
+    /// Who may issue user tokens (`[[auth.providers]]`).
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 impl Project {
     /// Reads `dir/kiln.toml` and resolves its module paths against `dir`.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        Self::load_with_env(dir, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Project::load`], reading environment variables (`secret_env`) through `env`.
+    fn load_with_env(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let path = dir.join(PROJECT_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -32,7 +42,50 @@ impl Project {
         for module_path in project.modules.values_mut() {
             *module_path = dir.join(&*module_path);
         }
+        project
+            .resolve_auth(dir, env)
+            .with_context(|| format!("invalid {}", path.display()))?;
         Ok(project)
+    }
+
+    /// What only this machine can resolve, resolved before the config is sent: a `jwks`
+    /// file path becomes a `data:` URI of the file (the server never reads files a deploy
+    /// names), and `secret_env` becomes the secret in that environment variable.
+    fn resolve_auth(
+        &mut self,
+        dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        for (index, provider) in self.auth.providers.iter_mut().enumerate() {
+            if let Some(jwks) = &provider.jwks
+                && !["https://", "http://", "data:"]
+                    .iter()
+                    .any(|scheme| jwks.starts_with(scheme))
+            {
+                let file = dir.join(jwks);
+                let bytes = std::fs::read(&file).with_context(|| {
+                    format!(
+                        "auth.providers[{index}]: cannot read the jwks file {}",
+                        file.display()
+                    )
+                })?;
+                provider.jwks = Some(format!(
+                    "data:application/json;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ));
+            }
+            if let Some(variable) = provider.secret_env.take() {
+                anyhow::ensure!(
+                    provider.secret.is_none(),
+                    "auth.providers[{index}]: give `secret` or `secret_env`, not both"
+                );
+                let secret = env(&variable).with_context(|| {
+                    format!("auth.providers[{index}]: the environment variable {variable} (secret_env) is not set")
+                })?;
+                provider.secret = Some(crate::auth::providers::Secret(secret));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -53,6 +106,48 @@ mod tests {
             project.modules["hello"],
             dir.path().join("build/hello.wasm")
         );
+    }
+
+    #[test]
+    fn auth_providers_are_read_and_local_files_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jwks.json"), r#"{"keys": []}"#).unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            r#"[modules]
+
+[[auth.providers]]
+domain = "https://auth.example.com"
+applicationID = "app"
+
+[[auth.providers]]
+type = "customJwt"
+issuer = "https://issuer.example"
+jwks = "jwks.json"
+algorithm = "RS256"
+
+[[auth.providers]]
+type = "hs256"
+issuer = "kiln"
+secret_env = "KILN_TEST_PROJECT_SECRET"
+"#,
+        )
+        .unwrap();
+        let err = Project::load_with_env(dir.path(), &|_| None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("KILN_TEST_PROJECT_SECRET (secret_env) is not set"),
+            "{err:#}"
+        );
+        let env = |name: &str| (name == "KILN_TEST_PROJECT_SECRET").then(|| "s3cret".to_string());
+        let project = Project::load_with_env(dir.path(), &env).unwrap();
+        let providers = &project.auth.providers;
+        assert_eq!(providers[0].application_id.as_deref(), Some("app"));
+        assert_eq!(
+            providers[1].jwks.as_deref(),
+            Some("data:application/json;base64,eyJrZXlzIjogW119")
+        );
+        assert_eq!(providers[2].secret.as_ref().unwrap().0, "s3cret");
+        assert_eq!(providers[2].secret_env, None);
     }
 
     #[test]

@@ -4,20 +4,30 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::store::DeploymentRecord;
+use crate::auth::AuthVerifier;
 use crate::function_path::FunctionPath;
 use crate::runtime::{FunctionSpec, FunctionTable, LoadedModule};
 
-/// An immutable set of loaded modules. A deploy builds a new one and swaps it in whole, so a
-/// call in flight keeps the deployment it started with.
+/// An immutable set of loaded modules and the auth providers that go with them. A deploy
+/// builds a new one and swaps it in whole, so a call in flight keeps the deployment it
+/// started with, and tokens are always checked against the providers of the modules live.
 #[derive(Default)]
 pub struct Deployment {
     pub(crate) record: DeploymentRecord,
     pub(crate) modules: BTreeMap<String, Arc<LoadedModule>>,
+    /// Verifies tokens against `record.auth`; shared with the next deployment when its
+    /// providers are the same, so their cached keys survive a deploy.
+    pub(crate) auth: Arc<AuthVerifier>,
 }
 
 impl Deployment {
     pub fn id(&self) -> u64 {
         self.record.id
+    }
+
+    /// The deployment's auth providers, to verify a request's token with.
+    pub fn auth(&self) -> &AuthVerifier {
+        &self.auth
     }
 
     /// The module and spec of the function at `path`, whatever its visibility: the caller

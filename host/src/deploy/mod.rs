@@ -21,6 +21,8 @@ use wasmtime::component::Component;
 pub use deployment::Deployment;
 use store::{DeploymentRecord, ModuleRecord, NewModuleBlobs};
 
+use crate::auth::fetch::Fetcher;
+use crate::auth::{AuthConfig, AuthSettings, AuthVerifier};
 use crate::database::schema::{Schema, SchemaError, SchemaReport};
 use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
@@ -29,6 +31,9 @@ use crate::runtime::{HttpRoute, LoadedModule, Runtime};
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
     runtime: Arc<Runtime>,
+    /// Fetches the keys of every deployment's auth providers.
+    auth_fetcher: Arc<Fetcher>,
+    auth_settings: AuthSettings,
     live: RwLock<Arc<Deployment>>,
     /// Deploys run one at a time; calls never wait for it.
     deploying: tokio::sync::Mutex<()>,
@@ -41,6 +46,9 @@ pub enum DeployError {
     InvalidModule { module: String, reason: String },
     #[error("{0}")]
     InvalidSchema(String),
+    /// An `[auth]` provider that cannot be used: names the provider and the field.
+    #[error("{0}")]
+    InvalidAuthConfig(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -58,6 +66,8 @@ pub struct DeployReport {
     pub functions: Vec<String>,
     /// Tables created and indexes built or dropped.
     pub schema: SchemaReport,
+    /// The auth providers now live, described (`oidc https://... (applicationID app)`).
+    pub auth_providers: Vec<String>,
 }
 
 /// How the deployment was brought back at start-up.
@@ -95,10 +105,23 @@ impl Deployments {
             modules.insert(name.clone(), Arc::new(loaded));
             report.modules += 1;
         }
-        let live = Deployment { record, modules };
+        let auth_settings = AuthSettings::from_limits(runtime.limits());
+        let auth_fetcher = Arc::new(crate::auth::fetcher(runtime.limits())?);
+        let providers = record
+            .auth
+            .validate()
+            .context("the stored deployment's [auth] config is invalid")?;
+        let auth = Arc::new(AuthVerifier::new(providers, &auth_settings, &auth_fetcher));
+        let live = Deployment {
+            record,
+            modules,
+            auth,
+        };
         Ok((
             Self {
                 runtime,
+                auth_fetcher,
+                auth_settings,
                 live: RwLock::new(Arc::new(live)),
                 deploying: tokio::sync::Mutex::new(()),
             },
@@ -111,7 +134,8 @@ impl Deployments {
         self.live.read().expect("deployment lock poisoned").clone()
     }
 
-    /// Replaces the deployment with `modules` (name → `.wasm` bytes), all or nothing.
+    /// Replaces the deployment with `modules` (name → `.wasm` bytes), its schema and its
+    /// auth providers, all or nothing.
     ///
     /// Runs as a task of its own: a client that hangs up mid-deploy must not cancel it
     /// between storing the new deployment and swapping it in.
@@ -119,9 +143,10 @@ impl Deployments {
         self: &Arc<Self>,
         modules: BTreeMap<String, Vec<u8>>,
         schema: Schema,
+        auth: AuthConfig,
     ) -> Result<DeployReport, DeployError> {
         let this = self.clone();
-        tokio::spawn(async move { this.deploy_to_completion(modules, schema).await })
+        tokio::spawn(async move { this.deploy_to_completion(modules, schema, auth).await })
             .await
             .map_err(|err| {
                 DeployError::Internal(anyhow::anyhow!("the deploy task failed: {err}"))
@@ -132,18 +157,33 @@ impl Deployments {
         &self,
         modules: BTreeMap<String, Vec<u8>>,
         schema: Schema,
+        auth: AuthConfig,
     ) -> Result<DeployReport, DeployError> {
         schema
             .validate()
             .map_err(|err| DeployError::InvalidSchema(err.to_string()))?;
+        let providers = auth
+            .validate()
+            .map_err(|err| DeployError::InvalidAuthConfig(err.to_string()))?;
         let _one_at_a_time = self.deploying.lock().await;
         let old = self.current();
+        // Unchanged providers keep their verifier, and with it the keys it has fetched.
+        let verifier = if old.record.auth == auth {
+            old.auth.clone()
+        } else {
+            Arc::new(AuthVerifier::new(
+                providers,
+                &self.auth_settings,
+                &self.auth_fetcher,
+            ))
+        };
         let mut report = DeployReport::default();
         let mut record = DeploymentRecord {
             id: old.record.id + 1,
             deployed_at_ms: now_ms(),
             modules: BTreeMap::new(),
             schema: Schema::default(),
+            auth,
         };
         let mut loaded_modules = BTreeMap::new();
         let mut new_blobs = Vec::new();
@@ -240,8 +280,14 @@ impl Deployments {
         let deployment = Deployment {
             record,
             modules: loaded_modules,
+            auth: verifier,
         };
         report.deployment_id = deployment.id();
+        report.auth_providers = deployment
+            .auth()
+            .providers()
+            .map(|provider| provider.describe())
+            .collect();
         report.functions = deployment
             .functions()
             .map(|(path, _)| path.to_string())

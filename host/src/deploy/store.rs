@@ -29,6 +29,10 @@ pub struct DeploymentRecord {
     /// The tables and indexes it declared.
     #[serde(default)]
     pub schema: crate::database::schema::Schema,
+    /// Its auth providers (`[auth]`), as deployed. Deployments stored before auth existed
+    /// have none.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -157,6 +161,7 @@ mod tests {
             id,
             deployed_at_ms: 0,
             schema: Default::default(),
+            auth: Default::default(),
             modules: modules
                 .iter()
                 .map(|(name, sha)| {
@@ -215,5 +220,13 @@ mod tests {
         );
         assert!(module_source(&db, "bb").unwrap().is_none());
         assert!(compiled_artifact(&db, "bb").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_record_stored_before_auth_existed_still_loads() {
+        let old = r#"{"id":3,"deployed_at_ms":5,"modules":{},"schema":{"tables":{}}}"#;
+        let record: DeploymentRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.id, 3);
+        assert!(record.auth.providers.is_empty());
     }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{FunctionSpec, LoadedModule};
+use crate::auth::UserIdentity;
 use crate::function_path::FunctionPath;
 
 /// The functions a call can reach by path. The live deployment implements it; a call
@@ -27,15 +28,19 @@ impl FunctionTable for NoFunctions {
 #[derive(Clone)]
 pub struct CallContext {
     pub(crate) functions: Arc<dyn FunctionTable>,
+    /// The user the call runs for (`kiln:platform/auth`): the client's verified identity,
+    /// handed on unchanged to every call this one makes.
+    pub(crate) identity: Option<Arc<UserIdentity>>,
     /// 0 for a call from a client; one more for each run-query/-mutation/-action.
     pub(crate) depth: usize,
 }
 
 impl CallContext {
-    /// A call from a client (HTTP, the CLI) into `functions`.
-    pub fn root(functions: Arc<dyn FunctionTable>) -> Self {
+    /// A call from a client (HTTP, the CLI) into `functions`, for `identity`.
+    pub fn root(functions: Arc<dyn FunctionTable>, identity: Option<Arc<UserIdentity>>) -> Self {
         Self {
             functions,
+            identity,
             depth: 0,
         }
     }
@@ -43,13 +48,14 @@ impl CallContext {
     /// A call that can reach no other function (listing a module's functions, a
     /// benchmark of one component).
     pub fn isolated() -> Self {
-        Self::root(Arc::new(NoFunctions))
+        Self::root(Arc::new(NoFunctions), None)
     }
 
     /// The context of a call this one makes.
     pub(crate) fn nested(&self) -> Self {
         Self {
             functions: self.functions.clone(),
+            identity: self.identity.clone(),
             depth: self.depth + 1,
         }
     }

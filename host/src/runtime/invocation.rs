@@ -13,6 +13,7 @@ use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::output::{LogBuffer, OutputCapture};
 use super::{FunctionKind, Runtime};
+use crate::auth::UserIdentity;
 use crate::capabilities::http::HttpState;
 use crate::config::{FunctionLimits, Limits};
 use crate::database::cursor_seal::CursorKey;
@@ -92,6 +93,8 @@ pub struct InvocationState {
     /// Outbound requests (`kiln:platform/http`, `wasi:http`): the server's client and
     /// this call's open responses.
     pub(crate) http: HttpState,
+    /// The caller's verified user (`kiln:platform/auth`), if any.
+    pub(crate) identity: Option<Arc<UserIdentity>>,
 }
 
 impl InvocationState {
@@ -104,6 +107,7 @@ impl InvocationState {
         fetch: Arc<FetchClient>,
     ) -> Self {
         let limits: &Limits = &runtime.limits;
+        let identity = context.identity.clone();
         let log = Arc::new(Mutex::new(LogBuffer::new(
             limits.max_log_lines,
             limits.max_output_bytes,
@@ -148,6 +152,7 @@ impl InvocationState {
             timed_out: false,
             last_yield: now,
             http: HttpState::new(kind, fetch),
+            identity,
         }
     }
 
