@@ -558,3 +558,79 @@ fn a_call_holds_at_most_max_open_responses() {
         "{err}"
     );
 }
+
+/// A thousand actions each awaiting a slow fetch: they run `max_concurrent_actions` at a
+/// time (the rest wait for a turn without holding a request slot or an instance) and hold
+/// no thread while they wait, so queries are answered all along, and every action
+/// completes.
+#[test]
+fn a_thousand_actions_awaiting_a_slow_fetch_leave_the_server_answering_queries() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    const ACTIONS: usize = 1_000;
+    let origin = Origin::start("127.0.0.1");
+    let server = start(Some(ALLOW_LOOPBACK));
+    let body =
+        json!({"path": "hello:fetch", "args": {"url": origin.url("/slow?ms=2000")}}).to_string();
+    let request = format!(
+        "POST /api/action HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut streams: Vec<TcpStream> = (0..ACTIONS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.address()).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+
+    for _ in 0..20 {
+        server.assert_hello_still_works();
+    }
+    // The queries were answered while actions were still waiting: some have no answer yet.
+    let unanswered = streams
+        .iter()
+        .filter(|stream| {
+            stream.set_nonblocking(true).unwrap();
+            let mut byte = [0u8; 1];
+            let waiting = matches!(stream.peek(&mut byte), Err(err) if err.kind() == std::io::ErrorKind::WouldBlock);
+            stream.set_nonblocking(false).unwrap();
+            waiting
+        })
+        .count();
+    assert!(
+        unanswered > 0,
+        "every action had finished before the queries"
+    );
+
+    for stream in &mut streams {
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains(r#""status":"success""#),
+            "{answer}"
+        );
+    }
+    assert!(origin.hits.load(Ordering::SeqCst) >= ACTIONS);
+}
+
+/// The actions guide's `myAction` calls a third-party API with fetch between its internal
+/// query and mutation.
+#[test]
+fn the_guides_action_calls_a_third_party_api() {
+    let origin = Origin::start("127.0.0.1");
+    let server = Server::start_with_config(Some(ALLOW_LOOPBACK));
+    server.deploy_ok(&[("myAction", &component("my-action"))]);
+    let outcome = server.value(
+        "action",
+        "myAction",
+        json!({"a": 2.0, "b": "api said", "url": origin.url("/hello")}),
+    );
+    assert_eq!(outcome["status"], 200.0, "{outcome}");
+    let stored = outcome["stored"].as_str().unwrap();
+    assert!(
+        stored.starts_with("api said: ") && stored.ends_with("(note 1 under 2)"),
+        "{stored}"
+    );
+    assert_eq!(origin.hits.load(Ordering::SeqCst), 1);
+}

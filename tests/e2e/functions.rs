@@ -7,7 +7,7 @@ use std::thread;
 
 use serde_json::json;
 
-use crate::support::{Server, component, int64};
+use crate::support::{Server, component};
 
 fn calls_server() -> Server {
     let server = Server::start();
@@ -160,57 +160,6 @@ fn actions_from_one_client_run_at_the_same_time() {
     // Each returns how many times it polled before it saw the other (an int64).
     assert!(right.get("$integer").is_some(), "{right}");
     assert!(left.is_some_and(|polls| polls.get("$integer").is_some()));
-}
-
-/// A thousand actions that each wait: they run `max_concurrent_actions` at a time (the
-/// rest wait for a turn without holding a request slot or an instance), so queries are
-/// answered all along, and every action completes.
-#[test]
-fn a_thousand_waiting_actions_leave_the_server_answering_queries() {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    const ACTIONS: usize = 1_000;
-    let server = calls_server();
-    let body = json!({"path": "calls:sleep", "args": {"ms": int64(2_000)}}).to_string();
-    let request = format!(
-        "POST /api/action HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut streams: Vec<TcpStream> = (0..ACTIONS)
-        .map(|_| {
-            let mut stream = TcpStream::connect(server.address()).unwrap();
-            stream.write_all(request.as_bytes()).unwrap();
-            stream
-        })
-        .collect();
-
-    for _ in 0..20 {
-        assert_eq!(tags(&server), json!([]));
-    }
-    // The queries were answered while actions were still waiting: some have no answer yet.
-    let unanswered = streams
-        .iter()
-        .filter(|stream| {
-            stream.set_nonblocking(true).unwrap();
-            let mut byte = [0u8; 1];
-            let waiting = matches!(stream.peek(&mut byte), Err(err) if err.kind() == std::io::ErrorKind::WouldBlock);
-            stream.set_nonblocking(false).unwrap();
-            waiting
-        })
-        .count();
-    assert!(
-        unanswered > 0,
-        "every action had finished before the queries"
-    );
-
-    for stream in &mut streams {
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        assert!(
-            answer.starts_with("HTTP/1.1 200") && answer.contains(r#""status":"success""#),
-            "{answer}"
-        );
-    }
 }
 
 impl Server {

@@ -1,6 +1,6 @@
 //! The pattern of Convex's actions guide (`myAction.js`), in Rust: a public action that
-//! reads through an internal query and writes through an internal mutation, defined in
-//! the same module. Clients can call `myAction` (its `default`) but not `readData` or
+//! reads through an internal query, calls a third-party API with fetch, and writes
+//! through an internal mutation, defined in the same module. Clients can call `myAction` (its `default`) but not `readData` or
 //! `writeData`.
 //!
 //! Data lives in the table `notes`: `{a, note}` documents.
@@ -41,6 +41,10 @@ fn write_data(ctx: &MutationCtx, args: Note) -> Result<(), Error> {
 struct Args {
     a: f64,
     b: String,
+    /// A third-party API to call with fetch before storing (the guide's
+    /// `fetch("https://api.thirdpartyservice.com")`); its body becomes part of the note.
+    #[serde(default)]
+    url: Option<String>,
 }
 
 #[derive(Serialize, kiln::Validate)]
@@ -49,13 +53,24 @@ struct Outcome {
     before: Vec<String>,
     /// The note this call stored.
     stored: String,
+    /// The status of the third-party call, when `url` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<f64>,
 }
 
 /// Reads the notes under `a`, stores a new one built from `b`, and says what it did.
 #[action(name = "default")]
 fn my_action(ctx: &ActionCtx, args: Args) -> Result<Outcome, Error> {
     let before: Vec<String> = ctx.run_query("myAction:readData", ReadData { a: args.a })?;
-    let stored = format!("{} (note {} under {})", args.b, before.len() + 1, args.a);
+    let (status, b) = match &args.url {
+        Some(url) => {
+            let response = ctx.fetch(url.as_str())?;
+            let status = f64::from(response.status());
+            (Some(status), format!("{}: {}", args.b, response.text()?))
+        }
+        None => (None, args.b),
+    };
+    let stored = format!("{b} (note {} under {})", before.len() + 1, args.a);
     ctx.run_mutation::<()>(
         "myAction:writeData",
         Note {
@@ -65,5 +80,9 @@ fn my_action(ctx: &ActionCtx, args: Args) -> Result<Outcome, Error> {
     )?;
     // stdout becomes a `[LOG]` line, like `console.log`.
     println!("stored {stored:?}");
-    Ok(Outcome { before, stored })
+    Ok(Outcome {
+        before,
+        stored,
+        status,
+    })
 }
