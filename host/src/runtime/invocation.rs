@@ -19,7 +19,6 @@ use crate::config::{FunctionLimits, Limits};
 use crate::database::cursor_seal::CursorKey;
 use crate::database::store::DocumentStore;
 use crate::database::transaction::Transaction;
-use crate::fetch::FetchClient;
 
 /// The severity of a log line. `Log` is the guest's stdout, like `console.log`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +103,6 @@ impl InvocationState {
         kind: FunctionKind,
         db: DbAccess,
         frozen: Option<FrozenInputs>,
-        fetch: Arc<FetchClient>,
     ) -> Self {
         let limits: &Limits = &runtime.limits;
         let identity = context.identity.clone();
@@ -151,7 +149,7 @@ impl InvocationState {
             deadline: now + Duration::from_millis(limits.for_kind(kind).timeout_ms),
             timed_out: false,
             last_yield: now,
-            http: HttpState::new(kind, fetch),
+            http: HttpState::new(kind, runtime.fetch.clone()),
             identity,
         }
     }

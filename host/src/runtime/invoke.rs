@@ -27,6 +27,16 @@ pub struct Invocation {
     pub log_lines: Vec<LogLine>,
 }
 
+impl Invocation {
+    /// A call refused before it ran (its arguments did not pass): no log lines.
+    fn refused(failure: FunctionFailure) -> Self {
+        Self {
+            outcome: Err(failure),
+            log_lines: Vec::new(),
+        }
+    }
+}
+
 /// Why a call produced no value. Every variant's message is meant for the caller.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FunctionFailure {
@@ -85,10 +95,7 @@ impl Runtime {
         args: &Value,
     ) -> Invocation {
         if let Err(failure) = self.check_args(module.function(function), args, None) {
-            return Invocation {
-                outcome: Err(failure),
-                log_lines: Vec::new(),
-            };
+            return Invocation::refused(failure);
         }
         if kind.is_action() {
             return self
@@ -188,11 +195,10 @@ impl Runtime {
         frozen: FrozenInputs,
     ) -> (Invocation, DbAccess) {
         if let Err(failure) = self.check_args(module.function(function), args, Some(&transaction)) {
-            let invocation = Invocation {
-                outcome: Err(failure),
-                log_lines: Vec::new(),
-            };
-            return (invocation, DbAccess::Begun(Box::new(transaction)));
+            return (
+                Invocation::refused(failure),
+                DbAccess::Begun(Box::new(transaction)),
+            );
         }
         let db = DbAccess::Begun(Box::new(transaction));
         let (mut invocation, db) = self
@@ -299,7 +305,7 @@ impl Runtime {
         ) -> CallFuture<'a, R>,
     ) -> (Result<R, FunctionFailure>, Vec<LogLine>, DbAccess) {
         let limits = self.limits.for_kind(kind).clone();
-        let state = InvocationState::new(self, context, kind, db, frozen, self.fetch.clone());
+        let state = InvocationState::new(self, context, kind, db, frozen);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(limits.fuel) {
