@@ -65,7 +65,12 @@ fn send(server: &Server, channel: &str, body: &str) -> String {
 
 #[test]
 fn the_chat_app_lists_and_paginates_through_its_index() {
-    let server = apps_server();
+    check_chat_app(&apps_server());
+}
+
+/// What the chat app (`messages`) must do, in Rust or in JavaScript.
+pub(crate) fn check_chat_app(server: &Server) {
+    let server = server;
     let first = send(&server, "general", "hello");
     send(&server, "random", "elsewhere");
     send(&server, "general", "how are you");
@@ -137,7 +142,11 @@ fn the_chat_app_lists_and_paginates_through_its_index() {
 
 #[test]
 fn concurrent_increments_are_serializable_over_http() {
-    let server = Arc::new(apps_server());
+    check_concurrent_increments(Arc::new(apps_server()));
+}
+
+/// What the counter app must do under concurrent increments, in Rust or in JavaScript.
+pub(crate) fn check_concurrent_increments(server: Arc<Server>) {
     assert_eq!(
         server.value("query", "counter:get", json!({"name": "hits"})),
         int64(0)
@@ -188,7 +197,11 @@ fn concurrent_increments_are_serializable_over_http() {
 
 #[test]
 fn data_survives_a_restart() {
-    let mut server = apps_server();
+    check_restart(&mut apps_server());
+}
+
+/// The chat and counter apps' data survives a restart, in Rust or in JavaScript.
+pub(crate) fn check_restart(server: &mut Server) {
     send(&server, "general", "persisted");
     server.value(
         "mutation",
@@ -196,6 +209,7 @@ fn data_survives_a_restart() {
         json!({"name": "c", "by": int64(7)}),
     );
     server.restart();
+    let server = &*server;
     let list = server.value("query", "messages:list", json!({"channel": "general"}));
     assert_eq!(list[0]["body"], "persisted");
     assert_eq!(

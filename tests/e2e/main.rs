@@ -20,5 +20,6 @@ mod hostile_db;
 mod hostile_deploys;
 mod hostile_http;
 mod http_actions;
+mod javascript;
 mod sandbox;
 mod validators;

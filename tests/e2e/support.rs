@@ -151,6 +151,15 @@ impl Server {
     }
 
     /// Deploys `modules` (name → wasm bytes) with the admin key, declaring no tables.
+    /// Deploys a JavaScript app: `(path, source)` of each ES module (`chat/messages.js`).
+    pub fn deploy_js(&self, files: &[(&str, &str)]) -> (u16, Json) {
+        let js: serde_json::Map<String, Json> = files
+            .iter()
+            .map(|(path, source)| (path.to_string(), json!(source)))
+            .collect();
+        self.post("/api/deploy", &json!({ "js": js }).to_string(), true)
+    }
+
     pub fn deploy(&self, modules: &[(&str, &[u8])]) -> (u16, Json) {
         self.deploy_with_tables(modules, json!({}))
     }

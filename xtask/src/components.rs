@@ -49,7 +49,7 @@ pub fn build() -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Installs the wasm32-wasip2 standard library if rustup does not have it yet.
-fn ensure_target() -> anyhow::Result<()> {
+pub fn ensure_target() -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()

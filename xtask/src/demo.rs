@@ -12,6 +12,7 @@ use crate::{cargo, components, root};
 const URL: &str = "http://127.0.0.1:3210";
 
 pub fn run() -> anyhow::Result<()> {
+    crate::js_runtime::build()?;
     components::build()?;
     cargo(&["build", "-p", "kiln-host", "--bin", "kiln"])?;
     let kiln = root().join("target").join("debug").join("kiln");

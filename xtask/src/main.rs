@@ -2,6 +2,8 @@
 //!
 //! * `build-components` — builds every crate under `components/` for wasm32-wasip2 and
 //!   writes `target/components/<crate>.wasm`.
+//! * `build-js-runtime` — builds the JavaScript runtime component the host embeds
+//!   (`target/js-runtime/kiln-js-runtime.wasm`).
 //! * `demo` — the README's run command: builds, starts `kiln serve`, deploys the example
 //!   project, prints the URL, the admin key and a curl line.
 //! * `ci` — the README's test command: components, formatting, lints, the npm packages the
@@ -11,6 +13,7 @@
 mod bench;
 mod components;
 mod demo;
+mod js_runtime;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -29,6 +32,8 @@ struct Cli {
 enum Verb {
     /// Build every component under components/ into target/components/.
     BuildComponents,
+    /// Build the JavaScript runtime component into target/js-runtime/ (the host embeds it).
+    BuildJsRuntime,
     /// Build everything, start `kiln serve`, deploy components/kiln.toml, keep serving.
     Demo,
     /// Set up and run every check and test (what CI runs).
@@ -41,6 +46,7 @@ enum Verb {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Verb::BuildComponents => components::build().map(|_| ()),
+        Verb::BuildJsRuntime => js_runtime::build().map(|_| ()),
         Verb::Demo => demo::run(),
         Verb::Ci => ci(),
         Verb::Bench { sections } => bench::run(&sections),
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
 fn ci() -> anyhow::Result<()> {
     // A minimal rustup profile may lack these; adding an installed component is a no-op.
     run(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))?;
+    // Before anything builds the host, which embeds it.
+    js_runtime::build()?;
     components::build()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
@@ -68,6 +76,14 @@ fn ci() -> anyhow::Result<()> {
         "--check",
     ])?;
     cargo(&[
+        "fmt",
+        "--all",
+        "--manifest-path",
+        "guest-sdk/js-runtime/Cargo.toml",
+        "--",
+        "--check",
+    ])?;
+    cargo(&[
         "clippy",
         "--workspace",
         "--all-targets",
@@ -75,6 +91,7 @@ fn ci() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    js_runtime::clippy()?;
     // The official Convex client, for the end-to-end test that calls Kiln with it.
     let client_tests = root().join("tests").join("convex-client");
     run(Command::new("npm")
@@ -95,6 +112,16 @@ pub fn root() -> PathBuf {
 /// Runs `cargo <args>` at the root, failing if it fails.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     run(Command::new(env!("CARGO")).args(args).current_dir(root()))
+}
+
+/// Runs `cargo <args>` at the root with extra environment variables.
+pub fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    let mut command = Command::new(env!("CARGO"));
+    command.args(args).current_dir(root());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    run(&mut command)
 }
 
 pub fn run(command: &mut Command) -> anyhow::Result<()> {

@@ -19,13 +19,18 @@ use crate::auth::AuthConfig;
 use crate::database::schema::{Schema, TableSchema};
 use crate::runtime::{FunctionKind, HttpRoute, Visibility};
 
-/// `{"modules": {"<module name>": "<base64 of the .wasm>"}, "tables": ..., "auth": ...}`:
-/// the complete new set of modules. A module left out is removed.
+/// `{"modules": {"<module name>": "<base64 of the .wasm>"}, "js": {"<path>.js": "<source>"},
+/// "tables": ..., "auth": ...}`: the complete new set of modules. A module left out is
+/// removed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
-    #[serde(deserialize_with = "unique_modules")]
+    #[serde(default, deserialize_with = "unique_modules")]
     pub modules: BTreeMap<String, String>,
+    /// The JavaScript app: ES modules by path (`chat/messages.js`), each file the module of
+    /// its path without the extension (`chat/messages:list`).
+    #[serde(default, deserialize_with = "unique_js_files")]
+    pub js: BTreeMap<String, String>,
     /// Tables and their indexes (`[tables]` of kiln.toml); none means no declared tables.
     #[serde(default, deserialize_with = "unique_tables")]
     pub tables: BTreeMap<String, TableSchema>,
@@ -38,6 +43,12 @@ fn unique_modules<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     deserializer.deserialize_map(UniqueKeys::new("module"))
+}
+
+fn unique_js_files<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    deserializer.deserialize_map(UniqueKeys::new("JavaScript file"))
 }
 
 fn unique_tables<'de, D: serde::Deserializer<'de>>(
@@ -107,7 +118,10 @@ pub async fn deploy(
     let schema = Schema {
         tables: body.tables,
     };
-    let report = state.deployments.deploy(modules, schema, body.auth).await?;
+    let report = state
+        .deployments
+        .deploy(modules, body.js, schema, body.auth)
+        .await?;
     tracing::info!(
         deployment = report.deployment_id,
         added = ?report.added,

@@ -65,6 +65,7 @@ impl From<DeployError> for ApiError {
                 Self::bad_request("InvalidModule", err.to_string())
             }
             DeployError::InvalidSchema(_) => Self::bad_request("InvalidSchema", err.to_string()),
+            DeployError::InvalidJs(_) => Self::bad_request("InvalidJs", err.to_string()),
             DeployError::InvalidAuthConfig(_) => {
                 Self::bad_request("InvalidAuthConfig", err.to_string())
             }

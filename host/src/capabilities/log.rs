@@ -17,4 +17,11 @@ impl Host for InvocationState {
             .expect("log buffer poisoned")
             .push(level, message);
     }
+
+    async fn console_log(&mut self, message: String) {
+        self.log
+            .lock()
+            .expect("log buffer poisoned")
+            .push(LogLevel::Log, message);
+    }
 }

@@ -47,25 +47,36 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.server);
     client.require_admin_key()?;
 
-    let progress = ProgressBar::new(project.modules.len() as u64).with_style(
+    let js = project.javascript()?;
+    let wasm_modules: Vec<_> = project.wasm_modules().collect();
+    let progress = ProgressBar::new(wasm_modules.len() as u64).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:20}] {pos}/{len}")
             .expect("a valid template")
             .progress_chars("=> "),
     );
     let mut modules = BTreeMap::new();
-    for (name, path) in &project.modules {
+    for (name, path) in wasm_modules {
         progress.set_message(format!("reading {name}"));
         let bytes = std::fs::read(path)
             .with_context(|| format!("module `{name}`: cannot read {}", path.display()))?;
         modules.insert(name.clone(), BASE64.encode(bytes));
         progress.inc(1);
     }
-    progress.set_message(format!("uploading and compiling {} modules", modules.len()));
+    progress.set_message(if js.is_empty() {
+        format!("uploading and compiling {} modules", modules.len())
+    } else {
+        format!(
+            "uploading and compiling {} modules and {} JavaScript files",
+            modules.len(),
+            js.len()
+        )
+    });
     progress.enable_steady_tick(Duration::from_millis(100));
     let response = client.post(
         "/api/deploy",
         &serde_json::json!({
             "modules": modules,
+            "js": js,
             "tables": project.tables,
             "auth": project.auth,
         }),

@@ -6,6 +6,7 @@ mod client;
 mod data;
 mod deploy;
 mod functions;
+mod js_files;
 mod project;
 mod run;
 mod serve;

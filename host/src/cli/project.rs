@@ -16,8 +16,14 @@ pub const PROJECT_FILE: &str = "kiln.toml";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Project {
-    /// Module name (the path prefix of its functions) → path of its `.wasm`.
+    /// Module name (the path prefix of its functions) → path of its `.wasm`, or of a `.js`
+    /// file, or of a folder of JavaScript modules (`name/<file path>`).
+    #[serde(default)]
     pub modules: BTreeMap<String, PathBuf>,
+    /// A folder of JavaScript modules named by their paths in it, as a Convex app's
+    /// `convex/` folder (`functions` in Convex's `convex.json`).
+    #[serde(default)]
+    pub functions: Option<PathBuf>,
     /// Table name → its indexes. Tables not listed are schemaless.
     #[serde(default)]
     pub tables: BTreeMap<String, TableSchema>,
@@ -42,10 +48,41 @@ impl Project {
         for module_path in project.modules.values_mut() {
             *module_path = dir.join(&*module_path);
         }
+        if let Some(functions) = &mut project.functions {
+            *functions = dir.join(&*functions);
+        }
         project
             .resolve_auth(dir, env)
             .with_context(|| format!("invalid {}", path.display()))?;
         Ok(project)
+    }
+
+    /// The JavaScript app the project names (app path → source), read from disk: the
+    /// `functions` folder and the `[modules]` that are `.js` files or folders.
+    pub fn javascript(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut files = BTreeMap::new();
+        if let Some(folder) = &self.functions {
+            anyhow::ensure!(
+                folder.is_dir(),
+                "functions = {}: not a folder",
+                folder.display()
+            );
+            super::js_files::collect("", folder, &mut files)?;
+        }
+        for (name, path) in &self.modules {
+            if super::js_files::is_javascript(path) {
+                super::js_files::collect(name, path, &mut files)
+                    .with_context(|| format!("module `{name}`"))?;
+            }
+        }
+        Ok(files)
+    }
+
+    /// The `.wasm` modules the project names.
+    pub fn wasm_modules(&self) -> impl Iterator<Item = (&String, &PathBuf)> {
+        self.modules
+            .iter()
+            .filter(|(_, path)| !super::js_files::is_javascript(path))
     }
 
     /// What only this machine can resolve, resolved before the config is sent: a `jwks`

@@ -26,7 +26,7 @@ use crate::auth::{AuthConfig, AuthSettings, AuthVerifier};
 use crate::database::schema::{Schema, SchemaError, SchemaReport};
 use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
-use crate::runtime::{HttpRoute, LoadedModule, Runtime};
+use crate::runtime::{HttpRoute, LoadedModule, Runtime, js};
 
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
@@ -46,6 +46,9 @@ pub enum DeployError {
     InvalidModule { module: String, reason: String },
     #[error("{0}")]
     InvalidSchema(String),
+    /// The JavaScript app cannot be loaded: the JS error, with its file and line.
+    #[error("JavaScript: {0}")]
+    InvalidJs(String),
     /// An `[auth]` provider that cannot be used: names the provider and the field.
     #[error("{0}")]
     InvalidAuthConfig(String),
@@ -94,7 +97,12 @@ impl Deployments {
         .await?
         .unwrap_or_default();
         let mut modules = BTreeMap::new();
+        let mut js_app = BTreeMap::new();
         for (name, module) in &record.modules {
+            if module.js {
+                js_app.insert(name.clone(), module.functions.clone());
+                continue;
+            }
             let component = load_component(&runtime, &db, &module.sha256, &mut report)
                 .await
                 .with_context(|| format!("cannot load module `{name}`"))?;
@@ -104,6 +112,27 @@ impl Deployments {
                 .with_context(|| format!("cannot load module `{name}`"))?;
             modules.insert(name.clone(), Arc::new(loaded));
             report.modules += 1;
+        }
+        // The JavaScript app's modules share one component: loaded once.
+        if let Some(sha256) = record
+            .modules
+            .values()
+            .find(|module| module.js)
+            .map(|module| module.sha256.clone())
+        {
+            let component = load_component(&runtime, &db, &sha256, &mut report)
+                .await
+                .context("cannot load the JavaScript app")?;
+            let loaded = runtime
+                .load_js_app(&component, Some(js_app))
+                .await
+                .context("cannot load the JavaScript app")?;
+            report.modules += loaded.len();
+            modules.extend(
+                loaded
+                    .into_iter()
+                    .map(|(name, module)| (name, Arc::new(module))),
+            );
         }
         let auth_settings = AuthSettings::from_limits(runtime.limits());
         let auth_fetcher = Arc::new(crate::auth::fetcher(runtime.limits())?);
@@ -134,19 +163,21 @@ impl Deployments {
         self.live.read().expect("deployment lock poisoned").clone()
     }
 
-    /// Replaces the deployment with `modules` (name → `.wasm` bytes), its schema and its
-    /// auth providers, all or nothing.
+    /// Replaces the deployment with `modules` (name → `.wasm` bytes), the JavaScript app
+    /// `js` (module path → source; its modules are named by path), its schema and its auth
+    /// providers, all or nothing.
     ///
     /// Runs as a task of its own: a client that hangs up mid-deploy must not cancel it
     /// between storing the new deployment and swapping it in.
     pub async fn deploy(
         self: &Arc<Self>,
         modules: BTreeMap<String, Vec<u8>>,
+        js: BTreeMap<String, String>,
         schema: Schema,
         auth: AuthConfig,
     ) -> Result<DeployReport, DeployError> {
         let this = self.clone();
-        tokio::spawn(async move { this.deploy_to_completion(modules, schema, auth).await })
+        tokio::spawn(async move { this.deploy_to_completion(modules, js, schema, auth).await })
             .await
             .map_err(|err| {
                 DeployError::Internal(anyhow::anyhow!("the deploy task failed: {err}"))
@@ -156,6 +187,7 @@ impl Deployments {
     async fn deploy_to_completion(
         &self,
         modules: BTreeMap<String, Vec<u8>>,
+        js: BTreeMap<String, String>,
         schema: Schema,
         auth: AuthConfig,
     ) -> Result<DeployReport, DeployError> {
@@ -240,9 +272,21 @@ impl Deployments {
                 ModuleRecord {
                     sha256,
                     functions: loaded.functions().to_vec(),
+                    js: false,
                 },
             );
             loaded_modules.insert(name, loaded);
+        }
+        if !js.is_empty() {
+            self.deploy_js(
+                &old,
+                js,
+                &mut record,
+                &mut loaded_modules,
+                &mut new_blobs,
+                &mut report,
+            )
+            .await?;
         }
         check_routes(&loaded_modules)?;
         report.removed = old
@@ -305,6 +349,89 @@ impl Deployments {
             });
         }
         Ok(report)
+    }
+}
+
+impl Deployments {
+    /// Loads the JavaScript app (unless the live deployment has the very same app on the
+    /// same runtime) and adds its modules to the new deployment.
+    async fn deploy_js(
+        &self,
+        old: &Deployment,
+        js: BTreeMap<String, String>,
+        record: &mut DeploymentRecord,
+        loaded_modules: &mut BTreeMap<String, Arc<LoadedModule>>,
+        new_blobs: &mut Vec<NewModuleBlobs>,
+        report: &mut DeployReport,
+    ) -> Result<(), DeployError> {
+        let app_hash = js::app_hash(&js).map_err(js_error)?;
+        let unchanged: BTreeMap<String, Arc<LoadedModule>> = old
+            .record
+            .modules
+            .iter()
+            .filter(|(_, module)| module.js && module.sha256 == app_hash)
+            .filter_map(|(name, _)| Some((name.clone(), old.modules.get(name)?.clone())))
+            .collect();
+        let app = if unchanged.is_empty() {
+            let snapshot = js::snapshot(&self.runtime, &js).await.map_err(js_error)?;
+            let runtime = self.runtime.clone();
+            let (compiled, snapshot) =
+                blocking(move || Ok((runtime.compile_trusted(&snapshot), snapshot))).await?;
+            let compiled = compiled.map_err(|err| {
+                DeployError::Internal(anyhow::anyhow!(
+                    "cannot compile the JS app's snapshot: {err}"
+                ))
+            })?;
+            let loaded = self
+                .runtime
+                .load_js_app(&compiled.component, None)
+                .await
+                .map_err(|err| DeployError::InvalidJs(err.to_string()))?;
+            new_blobs.push(NewModuleBlobs {
+                sha256: app_hash.clone(),
+                source: snapshot,
+                artifact: compiled.artifact,
+            });
+            loaded
+                .into_iter()
+                .map(|(name, module)| (name, Arc::new(module)))
+                .collect()
+        } else {
+            unchanged
+        };
+        for (name, loaded) in app {
+            if record.modules.contains_key(&name) {
+                return Err(DeployError::InvalidModule {
+                    module: name,
+                    reason: "both a .wasm module and a JavaScript module have this name".into(),
+                });
+            }
+            let previous = old.record.modules.get(&name);
+            match previous {
+                Some(module) if module.js && module.sha256 == app_hash => {
+                    report.unchanged.push(name.clone())
+                }
+                Some(_) => report.updated.push(name.clone()),
+                None => report.added.push(name.clone()),
+            }
+            record.modules.insert(
+                name.clone(),
+                ModuleRecord {
+                    sha256: app_hash.clone(),
+                    functions: loaded.functions().to_vec(),
+                    js: true,
+                },
+            );
+            loaded_modules.insert(name, loaded);
+        }
+        Ok(())
+    }
+}
+
+fn js_error(err: js::JsAppError) -> DeployError {
+    match err {
+        js::JsAppError::Internal(err) => DeployError::Internal(err),
+        other => DeployError::InvalidJs(other.to_string()),
     }
 }
 

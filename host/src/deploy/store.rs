@@ -37,10 +37,16 @@ pub struct DeploymentRecord {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ModuleRecord {
-    /// Hex SHA-256 of the `.wasm`: the key of its source and artifact.
+    /// Hex SHA-256 of the `.wasm`: the key of its source and artifact. For a module of the
+    /// JavaScript app, the app's key (`runtime::js::app_hash`), shared by all its modules,
+    /// whose stored source is the app's snapshot.
     pub sha256: String,
     /// The functions it declared at deploy.
     pub functions: Vec<FunctionSpec>,
+    /// A module of the JavaScript app: its component is the app's snapshot, which names
+    /// functions by whole path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub js: bool,
 }
 
 /// A module that is new to the store: its source and compiled artifact.
@@ -178,6 +184,7 @@ mod tests {
                         ModuleRecord {
                             sha256: sha.to_string(),
                             functions: vec![spec],
+                            js: false,
                         },
                     )
                 })

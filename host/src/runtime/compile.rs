@@ -59,6 +59,20 @@ impl Runtime {
         })
     }
 
+    /// Compiles a component this server made itself (a JavaScript app's snapshot, whose
+    /// size is the loaded heap's, not something a client uploaded). Blocking.
+    pub fn compile_trusted(&self, bytes: &[u8]) -> Result<CompiledComponent, CompileError> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|err| CompileError::Invalid(format!("{err:#}")))?;
+        let artifact = component
+            .serialize()
+            .map_err(|err| CompileError::Invalid(format!("cannot serialize: {err:#}")))?;
+        Ok(CompiledComponent {
+            component,
+            artifact,
+        })
+    }
+
     /// Reloads an artifact this server compiled earlier. `None` if it no longer fits the
     /// engine (another wasmtime version or configuration): the caller compiles again.
     pub fn load_artifact(&self, artifact: &[u8]) -> Option<Component> {

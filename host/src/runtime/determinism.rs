@@ -41,6 +41,17 @@ impl FrozenInputs {
         Self { now, seed }
     }
 
+    /// Inputs that carry nothing of when or where they are used: the Unix epoch and a zero
+    /// seed. What a JavaScript app's modules see while they load at deploy, so a snapshot
+    /// holds no deploy-time clock reading or randomness, and the same sources give the same
+    /// snapshot.
+    pub(crate) fn fixed() -> Self {
+        Self {
+            now: Duration::ZERO,
+            seed: [0; 32],
+        }
+    }
+
     /// The inputs of the `n`th query or mutation this one calls (run-query, run-mutation):
     /// the same clock, and a seed of its own, derived from this one so that a re-run of
     /// the caller gives each callee the same seed again.

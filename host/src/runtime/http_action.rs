@@ -39,7 +39,7 @@ impl Runtime {
         request: HttpRequest,
         max_body_bytes: usize,
     ) -> (Result<HttpResponse, FunctionFailure>, Vec<LogLine>) {
-        let function = function.to_string();
+        let function = module.guest_name(function);
         let request = wit::HttpRequest {
             method: request.method,
             url: request.url,

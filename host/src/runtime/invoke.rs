@@ -226,7 +226,7 @@ impl Runtime {
             .function(function)
             .and_then(|spec| spec.returns.as_ref());
         let args_text = args.to_convex_json_string();
-        let function = function.to_string();
+        let function = module.guest_name(function);
         let (outcome, log_lines, db) = self
             .with_instance(
                 &module.pre,

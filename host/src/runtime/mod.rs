@@ -2,13 +2,14 @@
 //! each inside its limits. Knows nothing of HTTP or of how deployments are stored.
 
 pub(crate) mod bindings;
-mod call;
+pub(crate) mod call;
 mod compile;
-mod determinism;
+pub(crate) mod determinism;
 mod engine;
 mod http_action;
 pub(crate) mod invocation;
 mod invoke;
+pub mod js;
 mod module;
 mod output;
 mod validation;

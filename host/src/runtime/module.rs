@@ -1,6 +1,7 @@
 //! A module ready to run: its component pre-instantiated against the linker, and the
 //! functions it declared.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kiln_values::Validator;
@@ -12,6 +13,7 @@ use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState};
 use super::{FunctionKind, Runtime, Visibility};
+use crate::function_path::check_module_name;
 
 /// One function a module declares, as the deployment records it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -93,6 +95,9 @@ impl std::fmt::Display for HttpRoute {
 pub struct LoadedModule {
     pub(crate) pre: FunctionModulePre<InvocationState>,
     pub functions: Vec<FunctionSpec>,
+    /// What the component calls a function: its name, or for a module of a JavaScript app
+    /// (one component serving all of the app's modules) `dir/module:` then its name.
+    pub(crate) guest_prefix: Option<String>,
 }
 
 /// Why a compiled component cannot be deployed.
@@ -113,6 +118,14 @@ impl LoadedModule {
 
     pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|function| function.name == name)
+    }
+
+    /// The name `module.call` is given for the function `name`.
+    pub(crate) fn guest_name(&self, name: &str) -> String {
+        match &self.guest_prefix {
+            Some(prefix) => format!("{prefix}{name}"),
+            None => name.to_string(),
+        }
     }
 }
 
@@ -137,12 +150,69 @@ impl Runtime {
             Some(functions) => functions,
             None => self.read_functions(&pre).await?,
         };
-        Ok(LoadedModule { pre, functions })
+        Ok(LoadedModule {
+            pre,
+            functions,
+            guest_prefix: None,
+        })
+    }
+
+    /// Links a JavaScript app's snapshot and reads its functions, which it names by whole
+    /// path (`chat/messages:list`): one module per module path, all served by the one
+    /// component. `known` (module path → functions) skips the listing when it was read at
+    /// deploy.
+    pub async fn load_js_app(
+        self: &Arc<Self>,
+        component: &Component,
+        known: Option<BTreeMap<String, Vec<FunctionSpec>>>,
+    ) -> Result<BTreeMap<String, LoadedModule>, ModuleError> {
+        let loaded = self.load_module(component, Some(Vec::new())).await?;
+        let by_module = match known {
+            Some(known) => known,
+            None => {
+                let mut by_module: BTreeMap<String, Vec<FunctionSpec>> = BTreeMap::new();
+                let qualified = |name: &str| {
+                    let (module, function) = name.rsplit_once(':')?;
+                    (check_module_name(module).is_ok() && is_function_name(function))
+                        .then(|| (module.to_string(), function.to_string()))
+                };
+                for mut spec in self.read_function_list(&loaded.pre, &qualified).await? {
+                    let (module, function) =
+                        qualified(&spec.name).expect("read_function_list checked the name");
+                    spec.name = function;
+                    by_module.entry(module).or_default().push(spec);
+                }
+                by_module
+            }
+        };
+        Ok(by_module
+            .into_iter()
+            .map(|(module, functions)| {
+                let prefix = format!("{module}:");
+                let module_loaded = LoadedModule {
+                    pre: loaded.pre.clone(),
+                    functions,
+                    guest_prefix: Some(prefix),
+                };
+                (module, module_loaded)
+            })
+            .collect())
     }
 
     async fn read_functions(
         self: &Arc<Self>,
         pre: &FunctionModulePre<InvocationState>,
+    ) -> Result<Vec<FunctionSpec>, ModuleError> {
+        self.read_function_list(pre, &|name| is_function_name(name).then_some(()))
+            .await
+    }
+
+    /// The functions a component lists, checked; `valid_name` says whether a name is one
+    /// this kind of component may use.
+    async fn read_function_list<T>(
+        self: &Arc<Self>,
+        pre: &FunctionModulePre<InvocationState>,
+        valid_name: &(dyn Fn(&str) -> Option<T> + Sync),
     ) -> Result<Vec<FunctionSpec>, ModuleError> {
         let specs = self
             .with_instance(
@@ -165,7 +235,7 @@ impl Runtime {
             })?;
         let mut functions: Vec<FunctionSpec> = Vec::with_capacity(specs.len());
         for spec in specs {
-            if !is_function_name(&spec.name) {
+            if valid_name(&spec.name).is_none() {
                 return Err(ModuleError::Functions(format!(
                     "invalid function name {:?}: use letters, digits and _, not starting with a digit",
                     spec.name

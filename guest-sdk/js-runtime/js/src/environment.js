@@ -1,0 +1,152 @@
+// The environment Convex functions expect, installed once per runtime before any module
+// loads (and so part of every snapshot): the `Convex` syscall globals that `convex/server`
+// talks through, `console`, a per-call `Math.random`, and the registry of the functions the
+// app's modules export. Convex's own udf-runtime (`npm-packages/udf-runtime/src/setup.ts`)
+// is the model.
+//
+// The Rust side hands its primitives over in `globalThis.__kiln` (removed here, so user code
+// never sees them) and reads back what this script puts in `globalThis.__kilnEnvironment`.
+import inspect from "object-inspect";
+
+const host = globalThis.__kiln;
+delete globalThis.__kiln;
+
+// --- Convex's syscall interface (convex/server's impl/syscall.js) -------------------------
+
+// A failed op throws an Error whose `.data`, when set, is the Convex JSON value of a
+// callee's ConvexError; convex/server rethrows that as a ConvexError with the same data.
+function syscall(op, argsJson) {
+  return host.syscall(op, argsJson);
+}
+
+// Kiln's host calls complete before they return (an action waiting on one holds no server
+// thread: the host side is async), so an async op is a promise that is already settled.
+function asyncSyscall(op, argsJson) {
+  try {
+    return Promise.resolve(host.syscall(op, argsJson));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function jsSyscall(op, args) {
+  switch (op) {
+    default:
+      throw new Error(`Unknown JS syscall: ${op}`);
+  }
+}
+
+globalThis.Convex = Object.freeze({ syscall, asyncSyscall, jsSyscall });
+
+// --- console (Convex's 02_console.ts: object-inspect, arguments joined by spaces) ---------
+
+const MAX_LOG_LINE = 32768;
+
+function formatLine(args) {
+  const line = args
+    .map((arg) =>
+      inspect(arg, { maxStringLength: MAX_LOG_LINE, indent: 2, customInspect: true }),
+    )
+    .join(" ");
+  return line.length > MAX_LOG_LINE
+    ? line.slice(0, MAX_LOG_LINE) + " (truncated due to length)"
+    : line;
+}
+
+const timers = new Map();
+const console = {
+  log: (...args) => host.log("log", formatLine(args)),
+  info: (...args) => host.log("info", formatLine(args)),
+  warn: (...args) => host.log("warn", formatLine(args)),
+  error: (...args) => host.log("error", formatLine(args)),
+  debug: (...args) => host.log("debug", formatLine(args)),
+  trace: (...args) => host.log("log", formatLine([...args, new Error().stack ?? ""])),
+  assert: (condition, ...args) => {
+    if (!condition) host.log("error", formatLine(["Assertion failed", ...args]));
+  },
+  time: (label = "default") => {
+    if (timers.has(label)) host.log("warn", `Timer '${label}' already exists`);
+    else timers.set(label, Date.now());
+  },
+  timeLog: (label = "default", ...args) => {
+    const start = timers.get(label);
+    if (start === undefined) host.log("warn", `Timer '${label}' does not exist`);
+    else host.log("info", formatLine([`${label}: ${Date.now() - start}ms`, ...args]));
+  },
+  timeEnd: (label = "default") => {
+    const start = timers.get(label);
+    if (start === undefined) host.log("warn", `Timer '${label}' does not exist`);
+    else {
+      timers.delete(label);
+      host.log("info", `${label}: ${Date.now() - start}ms`);
+    }
+  },
+};
+globalThis.console = console;
+
+// --- Math.random: drawn from the call's random source (seeded per call by the host for
+// queries and mutations, so they stay deterministic; never state from the snapshot). -----
+
+Math.random = function random() {
+  return host.random();
+};
+
+// --- The app's functions ------------------------------------------------------------------
+
+// "dir/module:name" -> the exported function object.
+const functions = new Map();
+
+const KINDS = ["isQuery", "isMutation", "isAction"];
+
+// Describes what a module exports: the Convex functions among its exports, by export name.
+// Exports that are not Convex functions are ignored, as Convex does.
+function register(modulePath, namespace) {
+  const found = [];
+  for (const exportName of Object.keys(namespace)) {
+    const value = namespace[exportName];
+    if (value === null || (typeof value !== "function" && typeof value !== "object")) continue;
+    const kinds = KINDS.filter((flag) => value[flag] === true);
+    let kind;
+    if (kinds.length === 1) kind = kinds[0].slice(2).toLowerCase();
+    else if (value.isHttp === true) continue; // an httpAction that is not routed
+    else continue;
+    const path = `${modulePath}:${exportName}`;
+    functions.set(path, value);
+    found.push({
+      name: path,
+      kind,
+      visibility: value.isInternal === true ? "internal" : "public",
+      args: typeof value.exportArgs === "function" ? value.exportArgs() : null,
+      returns: typeof value.exportReturns === "function" ? value.exportReturns() : null,
+    });
+  }
+  return found;
+}
+
+// Runs the function at `path` on its Convex JSON arguments (text of one object); resolves
+// to the Convex JSON text of its result.
+function invoke(path, argsJson) {
+  const fn = functions.get(path);
+  if (fn === undefined) throw new Error(`no function ${path} in this app`);
+  const args = `[${argsJson}]`;
+  if (fn.isQuery) return fn.invokeQuery(args);
+  if (fn.isMutation) return fn.invokeMutation(args);
+  return fn.invokeAction("", args);
+}
+
+// What a rejected call reports: Convex's "Uncaught Name: message" with the stack frames,
+// and for a ConvexError its data (convex/server has already made it Convex JSON text).
+function describeError(error) {
+  if (error instanceof Error || (error !== null && typeof error === "object" && "message" in error)) {
+    const name = error.name ?? "Error";
+    let message = `Uncaught ${name}: ${error.message}`;
+    const frames = typeof error.stack === "string" ? error.stack.trimEnd() : "";
+    if (frames) message += "\n" + frames;
+    const isConvexError = error[Symbol.for("ConvexError")] === true;
+    const data = isConvexError && typeof error.data === "string" ? error.data : null;
+    return { message, data };
+  }
+  return { message: `Uncaught ${formatLine([error])}`, data: null };
+}
+
+globalThis.__kilnEnvironment = { register, invoke, describeError, formatLine };

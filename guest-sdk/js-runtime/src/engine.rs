@@ -1,0 +1,159 @@
+//! The one JS engine of an instance: created by `load` (so it is in the snapshot), with the
+//! primitives the environment script builds on, and running one call per instance.
+
+use std::cell::{Cell, OnceCell};
+
+use javy::quickjs::{Ctx, Function, Object, Persistent, Value};
+
+use crate::bindings::kiln::platform::log::{self, Level};
+use crate::bindings::kiln::platform::types::FunctionError;
+use crate::promise::{Settled, drive};
+use crate::{bundled, errors, random, syscalls};
+
+/// Where the instance is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// No engine yet: `load` has not run.
+    Empty,
+    /// `load` is evaluating the app's modules: no host calls but logging.
+    Loading,
+    /// Loaded (and snapshotted): ready for one call.
+    Ready,
+    /// Running a function.
+    Calling,
+}
+
+pub(crate) struct Engine {
+    pub(crate) runtime: javy::Runtime,
+    /// What `js/src/environment.js` exports: `register`, `invoke`, `describeError`.
+    pub(crate) environment: Persistent<Object<'static>>,
+}
+
+thread_local! {
+    static ENGINE: OnceCell<Engine> = const { OnceCell::new() };
+    static PHASE: Cell<Phase> = const { Cell::new(Phase::Empty) };
+}
+
+pub(crate) fn phase() -> Phase {
+    PHASE.with(Cell::get)
+}
+
+pub(crate) fn set_phase(phase: Phase) {
+    PHASE.with(|cell| cell.set(phase));
+}
+
+/// QuickJS collects reference cycles once this much was allocated since the last run
+/// (javy's default never does).
+const GC_THRESHOLD_BYTES: usize = 8 << 20;
+
+/// Creates the engine and installs the environment. Called once, by `load`.
+pub(crate) fn create() -> Result<(), String> {
+    let mut config = javy::Config::default();
+    config
+        // convex/values measures documents with TextEncoder.
+        .text_encoding(true)
+        .weak_ref(true)
+        // Its clock would start at snapshot time.
+        .performance(false)
+        .gc_threshold(GC_THRESHOLD_BYTES);
+    let runtime =
+        javy::Runtime::new(config).map_err(|err| format!("cannot start the JS engine: {err:#}"))?;
+    let environment = runtime
+        .context()
+        .with(|ctx| install_environment(&ctx).map_err(|err| errors::describe(&ctx, err)))
+        .map_err(|err| format!("cannot install the JS environment: {err}"))?;
+    ENGINE.with(|cell| {
+        cell.set(Engine {
+            runtime,
+            environment,
+        })
+        .map_err(|_| "the JS engine exists already".to_string())
+    })
+}
+
+fn install_environment<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Persistent<Object<'static>>> {
+    // atob, btoa (and DOMException), which QuickJS has but javy does not add.
+    unsafe { rquickjs::qjs::JS_AddIntrinsicAToB(ctx.as_raw().as_ptr()) };
+    let primitives = Object::new(ctx.clone())?;
+    primitives.set("syscall", Function::new(ctx.clone(), host_syscall)?)?;
+    primitives.set("log", Function::new(ctx.clone(), host_log)?)?;
+    primitives.set("random", Function::new(ctx.clone(), random::next_f64)?)?;
+    ctx.globals().set("__kiln", primitives)?;
+    ctx.eval::<(), _>(bundled::ENVIRONMENT)?;
+    let environment: Object = ctx.globals().get("__kilnEnvironment")?;
+    ctx.globals().remove("__kilnEnvironment")?;
+    Ok(Persistent::save(ctx, environment))
+}
+
+/// Runs `work` with the engine; `None` before `load`.
+pub(crate) fn with_engine<R>(work: impl FnOnce(&Engine) -> R) -> Option<R> {
+    ENGINE.with(|cell| cell.get().map(work))
+}
+
+/// `Convex.syscall` and `Convex.asyncSyscall` end here: one op on Kiln's capabilities.
+fn host_syscall<'js>(ctx: Ctx<'js>, op: String, args: String) -> rquickjs::Result<String> {
+    if phase() != Phase::Calling {
+        let message = format!(
+            "`{op}` cannot run while modules load: the database, other functions and the network are only reachable inside a function"
+        );
+        return Err(errors::throw(&ctx, &message, None));
+    }
+    syscalls::dispatch(&op, &args)
+        .map_err(|err| errors::throw(&ctx, &err.message, err.data.as_deref()))
+}
+
+fn host_log(level: String, line: String) {
+    match level.as_str() {
+        "log" => log::console_log(&line),
+        "debug" => log::log(Level::Debug, &line),
+        "info" => log::log(Level::Info, &line),
+        "warn" => log::log(Level::Warn, &line),
+        _ => log::log(Level::Error, &line),
+    }
+}
+
+/// Runs the function at `path` (`dir/module:name`) on `args` (Convex JSON text of an
+/// object) and returns the Convex JSON text of its result.
+pub(crate) fn call(path: &str, args: &str) -> Result<String, FunctionError> {
+    if phase() != Phase::Ready {
+        return Err(failure(format!(
+            "the JS runtime cannot run {path}: it is {:?}, not loaded and idle",
+            phase()
+        )));
+    }
+    set_phase(Phase::Calling);
+    random::reset();
+    syscalls::begin_call(path);
+    with_engine(|engine| {
+        engine.runtime.context().with(|ctx| {
+            let environment = engine.environment.clone().restore(&ctx).map_err(|err| {
+                failure(format!("the JS environment is gone: {}", errors::describe(&ctx, err)))
+            })?;
+            let started = environment
+                .get::<_, Function>("invoke")
+                .and_then(|invoke| invoke.call::<_, Value>((path, args)));
+            let outcome = match started {
+                Ok(value) => drive(&ctx, value),
+                Err(err) => Settled::Rejected(errors::caught(&ctx, err)),
+            };
+            match outcome {
+                Settled::Resolved(value) => value
+                    .as_string()
+                    .and_then(|text| text.to_string().ok())
+                    .ok_or_else(|| failure(format!("{path} did not resolve to Convex JSON text"))),
+                Settled::Rejected(reason) => Err(errors::function_error(&ctx, &environment, reason)),
+                Settled::NeverSettles => Err(failure(format!(
+                    "Uncaught Error: {path} never finished: it awaits a promise that can never settle (one nobody resolves)"
+                ))),
+            }
+        })
+    })
+    .unwrap_or_else(|| Err(failure("the JS runtime was never loaded".to_string())))
+}
+
+fn failure(message: String) -> FunctionError {
+    FunctionError {
+        message,
+        data: None,
+    }
+}

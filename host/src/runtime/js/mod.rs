@@ -1,0 +1,60 @@
+//! JavaScript apps: ES modules run by Kiln's JavaScript runtime component
+//! (`guest-sdk/js-runtime`), which this binary embeds. At deploy the runtime loads the
+//! app's modules and is snapshotted (`snapshot`); the snapshot is then compiled and served
+//! like any component, one module per module path.
+
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+pub use snapshot::snapshot;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/js_runtime.rs"));
+}
+
+/// Why a JavaScript app cannot be deployed. The old deployment stays live.
+#[derive(Debug, thiserror::Error)]
+pub enum JsAppError {
+    #[error(
+        "this kiln was built without its JavaScript runtime: build it with `cargo xtask build-js-runtime`, then rebuild kiln"
+    )]
+    NoRuntime,
+    /// A module does not parse, an import does not resolve, top-level code threw or ran
+    /// past a limit: the JS message, with the file and line.
+    #[error("{0}")]
+    Load(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The runtime component's bytes.
+pub fn runtime_wasm() -> Result<&'static [u8], JsAppError> {
+    embedded::JS_RUNTIME.ok_or(JsAppError::NoRuntime)
+}
+
+/// Hex SHA-256 of the embedded runtime: part of every app's key.
+fn runtime_hash() -> Result<&'static str, JsAppError> {
+    static HASH: OnceLock<String> = OnceLock::new();
+    let wasm = runtime_wasm()?;
+    Ok(HASH.get_or_init(|| hex::encode(Sha256::digest(wasm))))
+}
+
+/// The key of an app's snapshot (and of its stored artifact): the runtime and every
+/// module's path and source. The same app on the same runtime is never loaded twice.
+pub fn app_hash(modules: &BTreeMap<String, String>) -> Result<String, JsAppError> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"kiln-js-app\0");
+    hasher.update(runtime_hash()?.as_bytes());
+    for (path, source) in modules {
+        // Length-prefixed, so no two sets of modules hash alike.
+        for part in [path.as_bytes(), source.as_bytes()] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

@@ -1,0 +1,314 @@
+//! JavaScript functions: ES modules run by Convex's own `convex/server` inside Kiln's QuickJS
+//! runtime component. The example apps in `components/js/` (deployed with `kiln deploy`)
+//! pass the Rust apps' tests; the actions guide's code runs as written; and every way a JS
+//! app can go wrong gets a clear error, with the old deployment still serving.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use crate::database::{check_chat_app, check_concurrent_increments, check_restart};
+use crate::support::{Server, int64};
+
+/// A server with the JavaScript example apps deployed by `kiln deploy components/js`.
+fn js_apps_server() -> Server {
+    let server = Server::start();
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js");
+    let output = server.cli(&["deploy", project.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kiln deploy failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("+ messages (added)"), "{stdout}");
+    assert!(stdout.contains("myAction:default"), "{stdout}");
+    server
+}
+
+#[test]
+fn the_javascript_chat_app_passes_the_rust_apps_tests() {
+    check_chat_app(&js_apps_server());
+}
+
+#[test]
+fn the_javascript_counter_app_is_serializable_under_concurrent_increments() {
+    check_concurrent_increments(Arc::new(js_apps_server()));
+}
+
+#[test]
+fn a_javascript_app_and_its_data_survive_a_restart() {
+    check_restart(&mut js_apps_server());
+}
+
+#[test]
+fn the_guides_action_runs_as_written() {
+    let server = js_apps_server();
+    let call = |b: &str| server.call("action", "myAction", json!({"a": 1, "b": b}));
+    let first = call("first");
+    assert_eq!(first["status"], "success", "{first}");
+    assert_eq!(
+        first["value"],
+        json!({"before": [], "stored": "first (note 1 under 1)"})
+    );
+    // console.log as Convex formats it: each argument through object-inspect.
+    assert_eq!(
+        first["logLines"],
+        json!(["[LOG] 'stored' 'first (note 1 under 1)'"])
+    );
+    let second = call("second");
+    assert_eq!(
+        second["value"],
+        json!({"before": ["first (note 1 under 1)"], "stored": "second (note 2 under 1)"})
+    );
+    // The internal functions it calls are not reachable from outside.
+    let (_, body) = server.post(
+        "/api/query",
+        &json!({"path": "myAction:readData", "args": {"a": 1}}).to_string(),
+        false,
+    );
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("myAction:readData")),
+        "{body}"
+    );
+}
+
+/// A module's source with `body` after the usual imports.
+fn module(body: &str) -> String {
+    format!(
+        "import {{ query, mutation, action, internalMutation }} from \"./_generated/server\";\nimport {{ v, ConvexError }} from \"convex/values\";\n{body}\n"
+    )
+}
+
+const HELLO: &str = r#"export const hello = query(async () => "hello");"#;
+
+/// Deploys `files`, which must fail with a message containing `expected`; the deployment
+/// before it (the hello app) still serves.
+fn assert_deploy_fails(server: &Server, files: &[(&str, &str)], expected: &str) {
+    let (status, body) = server.deploy_js(files);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "InvalidJs", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in {message:?}"
+    );
+    assert_eq!(
+        server.value("query", "app:hello", json!({})),
+        json!("hello")
+    );
+}
+
+#[test]
+fn broken_modules_fail_the_deploy_naming_file_and_line() {
+    let server = Server::start();
+    let (status, body) = server.deploy_js(&[("app.js", &module(HELLO))]);
+    assert_eq!(status, 200, "{body}");
+
+    assert_deploy_fails(
+        &server,
+        &[
+            ("app.js", &module(HELLO)),
+            ("bad.js", "export const x = (;\n"),
+        ],
+        "SyntaxError",
+    );
+    assert_deploy_fails(
+        &server,
+        &[
+            ("app.js", &module(HELLO)),
+            ("bad.js", "\n\nexport const x = (;\n"),
+        ],
+        "bad.js:3",
+    );
+    assert_deploy_fails(
+        &server,
+        &[
+            ("app.js", &module(HELLO)),
+            (
+                "throws.js",
+                "export const a = 1;\nthrow new Error(\"top-level boom\");\n",
+            ),
+        ],
+        "Error: top-level boom at throws.js:2",
+    );
+    assert_deploy_fails(
+        &server,
+        &[
+            ("app.js", &module(HELLO)),
+            (
+                "imports.js",
+                "import { x } from \"./missing\";\nexport const y = x;\n",
+            ),
+        ],
+        "./missing",
+    );
+    // Top-level code may not reach the database, other functions or the network.
+    assert_deploy_fails(
+        &server,
+        &[(
+            "app.js",
+            &module(&format!(
+                "{HELLO}\nawait Convex.asyncSyscall(\"1.0/insert\", JSON.stringify({{table: \"t\", value: {{}}}}));"
+            )),
+        )],
+        "cannot run while modules load",
+    );
+    // A top-level loop is stopped, not waited for.
+    assert_deploy_fails(
+        &server,
+        &[("app.js", &module(&format!("{HELLO}\nwhile (true) {{}}")))],
+        "took too long",
+    );
+}
+
+#[test]
+fn exports_that_are_not_convex_functions_are_ignored() {
+    let server = Server::start();
+    let source = module(&format!(
+        "{HELLO}\nexport const helper = (x) => x + 1;\nexport const answer = 42;\nexport class Thing {{}}\n"
+    ));
+    let (status, body) =
+        server.deploy_js(&[("app.js", &source), ("_deps/lib.js", "export const z = 1;")]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["functions"], json!(["app:hello"]), "{body}");
+}
+
+/// Every way a running JS function can fail, each with its own error; the server goes on.
+#[test]
+fn failing_javascript_functions_get_clear_errors() {
+    let server = Server::start();
+    let source = module(
+        r#"
+export const loops = query(async () => { while (true) {} });
+export const bomb = query(async () => { const parts = []; while (true) parts.push(new Uint8Array(1 << 20)); });
+export const rejects = query(async () => { throw new Error("rejected on purpose"); });
+export const never = query(() => new Promise(() => {}));
+export const unknownOp = query(async () => Convex.asyncSyscall("1.0/noSuchOp", "{}"));
+export const failWithData = mutation(async ({ db }) => {
+  await db.insert("notes", { n: 1 });
+  throw new ConvexError({ code: 42, big: 7n });
+});
+export const catches = action(async ({ runMutation }) => {
+  try {
+    await runMutation("app:failWithData", {});
+    return "not caught";
+  } catch (error) {
+    return { caught: error instanceof ConvexError, data: error.data };
+  }
+});
+export const count = query(async ({ db }) => (await db.query("notes").collect()).length);
+export const clock = query(async () => [Date.now(), Date.now(), Math.random(), Math.random()]);
+export const hello = query(async () => "hello");
+"#,
+    );
+    let (status, body) = server.deploy_js(&[("app.js", &source)]);
+    assert_eq!(status, 200, "{body}");
+
+    let message = server.error("query", "app:loops", json!({}));
+    assert!(message.contains("time limit"), "{message}");
+    let message = server.error("query", "app:bomb", json!({}));
+    assert!(message.contains("memory"), "{message}");
+    let message = server.error("query", "app:rejects", json!({}));
+    assert!(
+        message.starts_with("Uncaught Error: rejected on purpose"),
+        "{message}"
+    );
+    let message = server.error("query", "app:never", json!({}));
+    assert!(message.contains("never finished"), "{message}");
+    let message = server.error("query", "app:unknownOp", json!({}));
+    assert!(
+        message.contains("Unknown async operation 1.0/noSuchOp"),
+        "{message}"
+    );
+
+    // A ConvexError raised in a mutation reaches the calling action's catch with its data
+    // (int64 included); the mutation's write was rolled back.
+    assert_eq!(
+        server.value("action", "app:catches", json!({})),
+        json!({"caught": true, "data": {"code": 42.0, "big": int64(7)}})
+    );
+    assert_eq!(server.value("query", "app:count", json!({})), json!(0.0));
+    // Called directly, the error carries its data to the client.
+    let failed = server.call("mutation", "app:failWithData", json!({}));
+    assert_eq!(
+        failed["errorData"],
+        json!({"code": 42.0, "big": int64(7)}),
+        "{failed}"
+    );
+
+    // In a query the clock is frozen at the call's start and randomness is seeded per
+    // call: the same within a call, different across calls.
+    let first = server.value("query", "app:clock", json!({}));
+    assert_eq!(first[0], first[1], "{first}");
+    assert_ne!(first[2], first[3], "{first}");
+    let second = server.value("query", "app:clock", json!({}));
+    assert_ne!(
+        first[2], second[2],
+        "Math.random is not the snapshot's: {first} {second}"
+    );
+
+    assert_eq!(
+        server.value("query", "app:hello", json!({})),
+        json!("hello")
+    );
+}
+
+#[test]
+fn kiln_deploy_refuses_typescript_pointing_at_the_convex_cli() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kiln.toml"), "functions = \"convex\"\n").unwrap();
+    std::fs::create_dir(dir.path().join("convex")).unwrap();
+    std::fs::write(
+        dir.path().join("convex/messages.ts"),
+        "export const x: number = 1;\n",
+    )
+    .unwrap();
+    let output = server.cli(&["deploy", dir.path().to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("npx convex deploy"), "{stderr}");
+}
+
+/// The Convex JSON of a value returned by a JS function round-trips exactly.
+#[test]
+fn values_cross_the_boundary_exactly() {
+    let server = Server::start();
+    let source = module(
+        r#"
+export const echo = query({ args: { value: v.any() }, handler: async (_, { value }) => value });
+export const make = query(async () => ({
+  big: 2n ** 62n,
+  negative: -5n,
+  bytes: new Uint8Array([1, 2, 255]).buffer,
+  nan: NaN,
+  negativeZero: -0,
+  infinity: Infinity,
+  nested: [null, true, "text", 1.5],
+}));
+export const types = query({ args: { value: v.any() }, handler: async (_, { value }) => {
+  const describe = (x) => x instanceof ArrayBuffer ? "ArrayBuffer" : Object.is(x, -0) ? "-0" : typeof x;
+  return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, describe(x)]));
+}});
+"#,
+    );
+    let (status, body) = server.deploy_js(&[("app.js", &source)]);
+    assert_eq!(status, 200, "{body}");
+    let made = server.value("query", "app:make", json!({}));
+    let echoed = server.value("query", "app:echo", json!({ "value": made }));
+    assert_eq!(echoed, made);
+    assert_eq!(made["big"], int64(1 << 62));
+    assert_eq!(made["negative"], int64(-5));
+    assert_eq!(made["bytes"], json!({"$bytes": "AQL/"}));
+    let types = server.value("query", "app:types", json!({ "value": made }));
+    assert_eq!(
+        types,
+        json!({"big": "bigint", "negative": "bigint", "bytes": "ArrayBuffer", "nan": "number",
+               "negativeZero": "-0", "infinity": "number", "nested": "object"})
+    );
+    let _: Json = made;
+}
