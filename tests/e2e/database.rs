@@ -70,11 +70,10 @@ fn the_chat_app_lists_and_paginates_through_its_index() {
 
 /// What the chat app (`messages`) must do, in Rust or in JavaScript.
 pub(crate) fn check_chat_app(server: &Server) {
-    let server = server;
-    let first = send(&server, "general", "hello");
-    send(&server, "random", "elsewhere");
-    send(&server, "general", "how are you");
-    send(&server, "general", "bye");
+    let first = send(server, "general", "hello");
+    send(server, "random", "elsewhere");
+    send(server, "general", "how are you");
+    send(server, "general", "bye");
 
     let list = server.value("query", "messages:list", json!({"channel": "general"}));
     let bodies: Vec<&str> = list
@@ -202,7 +201,7 @@ fn data_survives_a_restart() {
 
 /// The chat and counter apps' data survives a restart, in Rust or in JavaScript.
 pub(crate) fn check_restart(server: &mut Server) {
-    send(&server, "general", "persisted");
+    send(server, "general", "persisted");
     server.value(
         "mutation",
         "counter:increment",
@@ -217,7 +216,7 @@ pub(crate) fn check_restart(server: &mut Server) {
         int64(7)
     );
     // New documents still get later creation times than the ones before the restart.
-    send(&server, "general", "after restart");
+    send(server, "general", "after restart");
     let list = server.value("query", "messages:list", json!({"channel": "general"}));
     assert_eq!(list[1]["body"], "after restart");
 }
