@@ -18,9 +18,16 @@
 //! * auth (issue 9): the cost of verifying a JWT per request with the provider's keys
 //!   cached, HS256, RS256 and ES256: in process, and as `hello:whoami` over HTTP with a
 //!   bearer token beside the same call without one.
+//! * js (issue 10): deploy time of a 500 KB JavaScript bundle, first and cached; a trivial
+//!   JS query's latency (an instance from the snapshot plus its first call) and
+//!   `messages:list` in JS, each beside Rust's; fib(25) calls/s in Kiln's QuickJS beside
+//!   node running the same function in the same run.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
+
+#[path = "kiln/js.rs"]
+mod js;
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -48,7 +55,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "runtime",
     "http",
     "mutations",
@@ -57,6 +64,7 @@ const SECTIONS: [&str; 8] = [
     "attack",
     "fetch",
     "auth",
+    "js",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -136,6 +144,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run("actions") {
         tokio.block_on(action_figures(&kiln))?;
+    }
+    if run("js") {
+        tokio.block_on(js::js_figures(&kiln))?;
     }
     drop(kiln);
     if run("attack") {
@@ -888,21 +899,29 @@ async fn latency(
     address: SocketAddr,
     request: impl Fn() -> Request<Full<Bytes>>,
 ) -> anyhow::Result<(f64, f64)> {
-    const SAMPLES: usize = 2_000;
+    latency_samples(address, request, 2_000).await
+}
+
+/// [`latency`] from `count` requests.
+async fn latency_samples(
+    address: SocketAddr,
+    request: impl Fn() -> Request<Full<Bytes>>,
+    count: usize,
+) -> anyhow::Result<(f64, f64)> {
     let stream = tokio::net::TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let driver = tokio::spawn(connection);
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
         let started = Instant::now();
         round_trip(&mut sender, request()).await?;
         samples.push(started.elapsed());
     }
     driver.abort();
     samples.sort();
-    Ok((us(samples[SAMPLES / 2]), us(samples[SAMPLES * 99 / 100])))
+    Ok((us(samples[count / 2]), us(samples[count * 99 / 100])))
 }
 
 fn int64_base64(n: i64) -> String {

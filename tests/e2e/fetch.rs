@@ -22,20 +22,20 @@ use serde_json::{Value as Json, json};
 use crate::support::{Server, component};
 
 /// The config that lets functions reach the origin server on 127.0.0.1.
-const ALLOW_LOOPBACK: &str = "[fetch]\nallowed_networks = [\"127.0.0.1/32\"]\n";
+pub(crate) const ALLOW_LOOPBACK: &str = "[fetch]\nallowed_networks = [\"127.0.0.1/32\"]\n";
 
 /// A local HTTP server to fetch from. Routes:
 /// `/hello`; `/bytes?n=N` (N bytes with a content-length); `/stream?n=N` (N bytes in
 /// 1000-byte chunks, no length); `/slow?ms=M`; `/redirect?to=URL` (302); `/echo` (the
 /// request's method, body and content type back).
-struct Origin {
+pub(crate) struct Origin {
     address: SocketAddr,
     hits: Arc<AtomicUsize>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Origin {
-    fn start(ip: &str) -> Self {
+    pub(crate) fn start(ip: &str) -> Self {
         let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let address = listener.local_addr().unwrap();
@@ -621,6 +621,11 @@ fn the_guides_action_calls_a_third_party_api() {
     let origin = Origin::start("127.0.0.1");
     let server = Server::start_with_config(Some(ALLOW_LOOPBACK));
     server.deploy_ok(&[("myAction", &component("my-action"))]);
+    check_guides_action_calls_api(&server, &origin);
+}
+
+/// `myAction` with a `url`: what the guide's action must do, in Rust or in JavaScript.
+pub(crate) fn check_guides_action_calls_api(server: &Server, origin: &Origin) {
     let outcome = server.value(
         "action",
         "myAction",

@@ -64,6 +64,11 @@ fn hello_and_calls(server: &Server) {
 fn routes_answer_on_the_site_port_and_under_http_on_the_main_port() {
     let server = Server::start();
     hello_and_calls(&server);
+    check_hello_routes(&server);
+}
+
+/// `GET /hello` and `POST /echo` of the hello example, in Rust or in JavaScript.
+pub(crate) fn check_hello_routes(server: &Server) {
     for base in [server.site_url.clone(), format!("{}/http", server.url)] {
         let answer = send("GET", &format!("{base}/hello?name=Ada%20L"), None, b"");
         assert_eq!(answer.status, 200, "{base}: {}", answer.text());

@@ -312,3 +312,69 @@ export const types = query({ args: { value: v.any() }, handler: async (_, { valu
     );
     let _: Json = made;
 }
+
+/// A server allowed to fetch from loopback, with the JavaScript apps deployed.
+fn js_apps_server_fetching_loopback() -> Server {
+    let server = Server::start_with_config(Some(crate::fetch::ALLOW_LOOPBACK));
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js");
+    let output = server.cli(&["deploy", project.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    server
+}
+
+#[test]
+fn the_guides_action_calls_a_third_party_api_with_fetch() {
+    let origin = crate::fetch::Origin::start("127.0.0.1");
+    let server = js_apps_server_fetching_loopback();
+    crate::fetch::check_guides_action_calls_api(&server, &origin);
+}
+
+#[test]
+fn the_javascript_http_router_serves_the_rust_examples_routes() {
+    let server = js_apps_server();
+    crate::http_actions::check_hello_routes(&server);
+    let listing = server.cli(&["functions"]);
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("GET /hello"), "{listing}");
+}
+
+#[test]
+fn process_env_holds_the_deployments_variables_read_at_each_call() {
+    let server = Server::start();
+    let source = module(
+        r#"
+const atLoad = process.env.GREETING;
+export const greeting = query(async () => ({ now: process.env.GREETING ?? null, atLoad: atLoad ?? null, keys: Object.keys(process.env) }));
+"#,
+    );
+    let (status, body) = server.deploy_js(&[("app.js", &source)]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        server.value("query", "app:greeting", json!({})),
+        json!({"now": null, "atLoad": null, "keys": []})
+    );
+    let output = server.cli(&["env", "set", "GREETING", "hello there"]);
+    assert!(output.status.success(), "{output:?}");
+    // No deploy: the next call sees it; nothing was captured while the module loaded.
+    assert_eq!(
+        server.value("query", "app:greeting", json!({})),
+        json!({"now": "hello there", "atLoad": null, "keys": ["GREETING"]})
+    );
+    let listed = server.cli(&["env", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "GREETING=hello there\n"
+    );
+    let refused = server.cli(&["env", "set", "1BAD", "x"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not an environment variable name"),
+        "{refused:?}"
+    );
+    let output = server.cli(&["env", "remove", "GREETING"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        server.value("query", "app:greeting", json!({}))["now"],
+        Json::Null
+    );
+}

@@ -4,8 +4,9 @@
 use crate::{cargo, components};
 
 /// Runs the named sections of the harness (`runtime`, `http`, `mutations`, `queries`,
-/// `actions`, `attack`, `fetch`, `auth`), or all of them.
+/// `actions`, `attack`, `fetch`, `auth`, `js`), or all of them.
 pub fn run(sections: &[String]) -> anyhow::Result<()> {
+    crate::js_runtime::build()?;
     components::build()?;
     let mut args = vec!["bench", "-p", "kiln-host", "--bench", "kiln", "--"];
     args.extend(sections.iter().map(String::as_str));

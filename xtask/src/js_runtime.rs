@@ -42,6 +42,14 @@ fn manifest() -> anyhow::Result<String> {
     Ok(manifest.to_str().context("non-UTF-8 path")?.to_string())
 }
 
+/// The tests of the JavaScript the runtime bundles (`js/test/`, under node), after `build`.
+pub fn test_js() -> anyhow::Result<()> {
+    let js = root().join("guest-sdk").join("js-runtime").join("js");
+    run(Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(&js))
+}
+
 /// Lints the runtime crate as it is built (release, wasm32-wasip2), after `build`.
 pub fn clippy() -> anyhow::Result<()> {
     let manifest = manifest()?;

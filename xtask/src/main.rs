@@ -39,7 +39,7 @@ enum Verb {
     /// Set up and run every check and test (what CI runs).
     Ci,
     /// Run the benchmarks and print their figures: every section, or the ones named
-    /// (runtime, http, mutations, queries, actions, attack, fetch).
+    /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js).
     Bench { sections: Vec<String> },
 }
 
@@ -97,6 +97,7 @@ fn ci() -> anyhow::Result<()> {
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&client_tests))?;
+    js_runtime::test_js()?;
     cargo(&["test", "--workspace"])?;
     Ok(())
 }

@@ -3,12 +3,12 @@
 
 use std::cell::{Cell, OnceCell};
 
-use javy::quickjs::{Ctx, Function, Object, Persistent, Value};
+use javy::quickjs::{Ctx, Function, Object, Persistent, TypedArray, Value};
 
 use crate::bindings::kiln::platform::log::{self, Level};
-use crate::bindings::kiln::platform::types::FunctionError;
+use crate::bindings::kiln::platform::types::{FunctionError, HttpRequest, HttpResponse};
 use crate::promise::{Settled, drive};
-use crate::{bundled, errors, random, syscalls};
+use crate::{bundled, errors, random, syscalls, web};
 
 /// Where the instance is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,14 @@ fn install_environment<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Persistent<Objec
     primitives.set("syscall", Function::new(ctx.clone(), host_syscall)?)?;
     primitives.set("log", Function::new(ctx.clone(), host_log)?)?;
     primitives.set("random", Function::new(ctx.clone(), random::next_f64)?)?;
+    primitives.set("fetch", Function::new(ctx.clone(), web::fetch)?)?;
+    primitives.set(
+        "randomBytes",
+        Function::new(ctx.clone(), web::random_bytes)?,
+    )?;
+    primitives.set("digest", Function::new(ctx.clone(), web::digest)?)?;
+    primitives.set("env", Function::new(ctx.clone(), environment_variable)?)?;
+    primitives.set("envNames", Function::new(ctx.clone(), environment_names)?)?;
     ctx.globals().set("__kiln", primitives)?;
     ctx.eval::<(), _>(bundled::ENVIRONMENT)?;
     let environment: Object = ctx.globals().get("__kilnEnvironment")?;
@@ -100,6 +108,29 @@ fn host_syscall<'js>(ctx: Ctx<'js>, op: String, args: String) -> rquickjs::Resul
     }
     syscalls::dispatch(&op, &args)
         .map_err(|err| errors::throw(&ctx, &err.message, err.data.as_deref()))
+}
+
+/// A deployment environment variable (`process.env.NAME`), read from the call's WASI
+/// environment each time. While modules load there are none: nothing of the environment
+/// may end up in the snapshot.
+fn environment_variable(name: String) -> Option<String> {
+    if phase() != Phase::Calling {
+        return None;
+    }
+    wasi::cli::environment::get_environment()
+        .into_iter()
+        .find(|(variable, _)| *variable == name)
+        .map(|(_, value)| value)
+}
+
+fn environment_names() -> Vec<String> {
+    if phase() != Phase::Calling {
+        return Vec::new();
+    }
+    wasi::cli::environment::get_environment()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 fn host_log(level: String, line: String) {
@@ -149,6 +180,66 @@ pub(crate) fn call(path: &str, args: &str) -> Result<String, FunctionError> {
         })
     })
     .unwrap_or_else(|| Err(failure("the JS runtime was never loaded".to_string())))
+}
+
+/// Runs `request` through the HTTP router of the route `name` (`dir/module:route_N`).
+pub(crate) fn call_http(name: &str, request: HttpRequest) -> Result<HttpResponse, FunctionError> {
+    if phase() != Phase::Ready {
+        return Err(failure(format!(
+            "the JS runtime cannot run {name}: it is {:?}, not loaded and idle",
+            phase()
+        )));
+    }
+    set_phase(Phase::Calling);
+    random::reset();
+    syscalls::begin_call(name);
+    let module_path = name.rsplit_once(':').map_or(name, |(module, _)| module);
+    with_engine(|engine| {
+        engine.runtime.context().with(|ctx| {
+            let environment = engine.environment.clone().restore(&ctx).map_err(|err| {
+                failure(format!("the JS environment is gone: {}", errors::describe(&ctx, err)))
+            })?;
+            let headers: Vec<Vec<String>> = request
+                .headers
+                .into_iter()
+                .map(|(name, value)| vec![name, value])
+                .collect();
+            let started = TypedArray::<u8>::new(ctx.clone(), request.body).and_then(|body| {
+                environment
+                    .get::<_, Function>("invokeHttp")?
+                    .call::<_, Value>((module_path, request.method, request.url, headers, body))
+            });
+            let outcome = match started {
+                Ok(value) => drive(&ctx, value),
+                Err(err) => Settled::Rejected(errors::caught(&ctx, err)),
+            };
+            match outcome {
+                Settled::Resolved(value) => http_response(value)
+                    .map_err(|err| failure(format!("{name}: {}", errors::describe(&ctx, err)))),
+                Settled::Rejected(reason) => Err(errors::function_error(&ctx, &environment, reason)),
+                Settled::NeverSettles => Err(failure(format!(
+                    "Uncaught Error: {name} never finished: it awaits a promise that can never settle (one nobody resolves)"
+                ))),
+            }
+        })
+    })
+    .unwrap_or_else(|| Err(failure("the JS runtime was never loaded".to_string())))
+}
+
+/// `{status, headers, body}` as `invokeHttp` resolves.
+fn http_response(value: Value<'_>) -> rquickjs::Result<HttpResponse> {
+    let object = Object::from_value(value)?;
+    let headers: Vec<Vec<String>> = object.get("headers")?;
+    let body: TypedArray<u8> = object.get("body")?;
+    Ok(HttpResponse {
+        status: object.get("status")?,
+        headers: headers
+            .into_iter()
+            .filter_map(|pair| <[String; 2]>::try_from(pair).ok())
+            .map(|[name, value]| (name, value))
+            .collect(),
+        body: body.as_bytes().unwrap_or_default().to_vec(),
+    })
 }
 
 fn failure(message: String) -> FunctionError {

@@ -28,6 +28,7 @@ mod loader;
 mod promise;
 mod random;
 mod syscalls;
+mod web;
 
 use bindings::exports::kiln::platform::js_loader::{self, JsModule};
 use bindings::exports::kiln::platform::module;
@@ -50,11 +51,8 @@ impl module::Guest for Runtime {
         engine::call(&name, &args)
     }
 
-    fn call_http(name: String, _request: HttpRequest) -> Result<HttpResponse, FunctionError> {
-        Err(FunctionError {
-            message: format!("{name}: HTTP actions in JavaScript are not supported yet"),
-            data: None,
-        })
+    fn call_http(name: String, request: HttpRequest) -> Result<HttpResponse, FunctionError> {
+        engine::call_http(&name, request)
     }
 }
 

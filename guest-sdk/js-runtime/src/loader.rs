@@ -12,7 +12,7 @@ use rquickjs::loader::{Loader, Resolver};
 use serde::Deserialize;
 
 use crate::bindings::exports::kiln::platform::js_loader::JsModule;
-use crate::bindings::kiln::platform::types::{FunctionKind, FunctionSpec, Visibility};
+use crate::bindings::kiln::platform::types::{FunctionKind, FunctionSpec, HttpRoute, Visibility};
 use crate::engine::{self, Phase};
 use crate::promise::{Settled, drive};
 use crate::{bundled, errors, random};
@@ -26,6 +26,15 @@ struct Registered {
     visibility: String,
     args: Option<String>,
     returns: Option<String>,
+    /// For an HTTP router's route.
+    route: Option<Route>,
+}
+
+#[derive(Deserialize)]
+struct Route {
+    method: String,
+    path: String,
+    prefix: bool,
 }
 
 thread_local! {
@@ -181,6 +190,7 @@ pub(crate) fn functions() -> Vec<FunctionSpec> {
                 kind: match function.kind.as_str() {
                     "query" => FunctionKind::Query,
                     "mutation" => FunctionKind::Mutation,
+                    "httpAction" => FunctionKind::HttpAction,
                     _ => FunctionKind::Action,
                 },
                 visibility: if function.visibility == "internal" {
@@ -190,7 +200,11 @@ pub(crate) fn functions() -> Vec<FunctionSpec> {
                 },
                 args: function.args.clone(),
                 returns: function.returns.clone(),
-                route: None,
+                route: function.route.as_ref().map(|route| HttpRoute {
+                    method: route.method.clone(),
+                    path: route.path.clone(),
+                    prefix: route.prefix,
+                }),
             })
             .collect()
     })
@@ -224,14 +238,25 @@ impl Resolver for AppResolver {
             Some(name.to_string())
         };
         let found = joined.and_then(|path| {
-            [
+            let candidates = [
                 path.clone(),
                 format!("{path}.js"),
                 format!("{path}.mjs"),
                 format!("{path}/index.js"),
-            ]
-            .into_iter()
-            .find(|candidate| self.known(candidate))
+            ];
+            candidates
+                .into_iter()
+                .find(|candidate| self.known(candidate))
+                // A module in a folder of the app importing `_generated/...` from where the
+                // app's own would be: the untyped stand-ins at the root, if it has none.
+                .or_else(|| {
+                    let file = path.trim_end_matches(".js");
+                    [GENERATED_SERVER, GENERATED_API]
+                        .into_iter()
+                        .find(|generated| file.ends_with(generated.trim_end_matches(".js")))
+                        .filter(|generated| self.known(generated))
+                        .map(str::to_string)
+                })
         });
         found.ok_or_else(|| {
             rquickjs::Error::new_resolving_message(

@@ -12,6 +12,7 @@ mod connection;
 mod cors;
 mod data;
 mod deploy;
+mod environment;
 mod error;
 mod http_actions;
 mod router;

@@ -7,7 +7,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::{ApiError, AppState, RequestPermit, calls, data, deploy, http_actions};
+use super::{ApiError, AppState, RequestPermit, calls, data, deploy, environment, http_actions};
 use crate::runtime::FunctionKind;
 
 /// Routes one request; every error becomes its response here.
@@ -39,6 +39,10 @@ pub async fn route<'a>(
         }
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
+        (&Method::POST, "/api/update_environment_variables") => {
+            environment::update(state, request).await
+        }
+        (&Method::GET, "/api/environment_variables") => environment::list(state, request).await,
         (&Method::GET, data) if data.starts_with("/api/data/") => {
             let table = data["/api/data/".len()..].to_string();
             data::documents(state, request, &table).await
@@ -67,6 +71,8 @@ fn is_route(path: &str) -> bool {
             | "/api/action"
             | "/api/deploy"
             | "/api/functions"
+            | "/api/update_environment_variables"
+            | "/api/environment_variables"
     ) || path.starts_with("/api/run/")
         || path.starts_with("/api/data/")
 }

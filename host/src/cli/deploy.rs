@@ -48,6 +48,16 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     client.require_admin_key()?;
 
     let js = project.javascript()?;
+    // First, so the functions being deployed see them from their first call.
+    if !project.env.is_empty() {
+        let changes: Vec<_> = project
+            .env
+            .iter()
+            .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+            .collect();
+        super::env::update(&client, serde_json::Value::Array(changes))
+            .context("cannot set the [env] variables")?;
+    }
     let wasm_modules: Vec<_> = project.wasm_modules().collect();
     let progress = ProgressBar::new(wasm_modules.len() as u64).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:20}] {pos}/{len}")

@@ -1,10 +1,12 @@
-//! The `kiln` command (DESIGN.md section 9): `serve`, `deploy`, `run`, `functions`.
+//! The `kiln` command (DESIGN.md section 9): `serve`, `deploy`, `run`, `functions`, `data`,
+//! `env`.
 //!
 //! Every failure is reported as one line on stderr (`error: ...`) with a non-zero exit.
 
 mod client;
 mod data;
 mod deploy;
+mod env;
 mod functions;
 mod js_files;
 mod project;
@@ -38,6 +40,8 @@ enum Command {
     Functions(functions::FunctionsArgs),
     /// Print the documents of a table.
     Data(data::DataArgs),
+    /// List, set or remove the deployment's environment variables.
+    Env(env::EnvArgs),
 }
 
 /// Where the server is and how to authenticate, for every client command.
@@ -62,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Functions(args) => functions::functions(args),
         Command::Data(args) => data::data(args),
+        Command::Env(args) => env::env(args),
     };
     match result {
         Ok(code) => code,

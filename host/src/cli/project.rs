@@ -30,6 +30,10 @@ pub struct Project {
     /// Who may issue user tokens (`[[auth.providers]]`).
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Environment variables `kiln deploy` sets before it deploys (`kiln env` changes them
+    /// without a deploy).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 impl Project {

@@ -6,6 +6,7 @@
 //! Any failure leaves the old deployment live and names the module and the reason.
 
 mod deployment;
+pub mod environment;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,10 @@ use crate::runtime::{HttpRoute, LoadedModule, Runtime, js};
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
     runtime: Arc<Runtime>,
+    /// Where the environment variables are kept (the deployment goes through the store).
+    db: Arc<Database>,
+    /// Serialises changes to the environment variables.
+    environment: tokio::sync::Mutex<()>,
     /// Fetches the keys of every deployment's auth providers.
     auth_fetcher: Arc<Fetcher>,
     auth_settings: AuthSettings,
@@ -90,6 +95,13 @@ impl Deployments {
         db: Arc<Database>,
     ) -> anyhow::Result<(Self, LoadReport)> {
         let mut report = LoadReport::default();
+        let variables = blocking({
+            let db = db.clone();
+            move || environment::load(&db)
+        })
+        .await
+        .context("cannot read the environment variables")?;
+        runtime.set_environment(variables);
         let record = blocking({
             let db = db.clone();
             move || store::current_deployment(&db)
@@ -149,6 +161,8 @@ impl Deployments {
         Ok((
             Self {
                 runtime,
+                db,
+                environment: tokio::sync::Mutex::new(()),
                 auth_fetcher,
                 auth_settings,
                 live: RwLock::new(Arc::new(live)),
@@ -156,6 +170,27 @@ impl Deployments {
             },
             report,
         ))
+    }
+
+    /// Sets and removes environment variables (all or none); every call that starts after
+    /// this returns sees them. The variables now.
+    pub async fn update_environment(
+        &self,
+        changes: Vec<environment::Change>,
+    ) -> Result<BTreeMap<String, String>, environment::UpdateError> {
+        let _one_at_a_time = self.environment.lock().await;
+        let current = self.runtime.environment_map();
+        let db = self.db.clone();
+        let next =
+            tokio::task::spawn_blocking(move || environment::update(&db, &current, &changes))
+                .await
+                .map_err(|err| {
+                    environment::UpdateError::Store(anyhow::anyhow!(
+                        "the update task failed: {err}"
+                    ))
+                })??;
+        self.runtime.set_environment(next.clone());
+        Ok(next)
     }
 
     /// The deployment calls are served from now.

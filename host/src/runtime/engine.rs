@@ -1,8 +1,8 @@
 //! The one wasmtime engine of a server, its linker, and the epoch ticker that drives every
 //! call's wall-clock deadline.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub struct Runtime {
     pub(crate) cursor_key: Arc<CursorKey>,
     /// The outbound HTTP client and its policy (`[fetch]`), shared by every call.
     pub(crate) fetch: Arc<FetchClient>,
+    /// The deployment's environment variables, as every call starting now sees them.
+    environment: RwLock<Arc<Vec<(String, String)>>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -57,12 +59,30 @@ impl Runtime {
             limits: Arc::new(limits),
             cursor_key: Arc::new(cursor_key),
             fetch,
+            environment: RwLock::new(Arc::new(Vec::new())),
             ticker_stop,
         })
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The environment variables calls see (`process.env`, `std::env::var`).
+    pub(crate) fn environment(&self) -> Arc<Vec<(String, String)>> {
+        self.environment
+            .read()
+            .expect("environment lock poisoned")
+            .clone()
+    }
+
+    pub fn environment_map(&self) -> std::collections::BTreeMap<String, String> {
+        self.environment().iter().cloned().collect()
+    }
+
+    pub fn set_environment(&self, variables: std::collections::BTreeMap<String, String>) {
+        *self.environment.write().expect("environment lock poisoned") =
+            Arc::new(variables.into_iter().collect());
     }
 
     /// The key every cursor this server hands out is sealed with, functions' and the

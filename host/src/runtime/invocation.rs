@@ -110,9 +110,11 @@ impl InvocationState {
             limits.max_log_lines,
             limits.max_output_bytes,
         )));
-        // No preopened directories, no environment, no arguments, no sockets: the sandbox
-        // has only what the capabilities give it (DESIGN.md section 7).
+        // No preopened directories, no arguments, no sockets: the sandbox has only what the
+        // capabilities give it (DESIGN.md section 7); its environment is the deployment's
+        // environment variables.
         let mut wasi = WasiCtxBuilder::new();
+        wasi.envs(runtime.environment().as_slice());
         wasi.stdout(OutputCapture::new(log.clone(), LogLevel::Log))
             .stderr(OutputCapture::new(log.clone(), LogLevel::Error));
         // Queries and mutations: a frozen clock and seeded randomness. Actions (`None`):

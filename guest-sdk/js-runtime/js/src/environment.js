@@ -7,9 +7,12 @@
 // The Rust side hands its primitives over in `globalThis.__kiln` (removed here, so user code
 // never sees them) and reads back what this script puts in `globalThis.__kilnEnvironment`.
 import inspect from "object-inspect";
+import { installWebGlobals, requestFromParts, partsFromResponse } from "./web/index.js";
 
 const host = globalThis.__kiln;
 delete globalThis.__kiln;
+
+installWebGlobals(globalThis, host);
 
 // --- Convex's syscall interface (convex/server's impl/syscall.js) -------------------------
 
@@ -29,8 +32,37 @@ function asyncSyscall(op, argsJson) {
   }
 }
 
+// HTTP bodies do not travel through JSON: `runRequest`'s request JSON and the JSON made of
+// the response carry a `bodyId`, and the bytes wait here.
+const bodies = new Map();
+let nextBodyId = 0;
+
+function putBody(bytes) {
+  if (bytes === null || bytes.length === 0) return null;
+  const id = nextBodyId++;
+  bodies.set(id, bytes);
+  return id;
+}
+
+function takeBody(id) {
+  if (id === null || id === undefined) return null;
+  const bytes = bodies.get(id) ?? null;
+  bodies.delete(id);
+  return bytes;
+}
+
+// Convex's udf-runtime implements these in JS too (setup.ts); convex/server's router calls
+// them from `runRequest`.
 function jsSyscall(op, args) {
   switch (op) {
+    case "requestFromConvexJson": {
+      const { method, url, headerPairs, bodyId } = args.convexJson;
+      return requestFromParts({ method, url, headers: headerPairs, body: takeBody(bodyId) });
+    }
+    case "convexJsonFromResponse": {
+      const { status, statusText, headers, body } = partsFromResponse(args.response);
+      return { status, statusText, headerPairs: headers, bodyId: putBody(body) };
+    }
     default:
       throw new Error(`Unknown JS syscall: ${op}`);
   }
@@ -84,6 +116,29 @@ const console = {
 };
 globalThis.console = console;
 
+// --- process.env: the deployment's environment variables, read when used (so a change
+// with `kiln env set` reaches the next call without a deploy). Empty while modules load at
+// deploy: a value read at the top level would be frozen into the snapshot. --------------
+
+const env = new Proxy(Object.create(null), {
+  get: (_, name) => (typeof name === "string" ? (host.env(name) ?? undefined) : undefined),
+  has: (_, name) => typeof name === "string" && host.env(name) !== undefined,
+  ownKeys: () => host.envNames(),
+  getOwnPropertyDescriptor: (_, name) => {
+    const value = typeof name === "string" ? host.env(name) : undefined;
+    return value === undefined
+      ? undefined
+      : { value, writable: false, enumerable: true, configurable: true };
+  },
+  set: () => {
+    throw new TypeError("process.env is read-only: set variables with `kiln env set`");
+  },
+  deleteProperty: () => {
+    throw new TypeError("process.env is read-only: remove variables with `kiln env remove`");
+  },
+});
+globalThis.process = { env };
+
 // --- Math.random: drawn from the call's random source (seeded per call by the host for
 // queries and mutations, so they stay deterministic; never state from the snapshot). -----
 
@@ -95,6 +150,8 @@ Math.random = function random() {
 
 // "dir/module:name" -> the exported function object.
 const functions = new Map();
+// "dir/module" -> the HttpRouter it exports as default (Convex's convex/http.js).
+const routers = new Map();
 
 const KINDS = ["isQuery", "isMutation", "isAction"];
 
@@ -102,6 +159,21 @@ const KINDS = ["isQuery", "isMutation", "isAction"];
 // Exports that are not Convex functions are ignored, as Convex does.
 function register(modulePath, namespace) {
   const found = [];
+  const router = namespace.default;
+  if (router !== null && typeof router === "object" && router.isRouter === true) {
+    routers.set(modulePath, router);
+    router.getRoutes().forEach(([path, method], index) => {
+      const prefix = path.endsWith("*");
+      found.push({
+        name: `${modulePath}:route_${index}`,
+        kind: "httpAction",
+        visibility: "public",
+        args: null,
+        returns: null,
+        route: { method, path: prefix ? path.slice(0, -1) : path, prefix },
+      });
+    });
+  }
   for (const exportName of Object.keys(namespace)) {
     const value = namespace[exportName];
     if (value === null || (typeof value !== "function" && typeof value !== "object")) continue;
@@ -134,6 +206,22 @@ function invoke(path, argsJson) {
   return fn.invokeAction("", args);
 }
 
+// Runs an HTTP request through the router of `modulePath` as Convex's backend does
+// (`runRequest`, which looks the route up again and calls the httpAction); resolves to the
+// response's parts.
+async function invokeHttp(modulePath, method, url, headerPairs, body) {
+  const router = routers.get(modulePath);
+  if (router === undefined) throw new Error(`${modulePath} has no HTTP router`);
+  const pathname = new URL(url).pathname;
+  const argsJson = JSON.stringify({ method, url, headerPairs, bodyId: putBody(body) });
+  const response = JSON.parse(await router.runRequest(argsJson, pathname));
+  return {
+    status: response.status,
+    headers: response.headerPairs,
+    body: takeBody(response.bodyId) ?? new Uint8Array(0),
+  };
+}
+
 // What a rejected call reports: Convex's "Uncaught Name: message" with the stack frames,
 // and for a ConvexError its data (convex/server has already made it Convex JSON text).
 function describeError(error) {
@@ -149,4 +237,4 @@ function describeError(error) {
   return { message: `Uncaught ${formatLine([error])}`, data: null };
 }
 
-globalThis.__kilnEnvironment = { register, invoke, describeError, formatLine };
+globalThis.__kilnEnvironment = { register, invoke, invokeHttp, describeError, formatLine };

@@ -1,0 +1,147 @@
+//! The `js` section: JavaScript functions (Convex's convex/server in the QuickJS runtime
+//! component) beside the same work in Rust, and QuickJS beside node.
+
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{KilnServer, latency, post};
+
+/// The benchmark app: a trivial query, the chat app's `list`, and fib.
+const APP: &str = r#"
+import { query } from "./_generated/server";
+import { v } from "convex/values";
+
+export const hello = query(async () => "hello");
+
+export const list = query({
+  args: { channel: v.string() },
+  handler: (ctx, { channel }) =>
+    ctx.db.query("messages").withIndex("by_channel", (q) => q.eq("channel", channel)).collect(),
+});
+
+function fib(n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+
+export const fibonacci = query({ args: { n: v.number() }, handler: (_, { n }) => fib(n) });
+"#;
+
+/// About 500 KB of JavaScript: many small functions and tables, as a bundled app with its
+/// dependencies is.
+fn large_bundle() -> String {
+    let mut source = String::from("import { query } from \"./_generated/server\";\n");
+    let mut index = 0;
+    while source.len() < 500_000 {
+        source.push_str(&format!(
+            "export function helper{index}(x) {{ const table = [{index}, \"item {index}\", {{ id: {index}, tags: [\"a\", \"b\"] }}]; return table.map((t) => JSON.stringify(t) + x).join(\",\"); }}\n"
+        ));
+        index += 1;
+    }
+    source.push_str("export const ping = query(async () => helper1(\"!\"));\n");
+    source
+}
+
+pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
+    println!("== js: JavaScript functions (QuickJS, Convex's convex/server) ==");
+    let bundle = large_bundle();
+    let deploy_bundle = |tag: &str| -> anyhow::Result<f64> {
+        let body = json!({
+            "modules": kiln.modules,
+            "js": { "jsbench.js": APP, "bundle.js": &bundle },
+            "tables": {
+                "messages": { "indexes": { "by_channel": ["channel"] } },
+                "counters": { "indexes": { "by_name": ["name"] } },
+            },
+        });
+        let started = Instant::now();
+        kiln.call("/api/deploy", &body.to_string())
+            .map_err(|err| anyhow::anyhow!("{tag} deploy failed: {err}"))?;
+        Ok(super::ms(started.elapsed()))
+    };
+    let first = deploy_bundle("first")?;
+    let cached = deploy_bundle("cached")?;
+    println!(
+        "deploy of a {} KB bundle: first {first:.0} ms (load + snapshot + compile), again {cached:.0} ms (cached)",
+        bundle.len() / 1000
+    );
+
+    for _ in 0..20 {
+        kiln.call(
+            "/api/mutation",
+            r#"{"path":"messages:send","args":{"channel":"jsbench","author":"b","body":"hello"}}"#,
+        )?;
+    }
+    let rust_hello = || post("/api/query", r#"{"path":"hello","args":{}}"#);
+    let js_hello = || post("/api/query", r#"{"path":"jsbench:hello","args":{}}"#);
+    let (rust_median, rust_p99) = latency(kiln.address, rust_hello).await?;
+    let (js_median, js_p99) = latency(kiln.address, js_hello).await?;
+    println!(
+        "trivial query over HTTP (an instance from the snapshot + first call): JS median {js_median:>7.1} µs p99 {js_p99:>7.1} µs   Rust median {rust_median:>7.1} µs p99 {rust_p99:>7.1} µs"
+    );
+    let rust_list = || {
+        post(
+            "/api/query",
+            r#"{"path":"messages:list","args":{"channel":"jsbench"}}"#,
+        )
+    };
+    let js_list = || {
+        post(
+            "/api/query",
+            r#"{"path":"jsbench:list","args":{"channel":"jsbench"}}"#,
+        )
+    };
+    let (rust_median, _) = latency(kiln.address, rust_list).await?;
+    let (js_median, js_p99) = latency(kiln.address, js_list).await?;
+    println!(
+        "messages:list (20 messages): JS median {js_median:>7.1} µs p99 {js_p99:>7.1} µs   Rust median {rust_median:>7.1} µs   ratio {:.2}",
+        js_median / rust_median
+    );
+
+    let fib = || {
+        post(
+            "/api/query",
+            r#"{"path":"jsbench:fibonacci","args":{"n":25}}"#,
+        )
+    };
+    let (fib_median, _) = latency_few(kiln, fib).await?;
+    let kiln_per_second = 1e6 / fib_median;
+    match node_fib_per_second() {
+        Ok(node_per_second) => println!(
+            "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (median {:.1} ms a call, over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}",
+            fib_median / 1e3,
+            node_per_second / kiln_per_second
+        ),
+        Err(err) => {
+            println!("fib(25): Kiln JS {kiln_per_second:>7.1} calls/s; node not measured ({err})")
+        }
+    }
+    Ok(())
+}
+
+/// Median latency (µs) of a slow call, from a few samples.
+async fn latency_few(
+    kiln: &KilnServer,
+    request: impl Fn() -> hyper::Request<http_body_util::Full<bytes::Bytes>>,
+) -> anyhow::Result<(f64, f64)> {
+    super::latency_samples(kiln.address, request, 50).await
+}
+
+/// fib(25) calls per second in node, the same function, in the same run.
+fn node_fib_per_second() -> anyhow::Result<f64> {
+    let script = r#"
+function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+for (let i = 0; i < 20; i++) fib(25);
+const runs = 200;
+const started = process.hrtime.bigint();
+let sink = 0;
+for (let i = 0; i < runs; i++) sink += fib(25);
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+console.log(runs / seconds, sink);
+"#;
+    let output = Command::new("node").arg("-e").arg(script).output()?;
+    anyhow::ensure!(output.status.success(), "node failed");
+    let text = String::from_utf8(output.stdout)?;
+    Ok(text.split_whitespace().next().unwrap_or_default().parse()?)
+}
