@@ -378,3 +378,189 @@ export const greeting = query(async () => ({ now: process.env.GREETING ?? null, 
         Json::Null
     );
 }
+
+/// Nothing from the deploy reaches a call: module state starts as loaded for every call,
+/// and what top-level code saw of the clock and randomness is fixed, not the deploy's.
+#[test]
+fn every_call_starts_from_the_snapshot_with_nothing_of_deploy_time() {
+    let server = Server::start();
+    let source = module(
+        r#"
+let calls = 0;
+const loadedAt = Date.now();
+const loadRandom = Math.random();
+export const state = query(async () => {
+  calls += 1;
+  return { calls, loadedAt, loadRandom, now: Date.now() };
+});
+export const fetchInQuery = query(async () => (await fetch("http://127.0.0.1:9/")).status);
+export const timerInQuery = query(async () => new Promise((resolve) => setTimeout(resolve, 1)));
+export const waits = action(async () => {
+  const started = Date.now();
+  const order = [];
+  await new Promise((resolve) => {
+    setTimeout(() => order.push("second"), 40);
+    setTimeout(() => order.push("first"), 20);
+    const interval = setInterval(() => {
+      order.push("tick");
+      if (order.filter((x) => x === "tick").length === 2) clearInterval(interval);
+    }, 15);
+    setTimeout(resolve, 60);
+  });
+  return { order, waited: Date.now() - started };
+});
+"#,
+    );
+    let (status, body) = server.deploy_js(&[("app.js", &source)]);
+    assert_eq!(status, 200, "{body}");
+    let first = server.value("query", "app:state", json!({}));
+    let second = server.value("query", "app:state", json!({}));
+    assert_eq!(first["calls"], json!(1.0), "{first}");
+    assert_eq!(
+        second["calls"],
+        json!(1.0),
+        "state does not leak between calls"
+    );
+    // While loading, the clock read the Unix epoch and randomness was seeded with zeros.
+    assert_eq!(first["loadedAt"], json!(0.0), "{first}");
+    assert_eq!(first["loadRandom"], second["loadRandom"]);
+    assert!(first["now"].as_f64().unwrap() > 1.7e12, "{first}");
+
+    let message = server.error("query", "app:fetchInQuery", json!({}));
+    assert!(
+        message.contains("fetch is not allowed in a query"),
+        "{message}"
+    );
+    let message = server.error("query", "app:timerInQuery", json!({}));
+    assert!(
+        message.contains("Can't use setTimeout in queries and mutations"),
+        "{message}"
+    );
+    // In an action, timers run in due order while the call waits for them.
+    let waited = server.value("action", "app:waits", json!({}));
+    assert_eq!(
+        waited["order"],
+        json!(["tick", "first", "tick", "second"]),
+        "{waited}"
+    );
+    assert!(waited["waited"].as_f64().unwrap() >= 60.0, "{waited}");
+}
+
+/// Functions that fail with a ConvexError from each kind, for the client test.
+const ERRORS_MODULE: &str = r#"
+import { query, mutation, action } from "./_generated/server";
+import { ConvexError, v } from "convex/values";
+
+export const failQuery = query(async () => { throw new ConvexError({ tag: "q", n: 1n }); });
+export const failMutation = mutation({
+  args: { tag: v.string() },
+  handler: async ({ db }, { tag }) => {
+    await db.insert("notes", { tag });
+    throw new ConvexError({ tag });
+  },
+});
+export const failAction = action({
+  args: { tag: v.string() },
+  handler: async (_, { tag }) => { throw new ConvexError({ tag }); },
+});
+export const passOn = action({
+  args: { tag: v.string() },
+  handler: async ({ runMutation }, { tag }) => runMutation("errors:failMutation", { tag }),
+});
+export const plain = query(async () => { throw new Error("plain failure"); });
+"#;
+
+/// Convex's official `ConvexHttpClient` against the JavaScript apps: the suite the Rust
+/// modules pass (`tests/convex-client/check.mjs`), for the JS versions.
+#[test]
+fn the_official_convex_http_client_works_against_javascript_functions() {
+    let client_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
+    assert!(
+        client_dir.join("node_modules/convex").is_dir(),
+        "the convex npm package is not installed: run `cargo xtask ci`"
+    );
+    let server = Server::start();
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&apps)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "js"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.push(("errors.js".into(), ERRORS_MODULE.into()));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, source)| (path.as_str(), source.as_str()))
+        .collect();
+    let tables = json!({"messages": {"indexes": {"by_channel": ["channel"]}}, "counters": {"indexes": {"by_name": ["name"]}}});
+    let js: serde_json::Map<String, Json> = files
+        .iter()
+        .map(|(path, source)| (path.to_string(), json!(source)))
+        .collect();
+    let (status, body) = server.post(
+        "/api/deploy",
+        &json!({ "js": js, "tables": tables }).to_string(),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let output = std::process::Command::new("node")
+        .arg(client_dir.join("check-js.mjs"))
+        .arg(&server.url)
+        .arg(&server.site_url)
+        .output()
+        .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "check-js.mjs failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(result["list"], json!(["hello", "hi"]));
+    assert_eq!(result["counter"], json!({"counted": "5", "total": "5"}));
+    assert_eq!(
+        result["myAction"],
+        json!({"before": [], "stored": "from the client (note 1 under 1)"})
+    );
+    // The client prints the function's log lines with its name and Convex's format.
+    assert!(
+        stdout.contains("[CONVEX A(myAction)] [LOG] 'stored' 'from the client (note 1 under 1)'"),
+        "{stdout}"
+    );
+    for (name, data) in [
+        // The int64 in the data arrives as a bigint (printed `1n`).
+        ("queryError", json!({"tag": "q", "n": "1n"})),
+        ("mutationError", json!({"tag": "m"})),
+        ("actionError", json!({"tag": "a"})),
+        ("errorThroughAction", json!({"tag": "via"})),
+    ] {
+        let error = &result[name];
+        assert_eq!(error["type"], "ConvexError", "{name}: {error}");
+        assert_eq!(error["data"], data, "{name}: {error}");
+    }
+    let plain = &result["plainError"];
+    assert_eq!(plain["type"], "Error", "{plain}");
+    assert!(
+        plain["message"]
+            .as_str()
+            .unwrap()
+            .contains("Uncaught Error: plain failure"),
+        "{plain}"
+    );
+    assert!(
+        result["invalidArgs"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ArgumentValidationError"),
+        "{}",
+        result["invalidArgs"]
+    );
+    assert_eq!(
+        result["httpAction"],
+        json!({"status": 200, "body": {"hello": "Ada"}})
+    );
+}

@@ -164,7 +164,7 @@ pub(crate) fn call(path: &str, args: &str) -> Result<String, FunctionError> {
                 .get::<_, Function>("invoke")
                 .and_then(|invoke| invoke.call::<_, Value>((path, args)));
             let outcome = match started {
-                Ok(value) => drive(&ctx, value),
+                Ok(value) => drive(&ctx, value, Some(&environment)),
                 Err(err) => Settled::Rejected(errors::caught(&ctx, err)),
             };
             match outcome {
@@ -210,7 +210,7 @@ pub(crate) fn call_http(name: &str, request: HttpRequest) -> Result<HttpResponse
                     .call::<_, Value>((module_path, request.method, request.url, headers, body))
             });
             let outcome = match started {
-                Ok(value) => drive(&ctx, value),
+                Ok(value) => drive(&ctx, value, Some(&environment)),
                 Err(err) => Settled::Rejected(errors::caught(&ctx, err)),
             };
             match outcome {

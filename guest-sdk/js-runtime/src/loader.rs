@@ -147,7 +147,7 @@ fn check_path(path: &str) -> Result<(), String> {
 /// Imports (links and evaluates) the declared module `path`; its namespace.
 fn import<'js>(ctx: &Ctx<'js>, path: &str) -> Result<Object<'js>, String> {
     let promise = Module::import(ctx, path).map_err(|err| errors::describe(ctx, err))?;
-    match drive(ctx, promise.into_value()) {
+    match drive(ctx, promise.into_value(), None) {
         Settled::Resolved(namespace) => namespace
             .into_object()
             .ok_or_else(|| format!("{path}: importing it gave no module namespace")),

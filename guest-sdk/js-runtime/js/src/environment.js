@@ -85,7 +85,7 @@ function formatLine(args) {
     : line;
 }
 
-const timers = new Map();
+const consoleTimers = new Map();
 const console = {
   log: (...args) => host.log("log", formatLine(args)),
   info: (...args) => host.log("info", formatLine(args)),
@@ -97,19 +97,19 @@ const console = {
     if (!condition) host.log("error", formatLine(["Assertion failed", ...args]));
   },
   time: (label = "default") => {
-    if (timers.has(label)) host.log("warn", `Timer '${label}' already exists`);
-    else timers.set(label, Date.now());
+    if (consoleTimers.has(label)) host.log("warn", `Timer '${label}' already exists`);
+    else consoleTimers.set(label, Date.now());
   },
   timeLog: (label = "default", ...args) => {
-    const start = timers.get(label);
+    const start = consoleTimers.get(label);
     if (start === undefined) host.log("warn", `Timer '${label}' does not exist`);
     else host.log("info", formatLine([`${label}: ${Date.now() - start}ms`, ...args]));
   },
   timeEnd: (label = "default") => {
-    const start = timers.get(label);
+    const start = consoleTimers.get(label);
     if (start === undefined) host.log("warn", `Timer '${label}' does not exist`);
     else {
-      timers.delete(label);
+      consoleTimers.delete(label);
       host.log("info", `${label}: ${Date.now() - start}ms`);
     }
   },
@@ -145,6 +145,55 @@ globalThis.process = { env };
 Math.random = function random() {
   return host.random();
 };
+
+// --- Timers: setTimeout and setInterval, in actions (as in Convex: queries and mutations
+// must finish deterministically). The runtime's promise driver waits for the next due timer
+// when nothing else is left to run (`nextTimerDelay`, `runDueTimers`). -------------------
+
+const timers = new Map();
+let nextTimerId = 1;
+let timersAllowed = false;
+
+function addTimer(callback, delay, args, repeat) {
+  if (typeof callback !== "function") {
+    throw new TypeError("setTimeout/setInterval: pass a function (code strings are not supported)");
+  }
+  if (!timersAllowed) {
+    throw new Error(
+      "Can't use setTimeout in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.",
+    );
+  }
+  const wait = Math.max(0, Number(delay) || 0);
+  const id = nextTimerId++;
+  timers.set(id, { due: Date.now() + wait, wait, callback, args, repeat });
+  return id;
+}
+
+globalThis.setTimeout = (callback, delay, ...args) => addTimer(callback, delay, args, false);
+globalThis.setInterval = (callback, delay, ...args) => addTimer(callback, delay, args, true);
+globalThis.clearTimeout = (id) => void timers.delete(id);
+globalThis.clearInterval = globalThis.clearTimeout;
+
+// Milliseconds until the next timer is due (0: now), or -1 when there is none.
+function nextTimerDelay() {
+  let earliest = Infinity;
+  for (const timer of timers.values()) earliest = Math.min(earliest, timer.due);
+  return earliest === Infinity ? -1 : Math.max(0, earliest - Date.now());
+}
+
+// Runs the timers that are due, in due order; an interval is scheduled again.
+function runDueTimers() {
+  const now = Date.now();
+  const due = [...timers.entries()]
+    .filter(([, timer]) => timer.due <= now)
+    .sort(([, a], [, b]) => a.due - b.due);
+  for (const [id, timer] of due) {
+    if (!timers.has(id)) continue;
+    if (timer.repeat) timer.due = now + Math.max(1, timer.wait);
+    else timers.delete(id);
+    timer.callback(...timer.args);
+  }
+}
 
 // --- The app's functions ------------------------------------------------------------------
 
@@ -203,6 +252,7 @@ function invoke(path, argsJson) {
   const args = `[${argsJson}]`;
   if (fn.isQuery) return fn.invokeQuery(args);
   if (fn.isMutation) return fn.invokeMutation(args);
+  timersAllowed = true;
   return fn.invokeAction("", args);
 }
 
@@ -212,6 +262,7 @@ function invoke(path, argsJson) {
 async function invokeHttp(modulePath, method, url, headerPairs, body) {
   const router = routers.get(modulePath);
   if (router === undefined) throw new Error(`${modulePath} has no HTTP router`);
+  timersAllowed = true;
   const pathname = new URL(url).pathname;
   const argsJson = JSON.stringify({ method, url, headerPairs, bodyId: putBody(body) });
   const response = JSON.parse(await router.runRequest(argsJson, pathname));
@@ -237,4 +288,12 @@ function describeError(error) {
   return { message: `Uncaught ${formatLine([error])}`, data: null };
 }
 
-globalThis.__kilnEnvironment = { register, invoke, invokeHttp, describeError, formatLine };
+globalThis.__kilnEnvironment = {
+  register,
+  invoke,
+  invokeHttp,
+  describeError,
+  formatLine,
+  nextTimerDelay,
+  runDueTimers,
+};
