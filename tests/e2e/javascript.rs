@@ -564,3 +564,48 @@ fn the_official_convex_http_client_works_against_javascript_functions() {
         json!({"status": 200, "body": {"hello": "Ada"}})
     );
 }
+
+/// `kiln build` snapshots an app offline; `functions = "app.wasm"` deploys the result, which
+/// serves the same functions; a broken app fails the build with the JS error.
+#[test]
+fn kiln_build_makes_an_app_that_deploys_without_loading_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join("app.js"), module(HELLO)).unwrap();
+    std::fs::write(dir.path().join("kiln.toml"), "functions = \"app\"\n").unwrap();
+    let built = dir.path().join("built.wasm");
+    let output = std::process::Command::new(crate::support::kiln_binary())
+        .args(["build", dir.path().to_str().unwrap(), "-o"])
+        .arg(&built)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("1 functions: app:hello"), "{stdout}");
+
+    let deploy_dir = dir.path().join("deploy");
+    std::fs::create_dir(&deploy_dir).unwrap();
+    std::fs::copy(&built, deploy_dir.join("app.wasm")).unwrap();
+    std::fs::write(deploy_dir.join("kiln.toml"), "functions = \"app.wasm\"\n").unwrap();
+    let server = Server::start();
+    let output = server.cli(&["deploy", deploy_dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        server.value("query", "app:hello", json!({})),
+        json!("hello")
+    );
+
+    std::fs::write(app.join("app.js"), "export const x = (;\n").unwrap();
+    let output = std::process::Command::new(crate::support::kiln_binary())
+        .args(["build", dir.path().to_str().unwrap(), "-o"])
+        .arg(&built)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SyntaxError") && stderr.contains("app.js:1"),
+        "{stderr}"
+    );
+}

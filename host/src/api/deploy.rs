@@ -17,6 +17,7 @@ use super::router::json_response;
 use super::{ApiError, AppState, body};
 use crate::auth::AuthConfig;
 use crate::database::schema::{Schema, TableSchema};
+use crate::runtime::js::JsApp;
 use crate::runtime::{FunctionKind, HttpRoute, Visibility};
 
 /// `{"modules": {"<module name>": "<base64 of the .wasm>"}, "js": {"<path>.js": "<source>"},
@@ -31,6 +32,9 @@ pub struct DeployRequest {
     /// its path without the extension (`chat/messages:list`).
     #[serde(default, deserialize_with = "unique_js_files")]
     pub js: BTreeMap<String, String>,
+    /// Or the JavaScript app `kiln build` made: base64 of the snapshot component.
+    #[serde(default, rename = "jsApp")]
+    pub js_app: Option<String>,
     /// Tables and their indexes (`[tables]` of kiln.toml); none means no declared tables.
     #[serde(default, deserialize_with = "unique_tables")]
     pub tables: BTreeMap<String, TableSchema>,
@@ -118,9 +122,21 @@ pub async fn deploy(
     let schema = Schema {
         tables: body.tables,
     };
+    let js = match body.js_app {
+        Some(_) if !body.js.is_empty() => {
+            return Err(ApiError::bad_request(
+                "InvalidJs",
+                "give the JavaScript app as `js` (sources) or as `jsApp` (built), not both",
+            ));
+        }
+        Some(encoded) => JsApp::Prebuilt(BASE64.decode(encoded.as_bytes()).map_err(|err| {
+            ApiError::bad_request("InvalidJs", format!("jsApp is not valid base64: {err}"))
+        })?),
+        None => JsApp::Sources(body.js),
+    };
     let report = state
         .deployments
-        .deploy(modules, body.js, schema, body.auth)
+        .deploy(modules, js, schema, body.auth)
         .await?;
     tracing::info!(
         deployment = report.deployment_id,

@@ -82,15 +82,22 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
         )
     });
     progress.enable_steady_tick(Duration::from_millis(100));
-    let response = client.post(
-        "/api/deploy",
-        &serde_json::json!({
-            "modules": modules,
-            "js": js,
-            "tables": project.tables,
-            "auth": project.auth,
-        }),
-    );
+    let mut body = serde_json::json!({
+        "modules": modules,
+        "js": js,
+        "tables": project.tables,
+        "auth": project.auth,
+    });
+    if let Some(app) = project.prebuilt_app() {
+        anyhow::ensure!(
+            js.is_empty(),
+            "functions = {} is a built app: the JavaScript files in [modules] belong in it (kiln build)",
+            app.display()
+        );
+        let bytes = std::fs::read(app).with_context(|| format!("cannot read {}", app.display()))?;
+        body["jsApp"] = BASE64.encode(bytes).into();
+    }
+    let response = client.post("/api/deploy", &body);
     progress.finish_and_clear();
     let report: DeployReport =
         serde_json::from_value(response?).context("unexpected response from the server")?;

@@ -1,8 +1,9 @@
 //! The `kiln` command (DESIGN.md section 9): `serve`, `deploy`, `run`, `functions`, `data`,
-//! `env`.
+//! `env`, `build`.
 //!
 //! Every failure is reported as one line on stderr (`error: ...`) with a non-zero exit.
 
+mod build;
 mod client;
 mod data;
 mod deploy;
@@ -34,6 +35,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Deploy the modules listed in DIR/kiln.toml.
     Deploy(deploy::DeployArgs),
+    /// Load and snapshot the JavaScript app of DIR/kiln.toml into a .wasm, offline.
+    Build(build::BuildArgs),
     /// Call a function and print its result as JSON.
     Run(run::RunArgs),
     /// List the deployed functions.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::Deploy(args) => deploy::deploy(args),
+        Command::Build(args) => build::build(args),
         Command::Run(args) => run::run(args),
         Command::Functions(args) => functions::functions(args),
         Command::Data(args) => data::data(args),

@@ -21,7 +21,8 @@ pub struct Project {
     #[serde(default)]
     pub modules: BTreeMap<String, PathBuf>,
     /// A folder of JavaScript modules named by their paths in it, as a Convex app's
-    /// `convex/` folder (`functions` in Convex's `convex.json`).
+    /// `convex/` folder (`functions` in Convex's `convex.json`); or the `.wasm` that
+    /// `kiln build` made of such a folder.
     #[serde(default)]
     pub functions: Option<PathBuf>,
     /// Table name → its indexes. Tables not listed are schemaless.
@@ -65,7 +66,11 @@ impl Project {
     /// `functions` folder and the `[modules]` that are `.js` files or folders.
     pub fn javascript(&self) -> anyhow::Result<BTreeMap<String, String>> {
         let mut files = BTreeMap::new();
-        if let Some(folder) = &self.functions {
+        if let Some(folder) = self
+            .functions
+            .as_ref()
+            .filter(|_| self.prebuilt_app().is_none())
+        {
             anyhow::ensure!(
                 folder.is_dir(),
                 "functions = {}: not a folder",
@@ -80,6 +85,13 @@ impl Project {
             }
         }
         Ok(files)
+    }
+
+    /// The app `kiln build` made, when `functions` names a `.wasm`.
+    pub fn prebuilt_app(&self) -> Option<&PathBuf> {
+        self.functions
+            .as_ref()
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
     }
 
     /// The `.wasm` modules the project names.

@@ -199,15 +199,15 @@ impl Deployments {
     }
 
     /// Replaces the deployment with `modules` (name → `.wasm` bytes), the JavaScript app
-    /// `js` (module path → source; its modules are named by path), its schema and its auth
-    /// providers, all or nothing.
+    /// `js` (sources, or a `kiln build` snapshot; its modules are named by path), its
+    /// schema and its auth providers, all or nothing.
     ///
     /// Runs as a task of its own: a client that hangs up mid-deploy must not cancel it
     /// between storing the new deployment and swapping it in.
     pub async fn deploy(
         self: &Arc<Self>,
         modules: BTreeMap<String, Vec<u8>>,
-        js: BTreeMap<String, String>,
+        js: js::JsApp,
         schema: Schema,
         auth: AuthConfig,
     ) -> Result<DeployReport, DeployError> {
@@ -222,7 +222,7 @@ impl Deployments {
     async fn deploy_to_completion(
         &self,
         modules: BTreeMap<String, Vec<u8>>,
-        js: BTreeMap<String, String>,
+        js: js::JsApp,
         schema: Schema,
         auth: AuthConfig,
     ) -> Result<DeployReport, DeployError> {
@@ -393,13 +393,16 @@ impl Deployments {
     async fn deploy_js(
         &self,
         old: &Deployment,
-        js: BTreeMap<String, String>,
+        js: js::JsApp,
         record: &mut DeploymentRecord,
         loaded_modules: &mut BTreeMap<String, Arc<LoadedModule>>,
         new_blobs: &mut Vec<NewModuleBlobs>,
         report: &mut DeployReport,
     ) -> Result<(), DeployError> {
-        let app_hash = js::app_hash(&js).map_err(js_error)?;
+        let app_hash = match &js {
+            js::JsApp::Sources(modules) => js::app_hash(modules).map_err(js_error)?,
+            js::JsApp::Prebuilt(snapshot) => js::prebuilt_hash(snapshot),
+        };
         let unchanged: BTreeMap<String, Arc<LoadedModule>> = old
             .record
             .modules
@@ -408,15 +411,32 @@ impl Deployments {
             .filter_map(|(name, _)| Some((name.clone(), old.modules.get(name)?.clone())))
             .collect();
         let app = if unchanged.is_empty() {
-            let snapshot = js::snapshot(&self.runtime, &js).await.map_err(js_error)?;
             let runtime = self.runtime.clone();
-            let (compiled, snapshot) =
-                blocking(move || Ok((runtime.compile_trusted(&snapshot), snapshot))).await?;
-            let compiled = compiled.map_err(|err| {
-                DeployError::Internal(anyhow::anyhow!(
-                    "cannot compile the JS app's snapshot: {err}"
-                ))
-            })?;
+            let (compiled, snapshot) = match js {
+                js::JsApp::Sources(modules) => {
+                    let snapshot = js::snapshot(&self.runtime, &modules)
+                        .await
+                        .map_err(js_error)?;
+                    let (compiled, snapshot) =
+                        blocking(move || Ok((runtime.compile_trusted(&snapshot), snapshot)))
+                            .await?;
+                    let compiled = compiled.map_err(|err| {
+                        DeployError::Internal(anyhow::anyhow!(
+                            "cannot compile the JS app's snapshot: {err}"
+                        ))
+                    })?;
+                    (compiled, snapshot)
+                }
+                // Uploaded bytes: checked and size-limited like any module.
+                js::JsApp::Prebuilt(snapshot) => {
+                    let (compiled, snapshot) =
+                        blocking(move || Ok((runtime.compile(&snapshot), snapshot))).await?;
+                    let compiled = compiled.map_err(|err| {
+                        DeployError::InvalidJs(format!("the prebuilt app: {err}"))
+                    })?;
+                    (compiled, snapshot)
+                }
+            };
             let loaded = self
                 .runtime
                 .load_js_app(&compiled.component, None)

@@ -58,3 +58,80 @@ pub fn app_hash(modules: &BTreeMap<String, String>) -> Result<String, JsAppError
     }
     Ok(hex::encode(hasher.finalize()))
 }
+
+/// A JavaScript app as a deploy brings it.
+pub enum JsApp {
+    /// ES modules by path (`chat/messages.js` → source): loaded and snapshotted here.
+    Sources(BTreeMap<String, String>),
+    /// An app `kiln build` loaded and snapshotted already: the snapshot component.
+    Prebuilt(Vec<u8>),
+}
+
+impl JsApp {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            JsApp::Sources(modules) => modules.is_empty(),
+            JsApp::Prebuilt(_) => false,
+        }
+    }
+}
+
+/// The key of a prebuilt app: its bytes (the runtime and the sources are inside them).
+pub fn prebuilt_hash(snapshot: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"kiln-js-prebuilt\0");
+    hasher.update(snapshot);
+    hex::encode(hasher.finalize())
+}
+
+/// `kiln build`: loads and snapshots `modules` without a server (an in-memory database
+/// that nothing touches, default limits), and lists the functions the snapshot serves.
+pub async fn build_offline(
+    modules: &BTreeMap<String, String>,
+) -> Result<(Vec<u8>, Vec<String>), JsAppError> {
+    use std::sync::Arc;
+
+    use crate::config::{FetchConfig, Limits};
+    use crate::database::committer::CommitterOptions;
+    use crate::database::cursor_seal::CursorKey;
+    use crate::database::store::DocumentStore;
+    use crate::fetch::FetchClient;
+
+    let limits = Limits::default();
+    let db = redb::Database::builder()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .map_err(anyhow::Error::from)?;
+    let store = Arc::new(DocumentStore::open(
+        Arc::new(db),
+        limits.transaction_limits(),
+        CommitterOptions {
+            max_batch: limits.max_commit_batch,
+            write_log_bytes: limits.max_write_log_bytes,
+        },
+    )?);
+    let fetch = Arc::new(FetchClient::new(&FetchConfig::default())?);
+    let runtime = Arc::new(super::Runtime::new(
+        limits,
+        store,
+        CursorKey::generate()?,
+        fetch,
+    )?);
+    let snapshot = snapshot(&runtime, modules).await?;
+    let compiled = runtime
+        .compile_trusted(&snapshot)
+        .map_err(|err| anyhow::anyhow!("cannot compile the snapshot: {err}"))?;
+    let app = runtime
+        .load_js_app(&compiled.component, None)
+        .await
+        .map_err(|err| JsAppError::Load(err.to_string()))?;
+    let functions = app
+        .iter()
+        .flat_map(|(module, loaded)| {
+            loaded
+                .functions()
+                .iter()
+                .map(move |spec| format!("{module}:{}", spec.name))
+        })
+        .collect();
+    Ok((snapshot, functions))
+}
