@@ -46,7 +46,7 @@ fn large_bundle() -> String {
 pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
     println!("== js: JavaScript functions (QuickJS, Convex's convex/server) ==");
     let bundle = large_bundle();
-    let deploy_bundle = |tag: &str| -> anyhow::Result<f64> {
+    let deploy_bundle = |tag: &str| -> anyhow::Result<(f64, Option<u64>)> {
         let body = json!({
             "modules": kiln.modules,
             "js": { "jsbench.js": APP, "bundle.js": &bundle },
@@ -56,16 +56,26 @@ pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
             },
         });
         let started = Instant::now();
-        kiln.call("/api/deploy", &body.to_string())
+        let report = kiln
+            .call("/api/deploy", &body.to_string())
             .map_err(|err| anyhow::anyhow!("{tag} deploy failed: {err}"))?;
-        Ok(super::ms(started.elapsed()))
+        Ok((
+            super::ms(started.elapsed()),
+            report["jsMemoryBytes"].as_u64(),
+        ))
     };
-    let first = deploy_bundle("first")?;
-    let cached = deploy_bundle("cached")?;
+    let (first, memory) = deploy_bundle("first")?;
+    let (cached, _) = deploy_bundle("cached")?;
     println!(
         "deploy of a {} KB bundle: first {first:.0} ms (load + snapshot + compile), again {cached:.0} ms (cached)",
         bundle.len() / 1000
     );
+    if let Some(memory) = memory {
+        println!(
+            "linear memory of each call's instance (the loaded snapshot, copy-on-write): {:.1} MiB",
+            memory as f64 / (1 << 20) as f64
+        );
+    }
 
     for _ in 0..20 {
         kiln.call(

@@ -76,6 +76,10 @@ pub struct DeployReport {
     pub schema: SchemaReport,
     /// The auth providers now live, described (`oidc https://... (applicationID app)`).
     pub auth_providers: Vec<String>,
+    /// When this deploy loaded a JavaScript app: the linear memory each call's instance
+    /// starts with (the loaded snapshot's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub js_memory_bytes: Option<usize>,
 }
 
 /// How the deployment was brought back at start-up.
@@ -414,9 +418,13 @@ impl Deployments {
             let runtime = self.runtime.clone();
             let (compiled, snapshot) = match js {
                 js::JsApp::Sources(modules) => {
-                    let snapshot = js::snapshot(&self.runtime, &modules)
+                    let js::Snapshot {
+                        component: snapshot,
+                        memory_bytes,
+                    } = js::snapshot(&self.runtime, &modules)
                         .await
                         .map_err(js_error)?;
+                    report.js_memory_bytes = Some(memory_bytes);
                     let (compiled, snapshot) =
                         blocking(move || Ok((runtime.compile_trusted(&snapshot), snapshot)))
                             .await?;

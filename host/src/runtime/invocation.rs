@@ -308,6 +308,11 @@ impl MemoryLimiter {
             total_bytes: 0,
         }
     }
+
+    /// The linear memory the instance holds now.
+    pub(crate) fn total_bytes(&self) -> usize {
+        self.total_bytes
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {

@@ -181,17 +181,24 @@ function nextTimerDelay() {
   return earliest === Infinity ? -1 : Math.max(0, earliest - Date.now());
 }
 
-// Runs the timers that are due, in due order; an interval is scheduled again.
+// Runs the timers that are due, one at a time in due order (the earliest first, ties in the
+// order they were set), so an interval due again before a later timeout runs before it
+// however late this runs. An interval's next due time counts from its last, not from now.
 function runDueTimers() {
   const now = Date.now();
-  const due = [...timers.entries()]
-    .filter(([, timer]) => timer.due <= now)
-    .sort(([, a], [, b]) => a.due - b.due);
-  for (const [id, timer] of due) {
-    if (!timers.has(id)) continue;
-    if (timer.repeat) timer.due = now + Math.max(1, timer.wait);
-    else timers.delete(id);
-    timer.callback(...timer.args);
+  for (;;) {
+    let nextId;
+    let next;
+    for (const [id, timer] of timers) {
+      if (timer.due <= now && (next === undefined || timer.due < next.due)) {
+        nextId = id;
+        next = timer;
+      }
+    }
+    if (next === undefined) return;
+    if (next.repeat) next.due += Math.max(1, next.wait);
+    else timers.delete(nextId);
+    next.callback(...next.args);
   }
 }
 

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-pub use snapshot::snapshot;
+pub use snapshot::{Snapshot, snapshot};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/js_runtime.rs"));
@@ -116,7 +116,7 @@ pub async fn build_offline(
         CursorKey::generate()?,
         fetch,
     )?);
-    let snapshot = snapshot(&runtime, modules).await?;
+    let snapshot = snapshot(&runtime, modules).await?.component;
     let compiled = runtime
         .compile_trusted(&snapshot)
         .map_err(|err| anyhow::anyhow!("cannot compile the snapshot: {err}"))?;

@@ -54,11 +54,20 @@ fn loading_engine() -> anyhow::Result<&'static (Engine, Linker<InvocationState>)
     Ok(ENGINE.get_or_init(|| (engine, linker)))
 }
 
+/// A loaded app, snapshotted.
+pub struct Snapshot {
+    /// The new component.
+    pub component: Vec<u8>,
+    /// The linear memory the loaded instance holds: what every call's instance starts
+    /// with (copy-on-write: only the pages a call touches become its own).
+    pub memory_bytes: usize,
+}
+
 /// The runtime component with `modules` (path → source) loaded, as a new component.
 pub async fn snapshot(
     runtime: &Arc<Runtime>,
     modules: &BTreeMap<String, String>,
-) -> Result<Vec<u8>, JsAppError> {
+) -> Result<Snapshot, JsAppError> {
     let wasm = runtime_wasm()?;
     let (engine, linker) = loading_engine()?;
     let mut wizer = Wizer::new();
@@ -125,6 +134,7 @@ pub async fn snapshot(
         Err(trap) => return Err(JsAppError::Load(describe_trap(&store, trap))),
     }
 
+    let memory_bytes = store.data().limiter.total_bytes();
     // Reading the instance's state runs the snapshot accessors: fuel is no longer the bound.
     store.set_fuel(u64::MAX).map_err(anyhow::Error::from)?;
     let snapshot = wizer
@@ -138,7 +148,10 @@ pub async fn snapshot(
         .await
         .map_err(anyhow::Error::from)
         .context("cannot snapshot the loaded JS runtime")?;
-    Ok(snapshot)
+    Ok(Snapshot {
+        component: snapshot,
+        memory_bytes,
+    })
 }
 
 /// Why loading stopped, naming the limit.
