@@ -146,44 +146,53 @@ fn host_log(level: String, line: String) {
 /// Runs the function at `path` (`dir/module:name`) on `args` (Convex JSON text of an
 /// object) and returns the Convex JSON text of its result.
 pub(crate) fn call(path: &str, args: &str) -> Result<String, FunctionError> {
-    if phase() != Phase::Ready {
-        return Err(failure(format!(
-            "the JS runtime cannot run {path}: it is {:?}, not loaded and idle",
-            phase()
-        )));
-    }
-    set_phase(Phase::Calling);
-    random::reset();
-    syscalls::begin_call(path);
-    with_engine(|engine| {
-        engine.runtime.context().with(|ctx| {
-            let environment = engine.environment.clone().restore(&ctx).map_err(|err| {
-                failure(format!("the JS environment is gone: {}", errors::describe(&ctx, err)))
-            })?;
-            let started = environment
-                .get::<_, Function>("invoke")
-                .and_then(|invoke| invoke.call::<_, Value>((path, args)));
-            let outcome = match started {
-                Ok(value) => drive(&ctx, value, Some(&environment)),
-                Err(err) => Settled::Rejected(errors::caught(&ctx, err)),
-            };
-            match outcome {
-                Settled::Resolved(value) => value
-                    .as_string()
-                    .and_then(|text| text.to_string().ok())
-                    .ok_or_else(|| failure(format!("{path} did not resolve to Convex JSON text"))),
-                Settled::Rejected(reason) => Err(errors::function_error(&ctx, &environment, reason)),
-                Settled::NeverSettles => Err(failure(format!(
-                    "Uncaught Error: {path} never finished: it awaits a promise that can never settle (one nobody resolves)"
-                ))),
-            }
-        })
-    })
-    .unwrap_or_else(|| Err(failure("the JS runtime was never loaded".to_string())))
+    run(
+        path,
+        |_, environment| {
+            environment
+                .get::<_, Function>("invoke")?
+                .call::<_, Value>((path, args))
+        },
+        |_, value| {
+            value
+                .as_string()
+                .and_then(|text| text.to_string().ok())
+                .ok_or_else(|| failure(format!("{path} did not resolve to Convex JSON text")))
+        },
+    )
 }
 
 /// Runs `request` through the HTTP router of the route `name` (`dir/module:route_N`).
 pub(crate) fn call_http(name: &str, request: HttpRequest) -> Result<HttpResponse, FunctionError> {
+    let module_path = name.rsplit_once(':').map_or(name, |(module, _)| module);
+    run(
+        name,
+        |ctx, environment| {
+            let headers: Vec<Vec<String>> = request
+                .headers
+                .into_iter()
+                .map(|(name, value)| vec![name, value])
+                .collect();
+            let body = TypedArray::<u8>::new(ctx.clone(), request.body)?;
+            environment
+                .get::<_, Function>("invokeHttp")?
+                .call::<_, Value>((module_path, request.method, request.url, headers, body))
+        },
+        |ctx, value| {
+            http_response(value)
+                .map_err(|err| failure(format!("{name}: {}", errors::describe(ctx, err))))
+        },
+    )
+}
+
+/// One call of this instance: `start` begins it in JS (with the environment), the promise
+/// it returns is driven to its end, and `finish` reads what it resolved to. A rejection is
+/// the function's error, as Convex reports it.
+fn run<T>(
+    name: &str,
+    start: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> rquickjs::Result<Value<'js>>,
+    finish: impl for<'js> FnOnce(&Ctx<'js>, Value<'js>) -> Result<T, FunctionError>,
+) -> Result<T, FunctionError> {
     if phase() != Phase::Ready {
         return Err(failure(format!(
             "the JS runtime cannot run {name}: it is {:?}, not loaded and idle",
@@ -193,29 +202,17 @@ pub(crate) fn call_http(name: &str, request: HttpRequest) -> Result<HttpResponse
     set_phase(Phase::Calling);
     random::reset();
     syscalls::begin_call(name);
-    let module_path = name.rsplit_once(':').map_or(name, |(module, _)| module);
     with_engine(|engine| {
         engine.runtime.context().with(|ctx| {
             let environment = engine.environment.clone().restore(&ctx).map_err(|err| {
                 failure(format!("the JS environment is gone: {}", errors::describe(&ctx, err)))
             })?;
-            let headers: Vec<Vec<String>> = request
-                .headers
-                .into_iter()
-                .map(|(name, value)| vec![name, value])
-                .collect();
-            let started = TypedArray::<u8>::new(ctx.clone(), request.body).and_then(|body| {
-                environment
-                    .get::<_, Function>("invokeHttp")?
-                    .call::<_, Value>((module_path, request.method, request.url, headers, body))
-            });
-            let outcome = match started {
+            let outcome = match start(&ctx, &environment) {
                 Ok(value) => drive(&ctx, value, Some(&environment)),
                 Err(err) => Settled::Rejected(errors::caught(&ctx, err)),
             };
             match outcome {
-                Settled::Resolved(value) => http_response(value)
-                    .map_err(|err| failure(format!("{name}: {}", errors::describe(&ctx, err)))),
+                Settled::Resolved(value) => finish(&ctx, value),
                 Settled::Rejected(reason) => Err(errors::function_error(&ctx, &environment, reason)),
                 Settled::NeverSettles => Err(failure(format!(
                     "Uncaught Error: {name} never finished: it awaits a promise that can never settle (one nobody resolves)"
