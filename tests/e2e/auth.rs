@@ -513,12 +513,6 @@ secret_env = "KILN_E2E_JWT_SECRET"
 
 #[test]
 fn convex_http_client_set_auth_and_set_admin_auth_reach_get_user_identity() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
-    assert!(
-        dir.join("node_modules/convex").is_dir(),
-        "the convex npm package is not installed: run `cargo xtask ci`, or `npm ci` in {}",
-        dir.display()
-    );
     let server = Server::start();
     let (status, body) = deploy(
         &server,
@@ -527,18 +521,15 @@ fn convex_http_client_set_auth_and_set_admin_auth_reach_get_user_identity() {
     assert_eq!(status, 200, "{body}");
     let token = hs256(&claims(HS_ISSUER, "kiln-app", json!({"name": "Ada"})));
     let expired = hs256(&claims(HS_ISSUER, "kiln-app", json!({"exp": now() - 600})));
-    let output = Command::new("node")
-        .arg(dir.join("auth.mjs"))
-        .args([&server.url, &token, &expired, ADMIN_KEY])
-        .output()
-        .expect("cannot run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "auth.mjs failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let (_, result) = crate::support::run_client_script(
+        "auth.mjs",
+        &[
+            server.url.as_str(),
+            token.as_str(),
+            expired.as_str(),
+            ADMIN_KEY,
+        ],
     );
-    let result: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(
         result["bearer"],
         json!({"tokenIdentifier": "https://kiln.test|user-1", "issuer": HS_ISSUER,

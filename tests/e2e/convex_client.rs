@@ -2,21 +2,12 @@
 //! Kiln unchanged: the test runs `tests/convex-client/check.mjs` under node against a real
 //! server. `cargo xtask ci` installs the package (`npm ci`) first.
 
-use std::path::Path;
-use std::process::Command;
+use serde_json::json;
 
-use serde_json::{Value as Json, json};
-
-use crate::support::{Server, component};
+use crate::support::{Server, component, run_client_script};
 
 #[test]
 fn the_official_convex_http_client_works_unchanged() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
-    assert!(
-        dir.join("node_modules/convex").is_dir(),
-        "the convex npm package is not installed: run `cargo xtask ci`, or `npm ci` in {}",
-        dir.display()
-    );
     let server = Server::start();
     server.deploy_ok(&[
         ("hello", &component("hello")),
@@ -25,20 +16,10 @@ fn the_official_convex_http_client_works_unchanged() {
         ("myAction", &component("my-action")),
     ]);
 
-    let output = Command::new("node")
-        .arg(dir.join("check.mjs"))
-        .arg(&server.url)
-        .arg(&server.site_url)
-        .output()
-        .expect("cannot run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "check.mjs failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let (stdout, result) = run_client_script(
+        "check.mjs",
+        &[server.url.as_str(), server.site_url.as_str()],
     );
-    // The client prints the function's log lines first; the result is the last line.
-    let result: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
 
     assert_eq!(result["greet"], "Hello, Ada!");
     // bigint (int64) and ArrayBuffer (bytes) survive the round trip as their own types.

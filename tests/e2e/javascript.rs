@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value as Json, json};
 
 use crate::database::{check_chat_app, check_concurrent_increments, check_restart};
-use crate::support::{Server, int64};
+use crate::support::{Server, int64, run_client_script};
 
 /// A server with the JavaScript example apps deployed by `kiln deploy components/js`.
 fn js_apps_server() -> Server {
@@ -474,11 +474,6 @@ export const plain = query(async () => { throw new Error("plain failure"); });
 /// modules pass (`tests/convex-client/check.mjs`), for the JS versions.
 #[test]
 fn the_official_convex_http_client_works_against_javascript_functions() {
-    let client_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
-    assert!(
-        client_dir.join("node_modules/convex").is_dir(),
-        "the convex npm package is not installed: run `cargo xtask ci`"
-    );
     let server = Server::start();
     let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&apps)
@@ -507,19 +502,10 @@ fn the_official_convex_http_client_works_against_javascript_functions() {
     );
     assert_eq!(status, 200, "{body}");
 
-    let output = std::process::Command::new("node")
-        .arg(client_dir.join("check-js.mjs"))
-        .arg(&server.url)
-        .arg(&server.site_url)
-        .output()
-        .expect("cannot run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "check-js.mjs failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let (stdout, result) = run_client_script(
+        "check-js.mjs",
+        &[server.url.as_str(), server.site_url.as_str()],
     );
-    let result: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(result["list"], json!(["hello", "hi"]));
     assert_eq!(result["counter"], json!({"counted": "5", "total": "5"}));
     assert_eq!(

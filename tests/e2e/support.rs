@@ -405,3 +405,29 @@ impl Server {
         self.log().contains(text)
     }
 }
+
+/// Runs `tests/convex-client/<script>` under node with `args` (it calls a server with
+/// Convex's official client) and returns its whole output and the JSON object it prints
+/// last. `cargo xtask ci` installs the `convex` package it needs.
+pub fn run_client_script(script: &str, args: &[&str]) -> (String, Json) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
+    assert!(
+        dir.join("node_modules/convex").is_dir(),
+        "the convex npm package is not installed: run `cargo xtask ci`, or `npm ci` in {}",
+        dir.display()
+    );
+    let output = Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .output()
+        .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The client prints the functions' log lines first; the result is the last line.
+    let result = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    (stdout, result)
+}

@@ -48,15 +48,7 @@ impl Runtime {
         if bytes[6..8] == CORE_MODULE_LAYER {
             return Err(CompileError::CoreModule);
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|err| CompileError::Invalid(format!("{err:#}")))?;
-        let artifact = component
-            .serialize()
-            .map_err(|err| CompileError::Invalid(format!("cannot serialize: {err:#}")))?;
-        Ok(CompiledComponent {
-            component,
-            artifact,
-        })
+        self.compile_trusted(bytes)
     }
 
     /// Compiles a component this server made itself (a JavaScript app's snapshot, whose
