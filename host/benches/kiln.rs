@@ -47,7 +47,7 @@ use kiln_host::database::cursor_seal::CursorKey;
 use kiln_host::database::store::DocumentStore;
 use kiln_host::database::transaction::TransactionLimits;
 use kiln_host::fetch::FetchClient;
-use kiln_host::runtime::{CallContext, FunctionKind, Runtime};
+use kiln_host::runtime::{CallContext, FunctionKind, LoadedModule, Runtime};
 use kiln_host::values::Value;
 
 const CALLS: usize = 5_000;
@@ -626,20 +626,52 @@ fn large_body_figures(kiln: &KilnServer) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
-    let data = tempfile::tempdir()?;
-    let db = Arc::new(kiln_host::database::open(data.path())?);
+/// A runtime over a fresh database in `data`, with default limits and no server: for the
+/// figures measured in process.
+pub(crate) fn in_process_runtime(data: &Path) -> anyhow::Result<Arc<Runtime>> {
+    let db = Arc::new(kiln_host::database::open(data)?);
     let store = Arc::new(DocumentStore::open(
         db,
         TransactionLimits::default(),
         CommitterOptions::default(),
     )?);
-    let runtime = Arc::new(Runtime::new(
+    Ok(Arc::new(Runtime::new(
         Limits::default(),
         store,
         CursorKey::generate()?,
         Arc::new(FetchClient::new(&Default::default())?),
-    )?);
+    )?))
+}
+
+/// The median and p99 latency, in µs, of the query `function` (no arguments) over `calls`
+/// runs of `time_first_and_warm_query`: of the first call (with its instance), and of the
+/// warm one.
+pub(crate) async fn first_and_warm_latencies(
+    runtime: &Arc<Runtime>,
+    module: &LoadedModule,
+    function: &str,
+    calls: usize,
+) -> anyhow::Result<[(f64, f64); 2]> {
+    let args = Value::Object(Default::default());
+    let mut firsts = Vec::with_capacity(calls);
+    let mut warms = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let timed = runtime
+            .time_first_and_warm_query(module, function, &args)
+            .await
+            .map_err(|failure| anyhow::anyhow!("{function} failed: {failure}"))?;
+        firsts.push(timed.first);
+        warms.push(timed.warm);
+    }
+    Ok([firsts, warms].map(|mut latencies| {
+        latencies.sort();
+        (us(latencies[calls / 2]), us(latencies[calls * 99 / 100]))
+    }))
+}
+
+async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let runtime = in_process_runtime(data.path())?;
     let started = Instant::now();
     let compiled = {
         let runtime = runtime.clone();
@@ -670,6 +702,11 @@ async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
         "instantiate + call hello:default ({CALLS} calls): median {:.1} µs, p99 {:.1} µs",
         us(latencies[CALLS / 2]),
         us(latencies[CALLS * 99 / 100])
+    );
+    let [_, (warm_median, warm_p99)] =
+        first_and_warm_latencies(&runtime, &module, "default", CALLS).await?;
+    println!(
+        "warm call hello:default (a second call on one instance, which the server never makes): median {warm_median:.1} µs, p99 {warm_p99:.1} µs"
     );
     Ok(())
 }

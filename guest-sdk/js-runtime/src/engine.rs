@@ -1,5 +1,9 @@
 //! The one JS engine of an instance: created by `load` (so it is in the snapshot), with the
-//! primitives the environment script builds on, and running one call per instance.
+//! primitives the environment script builds on, and running the calls made on it.
+//!
+//! The host gives every call a fresh instance of the snapshot, so each call sees the
+//! modules' top-level state as loading left it. Only the benchmark's warm-call figure
+//! calls one instance again; that call sees what the one before it left.
 
 use std::cell::{Cell, OnceCell};
 
@@ -17,7 +21,10 @@ pub(crate) enum Phase {
     Empty,
     /// `load` is evaluating the app's modules: no host calls but logging.
     Loading,
-    /// Loaded (and snapshotted): ready for one call.
+    /// `evaluate-config` is evaluating a config module (`schema.js`, `auth.config.js`):
+    /// logging and environment variables, nothing else. Never snapshotted.
+    Configuring,
+    /// Loaded (and snapshotted), or back from a call: ready for a call.
     Ready,
     /// Running a function.
     Calling,
@@ -112,9 +119,9 @@ fn host_syscall<'js>(ctx: Ctx<'js>, op: String, args: String) -> rquickjs::Resul
 
 /// A deployment environment variable (`process.env.NAME`), read from the call's WASI
 /// environment each time. While modules load there are none: nothing of the environment
-/// may end up in the snapshot.
+/// may end up in the snapshot. A config module (never snapshotted) reads them.
 fn environment_variable(name: String) -> Option<String> {
-    if phase() != Phase::Calling {
+    if !matches!(phase(), Phase::Calling | Phase::Configuring) {
         return None;
     }
     wasi::cli::environment::get_environment()
@@ -124,7 +131,7 @@ fn environment_variable(name: String) -> Option<String> {
 }
 
 fn environment_names() -> Vec<String> {
-    if phase() != Phase::Calling {
+    if !matches!(phase(), Phase::Calling | Phase::Configuring) {
         return Vec::new();
     }
     wasi::cli::environment::get_environment()
@@ -202,7 +209,7 @@ fn run<T>(
     set_phase(Phase::Calling);
     random::reset();
     syscalls::begin_call(name);
-    with_engine(|engine| {
+    let result = with_engine(|engine| {
         engine.runtime.context().with(|ctx| {
             let environment = engine.environment.clone().restore(&ctx).map_err(|err| {
                 failure(format!("the JS environment is gone: {}", errors::describe(&ctx, err)))
@@ -220,7 +227,9 @@ fn run<T>(
             }
         })
     })
-    .unwrap_or_else(|| Err(failure("the JS runtime was never loaded".to_string())))
+    .unwrap_or_else(|| Err(failure("the JS runtime was never loaded".to_string())));
+    set_phase(Phase::Ready);
+    result
 }
 
 /// `{status, headers, body}` as `invokeHttp` resolves.

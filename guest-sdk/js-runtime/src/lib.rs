@@ -40,6 +40,10 @@ impl js_loader::Guest for Runtime {
     fn load(modules: Vec<JsModule>) -> Result<(), String> {
         loader::load(modules)
     }
+
+    fn evaluate_config(module: JsModule) -> Result<String, String> {
+        loader::evaluate_config(module)
+    }
 }
 
 impl module::Guest for Runtime {

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use javy::quickjs::function::This;
 use javy::quickjs::{Ctx, Function, Module, Object, Value};
 use rquickjs::loader::{Loader, Resolver};
 use serde::Deserialize;
@@ -62,6 +63,72 @@ export const components = componentsGeneric();
 "#;
 
 pub(crate) fn load(modules: Vec<JsModule>) -> Result<(), String> {
+    let app = start(modules, Phase::Loading)?;
+    engine::with_engine(|engine| {
+        engine.runtime.context().with(|ctx| {
+            let environment = engine
+                .environment
+                .clone()
+                .restore(&ctx)
+                .map_err(|err| errors::describe(&ctx, err))?;
+            let mut found = Vec::new();
+            for path in app.keys() {
+                let namespace = import(&ctx, path)?;
+                found.extend(register(&ctx, &environment, path, namespace)?);
+            }
+            FUNCTIONS.with(|functions| *functions.borrow_mut() = found);
+            Ok::<_, String>(())
+        })
+    })
+    .unwrap_or_else(|| Err("the JS engine was not created".into()))?;
+    // What the snapshot keeps: nothing a call could observe but the loaded modules.
+    engine::with_engine(|engine| engine.runtime.context().runtime().run_gc());
+    random::reset();
+    engine::set_phase(Phase::Ready);
+    Ok(())
+}
+
+/// A Convex config module's default export as JSON: `schema.js`'s `export()`, or
+/// `auth.config.js`'s object.
+pub(crate) fn evaluate_config(module: JsModule) -> Result<String, String> {
+    let path = module.path.clone();
+    start(vec![module], Phase::Configuring)?;
+    engine::with_engine(|engine| {
+        engine.runtime.context().with(|ctx| {
+            let namespace = import(&ctx, &path)?;
+            let fail = |err| format!("{path}: {}", errors::describe(&ctx, err));
+            let default: Value = namespace.get("default").map_err(fail)?;
+            if default.is_undefined() {
+                return Err(format!("{path}: it has no default export"));
+            }
+            // A schema (`defineSchema`) describes itself through `export()`.
+            let export = default
+                .as_object()
+                .map(|object| object.get::<_, Value>("export"))
+                .transpose()
+                .map_err(fail)?
+                .and_then(|export| export.into_function());
+            let text = match export {
+                Some(export) => export
+                    .call::<_, Value>((This(default.clone()),))
+                    .map_err(fail)?
+                    .into_string()
+                    .ok_or_else(|| format!("{path}: its export() returned no JSON text"))?,
+                None => ctx
+                    .json_stringify(default)
+                    .map_err(fail)?
+                    .ok_or_else(|| format!("{path}: its default export is not JSON"))?,
+            };
+            text.to_string().map_err(fail)
+        })
+    })
+    .unwrap_or_else(|| Err("the JS engine was not created".into()))
+}
+
+/// Checks `modules`, creates the engine, and gives it a module loader serving them,
+/// `_generated` stand-ins and the bundled convex library; the instance is then in `phase`.
+/// The app's modules by path.
+fn start(modules: Vec<JsModule>, phase: Phase) -> Result<BTreeMap<String, String>, String> {
     if engine::phase() != Phase::Empty {
         return Err("the JS runtime is loaded already: `load` runs once".into());
     }
@@ -86,7 +153,7 @@ pub(crate) fn load(modules: Vec<JsModule>) -> Result<(), String> {
     }
 
     engine::create()?;
-    engine::set_phase(Phase::Loading);
+    engine::set_phase(phase);
     let names: Vec<String> = sources.keys().cloned().collect();
     engine::with_engine(|engine| {
         engine.runtime.context().runtime().set_loader(
@@ -95,27 +162,9 @@ pub(crate) fn load(modules: Vec<JsModule>) -> Result<(), String> {
             },
             SourceLoader { sources },
         );
-        engine.runtime.context().with(|ctx| {
-            let environment = engine
-                .environment
-                .clone()
-                .restore(&ctx)
-                .map_err(|err| errors::describe(&ctx, err))?;
-            let mut found = Vec::new();
-            for path in app.keys() {
-                let namespace = import(&ctx, path)?;
-                found.extend(register(&ctx, &environment, path, namespace)?);
-            }
-            FUNCTIONS.with(|functions| *functions.borrow_mut() = found);
-            Ok::<_, String>(())
-        })
     })
-    .unwrap_or_else(|| Err("the JS engine was not created".into()))?;
-    // What the snapshot keeps: nothing a call could observe but the loaded modules.
-    engine::with_engine(|engine| engine.runtime.context().runtime().run_gc());
-    random::reset();
-    engine::set_phase(Phase::Ready);
-    Ok(())
+    .ok_or("the JS engine was not created")?;
+    Ok(app)
 }
 
 /// A path within the app: relative, `/`-separated, a `.js` or `.mjs` file, no `.` or `..`

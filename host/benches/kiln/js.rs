@@ -1,12 +1,13 @@
 //! The `js` section: JavaScript functions (Convex's convex/server in the QuickJS runtime
 //! component) beside the same work in Rust, and QuickJS beside node.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Instant;
 
 use serde_json::json;
 
-use super::{KilnServer, latency, post};
+use super::{KilnServer, first_and_warm_latencies, in_process_runtime, latency, post};
 
 /// The benchmark app: a trivial query, the chat app's `list`, and fib.
 const APP: &str = r#"
@@ -127,6 +128,30 @@ pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
             println!("fib(25): Kiln JS {kiln_per_second:>7.1} calls/s; node not measured ({err})")
         }
     }
+    in_process_figures().await
+}
+
+/// The trivial query without HTTP: a fresh instance of the snapshot and its first call
+/// (what every call costs), and a warm call (a second call on that instance).
+async fn in_process_figures() -> anyhow::Result<()> {
+    const CALLS: usize = 1_000;
+    let data = tempfile::tempdir()?;
+    let runtime = in_process_runtime(data.path())?;
+    let modules = BTreeMap::from([("jsbench.js".to_string(), APP.to_string())]);
+    let snapshot = kiln_host::runtime::js::snapshot(&runtime, &modules).await?;
+    let compiled = {
+        let runtime = runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.compile_trusted(&snapshot.component)).await??
+    };
+    let app = runtime.load_js_app(&compiled.component, None).await?;
+    let module = app
+        .get("jsbench")
+        .ok_or_else(|| anyhow::anyhow!("the snapshot lists no jsbench module"))?;
+    let [(first_median, first_p99), (warm_median, warm_p99)] =
+        first_and_warm_latencies(&runtime, module, "hello", CALLS).await?;
+    println!(
+        "trivial query in process ({CALLS} calls): instance from the snapshot + first call median {first_median:>7.1} µs p99 {first_p99:>7.1} µs   warm call (a second call on that instance) median {warm_median:>7.1} µs p99 {warm_p99:>7.1} µs"
+    );
     Ok(())
 }
 

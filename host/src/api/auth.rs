@@ -137,6 +137,11 @@ impl AdminKey {
         Err(ApiError::unauthorized("the admin key is wrong"))
     }
 
+    /// Whether `key` (given other than in the `Authorization` header) is the admin key.
+    pub fn matches(&self, key: &str) -> bool {
+        constant_time_eq(key.as_bytes(), self.0.as_bytes())
+    }
+
     /// For admin-only endpoints.
     pub fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         match self.principal(headers)? {

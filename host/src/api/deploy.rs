@@ -17,6 +17,8 @@ use super::router::json_response;
 use super::{ApiError, AppState, body};
 use crate::auth::AuthConfig;
 use crate::database::schema::{Schema, TableSchema};
+use crate::deploy::NewDeployment;
+use crate::deploy::store::JsFile;
 use crate::runtime::js::JsApp;
 use crate::runtime::{FunctionKind, HttpRoute, Visibility};
 
@@ -122,6 +124,17 @@ pub async fn deploy(
     let schema = Schema {
         tables: body.tables,
     };
+    let js_files = body
+        .js
+        .iter()
+        .map(|(path, source)| {
+            let file = JsFile {
+                source: source.clone(),
+                source_map: None,
+            };
+            (path.clone(), file)
+        })
+        .collect();
     let js = match body.js_app {
         Some(_) if !body.js.is_empty() => {
             return Err(ApiError::bad_request(
@@ -136,7 +149,13 @@ pub async fn deploy(
     };
     let report = state
         .deployments
-        .deploy(modules, js, schema, body.auth)
+        .deploy(NewDeployment {
+            modules,
+            js,
+            js_files,
+            schema,
+            auth: body.auth,
+        })
         .await?;
     tracing::info!(
         deployment = report.deployment_id,

@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod calls;
 mod connection;
+mod convex_push;
 mod cors;
 mod data;
 mod deploy;
@@ -57,6 +58,10 @@ pub struct AppState {
     requests: Arc<Semaphore>,
     /// One permit per action a client's request runs (`max_concurrent_actions`).
     actions: Semaphore,
+    /// Convex CLI pushes started and not finished.
+    pushes: crate::deploy::convex::push::Pushes,
+    /// Where the site listener (HTTP actions) listens, if it does.
+    pub site_address: Option<std::net::SocketAddr>,
 }
 
 /// A request's slot among those being handled (`max_requests_in_flight`).
@@ -91,6 +96,8 @@ impl AppState {
             cors: cors::Cors::new(cors),
             requests,
             actions,
+            pushes: Default::default(),
+            site_address: None,
         }
     }
 

@@ -7,7 +7,9 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::{ApiError, AppState, RequestPermit, calls, data, deploy, environment, http_actions};
+use super::{
+    ApiError, AppState, RequestPermit, calls, convex_push, data, deploy, environment, http_actions,
+};
 use crate::runtime::FunctionKind;
 
 /// Routes one request; every error becomes its response here.
@@ -43,6 +45,25 @@ pub async fn route<'a>(
             environment::update(state, request).await
         }
         (&Method::GET, "/api/environment_variables") => environment::list(state, request).await,
+        (&Method::POST, "/api/get_config_hashes") => {
+            convex_push::get_config_hashes(state, request).await
+        }
+        (&Method::POST, "/api/deploy2/evaluate_schema") => {
+            convex_push::evaluate_schema(state, request).await
+        }
+        (&Method::POST, "/api/deploy2/start_push") => convex_push::start_push(state, request).await,
+        (&Method::POST, "/api/deploy2/wait_for_schema") => {
+            convex_push::wait_for_schema(state, request).await
+        }
+        (&Method::POST, "/api/deploy2/finish_push") => {
+            convex_push::finish_push(state, request).await
+        }
+        (&Method::POST, "/api/deploy2/report_push_completed") => {
+            convex_push::report_push_completed(state, request).await
+        }
+        (&Method::GET, "/api/v1/get_canonical_urls") => {
+            convex_push::get_canonical_urls(state, request).await
+        }
         (&Method::GET, data) if data.starts_with("/api/data/") => {
             let table = data["/api/data/".len()..].to_string();
             data::documents(state, request, &table).await
@@ -73,6 +94,13 @@ fn is_route(path: &str) -> bool {
             | "/api/functions"
             | "/api/update_environment_variables"
             | "/api/environment_variables"
+            | "/api/get_config_hashes"
+            | "/api/deploy2/evaluate_schema"
+            | "/api/deploy2/start_push"
+            | "/api/deploy2/wait_for_schema"
+            | "/api/deploy2/finish_push"
+            | "/api/deploy2/report_push_completed"
+            | "/api/v1/get_canonical_urls"
     ) || path.starts_with("/api/run/")
         || path.starts_with("/api/data/")
 }

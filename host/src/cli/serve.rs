@@ -169,13 +169,18 @@ async fn run_server(
             })?)
         }
     };
-    let state = Arc::new(AppState::new(
+    let mut state = AppState::new(
         runtime,
         store,
         Arc::new(deployments),
         admin_key,
         &config.cors,
-    ));
+    );
+    state.site_address = site_listener
+        .as_ref()
+        .map(|listener| listener.local_addr())
+        .transpose()?;
+    let state = Arc::new(state);
     let site = match site_listener {
         Some(site_listener) => {
             println!(

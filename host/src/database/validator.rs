@@ -13,16 +13,49 @@
 
 use std::collections::BTreeMap;
 
-use kiln_values::Value;
+use kiln_values::{Validator, Value};
 use serde::{Deserialize, Serialize};
 
 use super::id::DocumentId;
 
-/// Field name → type expression, as written in kiln.toml.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DocumentValidator {
-    pub fields: BTreeMap<String, String>,
+/// What a table's documents must look like.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DocumentValidator {
+    /// Field name → type expression, as written in kiln.toml.
+    Fields(BTreeMap<String, String>),
+    /// A Convex schema's `documentType` (Convex's validator JSON: an object, a union of
+    /// objects, or any), as `defineSchema` in a pushed Convex app declares it.
+    Convex(Validator),
+}
+
+/// How a [`DocumentValidator::Convex`] is stored: `{"$convex": <validator JSON>}`. No
+/// kiln.toml field may be named `$convex`, and the fields form keeps its plain map, so
+/// validators stored before this form existed read as they were.
+const CONVEX_KEY: &str = "$convex";
+
+impl Serialize for DocumentValidator {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DocumentValidator::Fields(fields) => fields.serialize(serializer),
+            DocumentValidator::Convex(validator) => {
+                serde_json::json!({ CONVEX_KEY: validator.to_json() }).serialize(serializer)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DocumentValidator {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = serde_json::Value::deserialize(deserializer)?;
+        if let Some(validator) = json.as_object().and_then(|object| object.get(CONVEX_KEY)) {
+            return Validator::from_json(validator)
+                .map(DocumentValidator::Convex)
+                .map_err(|err| serde::de::Error::custom(format!("invalid validator: {err}")));
+        }
+        serde_json::from_value(json)
+            .map(DocumentValidator::Fields)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// How deep `array<...>` and `id<...>` may nest in one type. The default `max_value_depth`
@@ -140,7 +173,11 @@ fn parse_field(text: &str) -> Result<(Type, bool), String> {
 impl DocumentValidator {
     /// Checks every type expression, naming the field at fault.
     pub fn validate(&self) -> Result<(), String> {
-        for (field, text) in &self.fields {
+        let DocumentValidator::Fields(declared) = self else {
+            // Parsed, and so checked, when it was read.
+            return Ok(());
+        };
+        for (field, text) in declared {
             parse_field(text).map_err(|err| format!("field {field:?}: {err}"))?;
         }
         Ok(())
@@ -152,7 +189,20 @@ impl DocumentValidator {
         fields: &BTreeMap<String, Value>,
         table_of: &dyn Fn(u32) -> Option<String>,
     ) -> Result<(), String> {
-        for (field, text) in &self.fields {
+        let declared = match self {
+            DocumentValidator::Fields(declared) => declared,
+            DocumentValidator::Convex(validator) => {
+                let document = Value::Object(fields.clone());
+                let mut table_of_id = |text: &str| {
+                    let id = DocumentId::decode(text).ok()?;
+                    table_of(id.table_number)
+                };
+                return validator
+                    .check(&document, "document", &mut table_of_id)
+                    .map_err(|err| err.to_string());
+            }
+        };
+        for (field, text) in declared {
             let (ty, optional) =
                 parse_field(text).map_err(|err| format!("field {field:?}: {err}"))?;
             match fields.get(field) {
@@ -166,7 +216,7 @@ impl DocumentValidator {
                 })?,
             }
         }
-        if let Some(extra) = fields.keys().find(|name| !self.fields.contains_key(*name)) {
+        if let Some(extra) = fields.keys().find(|name| !declared.contains_key(*name)) {
             return Err(format!(
                 "unexpected field {extra:?} (the schema does not declare it)"
             ));
@@ -243,12 +293,12 @@ mod tests {
     use super::*;
 
     fn validator(fields: &[(&str, &str)]) -> DocumentValidator {
-        DocumentValidator {
-            fields: fields
+        DocumentValidator::Fields(
+            fields
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        }
+        )
     }
 
     fn document(fields: &[(&str, Value)]) -> BTreeMap<String, Value> {

@@ -5,6 +5,7 @@
 //! its schema changes, in one redb transaction (through the committer) and swaps it in.
 //! Any failure leaves the old deployment live and names the module and the reason.
 
+pub mod convex;
 mod deployment;
 pub mod environment;
 pub mod store;
@@ -20,14 +21,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 pub use deployment::Deployment;
-use store::{DeploymentRecord, ModuleRecord, NewModuleBlobs};
+use store::{DeploymentRecord, JsFile, JsFileRecord, ModuleRecord, NewModuleBlobs};
 
 use crate::auth::fetch::Fetcher;
 use crate::auth::{AuthConfig, AuthSettings, AuthVerifier};
 use crate::database::schema::{Schema, SchemaError, SchemaReport};
 use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
-use crate::runtime::{HttpRoute, LoadedModule, Runtime, js};
+use crate::runtime::{CompiledComponent, FunctionSpec, HttpRoute, LoadedModule, Runtime, js};
 
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
@@ -42,6 +43,33 @@ pub struct Deployments {
     live: RwLock<Arc<Deployment>>,
     /// Deploys run one at a time; calls never wait for it.
     deploying: tokio::sync::Mutex<()>,
+    /// The JavaScript app last loaded but not (yet) deployed: what a Convex CLI push's
+    /// `start_push` analysed, which its `finish_push` then deploys without loading again.
+    staged_js: std::sync::Mutex<Option<Arc<StagedJsApp>>>,
+}
+
+/// What a deploy is made of.
+#[derive(Default)]
+pub struct NewDeployment {
+    /// `.wasm` modules by name.
+    pub modules: BTreeMap<String, Vec<u8>>,
+    /// The JavaScript app: sources (loaded and snapshotted here) or a `kiln build` snapshot.
+    pub js: js::JsApp,
+    /// Every file of the JavaScript app by path, with its source map when it has one (also
+    /// the files the snapshot does not load, such as `auth.config.js`): what
+    /// `get_config_hashes` lists to the Convex CLI.
+    pub js_files: BTreeMap<String, JsFile>,
+    pub schema: Schema,
+    pub auth: AuthConfig,
+}
+
+/// A JavaScript app loaded, snapshotted and compiled, keyed by its app hash.
+struct StagedJsApp {
+    app_hash: String,
+    compiled: CompiledComponent,
+    snapshot: Vec<u8>,
+    memory_bytes: usize,
+    modules: BTreeMap<String, Arc<LoadedModule>>,
 }
 
 /// Why a deploy was refused. The old deployment stays live.
@@ -171,6 +199,7 @@ impl Deployments {
                 auth_settings,
                 live: RwLock::new(Arc::new(live)),
                 deploying: tokio::sync::Mutex::new(()),
+                staged_js: std::sync::Mutex::new(None),
             },
             report,
         ))
@@ -197,6 +226,12 @@ impl Deployments {
         Ok(next)
     }
 
+    /// A stored file of the JavaScript app, by its hash.
+    pub async fn stored_js_file(&self, sha256: String) -> anyhow::Result<Option<JsFile>> {
+        let db = self.db.clone();
+        blocking(move || store::js_file(&db, &sha256)).await
+    }
+
     /// The deployment calls are served from now.
     pub fn current(&self) -> Arc<Deployment> {
         self.live.read().expect("deployment lock poisoned").clone()
@@ -208,28 +243,23 @@ impl Deployments {
     ///
     /// Runs as a task of its own: a client that hangs up mid-deploy must not cancel it
     /// between storing the new deployment and swapping it in.
-    pub async fn deploy(
-        self: &Arc<Self>,
-        modules: BTreeMap<String, Vec<u8>>,
-        js: js::JsApp,
-        schema: Schema,
-        auth: AuthConfig,
-    ) -> Result<DeployReport, DeployError> {
+    pub async fn deploy(self: &Arc<Self>, new: NewDeployment) -> Result<DeployReport, DeployError> {
         let this = self.clone();
-        tokio::spawn(async move { this.deploy_to_completion(modules, js, schema, auth).await })
+        tokio::spawn(async move { this.deploy_to_completion(new).await })
             .await
             .map_err(|err| {
                 DeployError::Internal(anyhow::anyhow!("the deploy task failed: {err}"))
             })?
     }
 
-    async fn deploy_to_completion(
-        &self,
-        modules: BTreeMap<String, Vec<u8>>,
-        js: js::JsApp,
-        schema: Schema,
-        auth: AuthConfig,
-    ) -> Result<DeployReport, DeployError> {
+    async fn deploy_to_completion(&self, new: NewDeployment) -> Result<DeployReport, DeployError> {
+        let NewDeployment {
+            modules,
+            js,
+            js_files,
+            schema,
+            auth,
+        } = new;
         schema
             .validate()
             .map_err(|err| DeployError::InvalidSchema(err.to_string()))?;
@@ -255,9 +285,23 @@ impl Deployments {
             modules: BTreeMap::new(),
             schema: Schema::default(),
             auth,
+            js_files: BTreeMap::new(),
         };
         let mut loaded_modules = BTreeMap::new();
         let mut new_blobs = Vec::new();
+        for (path, file) in &js_files {
+            let sha256 = file.sha256();
+            let stored = old.record.js_files.values().any(|old| old.sha256 == sha256)
+                || new_blobs
+                    .iter()
+                    .any(|blob: &NewModuleBlobs| blob.sha256 == sha256);
+            if !stored {
+                new_blobs.push(NewModuleBlobs::js_file(file));
+            }
+            record
+                .js_files
+                .insert(path.clone(), JsFileRecord { sha256 });
+        }
 
         for (name, bytes) in modules {
             let invalid = |reason: String| DeployError::InvalidModule {
@@ -415,50 +459,14 @@ impl Deployments {
             .filter_map(|(name, _)| Some((name.clone(), old.modules.get(name)?.clone())))
             .collect();
         let app = if unchanged.is_empty() {
-            let runtime = self.runtime.clone();
-            let (compiled, snapshot) = match js {
-                js::JsApp::Sources(modules) => {
-                    let js::Snapshot {
-                        component: snapshot,
-                        memory_bytes,
-                    } = js::snapshot(&self.runtime, &modules)
-                        .await
-                        .map_err(js_error)?;
-                    report.js_memory_bytes = Some(memory_bytes);
-                    let (compiled, snapshot) =
-                        blocking(move || Ok((runtime.compile_trusted(&snapshot), snapshot)))
-                            .await?;
-                    let compiled = compiled.map_err(|err| {
-                        DeployError::Internal(anyhow::anyhow!(
-                            "cannot compile the JS app's snapshot: {err}"
-                        ))
-                    })?;
-                    (compiled, snapshot)
-                }
-                // Uploaded bytes: checked and size-limited like any module.
-                js::JsApp::Prebuilt(snapshot) => {
-                    let (compiled, snapshot) =
-                        blocking(move || Ok((runtime.compile(&snapshot), snapshot))).await?;
-                    let compiled = compiled.map_err(|err| {
-                        DeployError::InvalidJs(format!("the prebuilt app: {err}"))
-                    })?;
-                    (compiled, snapshot)
-                }
-            };
-            let loaded = self
-                .runtime
-                .load_js_app(&compiled.component, None)
-                .await
-                .map_err(|err| DeployError::InvalidJs(err.to_string()))?;
+            let staged = self.load_js(js, app_hash.clone()).await?;
+            report.js_memory_bytes = Some(staged.memory_bytes);
             new_blobs.push(NewModuleBlobs {
                 sha256: app_hash.clone(),
-                source: snapshot,
-                artifact: compiled.artifact,
+                source: staged.snapshot.clone(),
+                artifact: staged.compiled.artifact.clone(),
             });
-            loaded
-                .into_iter()
-                .map(|(name, module)| (name, Arc::new(module)))
-                .collect()
+            staged.modules.clone()
         } else {
             unchanged
         };
@@ -488,6 +496,93 @@ impl Deployments {
             loaded_modules.insert(name, loaded);
         }
         Ok(())
+    }
+}
+
+impl Deployments {
+    /// Loads, snapshots and compiles a JavaScript app (the staged one, if it is this app),
+    /// and keeps it staged.
+    async fn load_js(
+        &self,
+        js: js::JsApp,
+        app_hash: String,
+    ) -> Result<Arc<StagedJsApp>, DeployError> {
+        if let Some(staged) = self.staged_js.lock().expect("staged lock").clone()
+            && staged.app_hash == app_hash
+        {
+            return Ok(staged);
+        }
+        let runtime = self.runtime.clone();
+        let (compiled, snapshot, memory_bytes) = match js {
+            js::JsApp::Sources(modules) => {
+                let js::Snapshot {
+                    component: snapshot,
+                    memory_bytes,
+                } = js::snapshot(&self.runtime, &modules)
+                    .await
+                    .map_err(js_error)?;
+                let (compiled, snapshot) =
+                    blocking(move || Ok((runtime.compile_trusted(&snapshot), snapshot))).await?;
+                let compiled = compiled.map_err(|err| {
+                    DeployError::Internal(anyhow::anyhow!(
+                        "cannot compile the JS app's snapshot: {err}"
+                    ))
+                })?;
+                (compiled, snapshot, memory_bytes)
+            }
+            // Uploaded bytes: checked and size-limited like any module.
+            js::JsApp::Prebuilt(snapshot) => {
+                let (compiled, snapshot) =
+                    blocking(move || Ok((runtime.compile(&snapshot), snapshot))).await?;
+                let compiled = compiled
+                    .map_err(|err| DeployError::InvalidJs(format!("the prebuilt app: {err}")))?;
+                (compiled, snapshot, 0)
+            }
+        };
+        let loaded = self
+            .runtime
+            .load_js_app(&compiled.component, None)
+            .await
+            .map_err(|err| DeployError::InvalidJs(err.to_string()))?;
+        let staged = Arc::new(StagedJsApp {
+            app_hash,
+            compiled,
+            snapshot,
+            memory_bytes,
+            modules: loaded
+                .into_iter()
+                .map(|(name, module)| (name, Arc::new(module)))
+                .collect(),
+        });
+        *self.staged_js.lock().expect("staged lock") = Some(staged.clone());
+        Ok(staged)
+    }
+
+    /// Loads the JavaScript app `modules` without deploying it (the live app, if it is the
+    /// same) and returns its functions by module: a Convex CLI push's analysis. The deploy
+    /// that follows reuses the loaded app.
+    pub async fn stage_js(
+        &self,
+        modules: BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, Vec<FunctionSpec>>, DeployError> {
+        let app_hash = js::app_hash(&modules).map_err(js_error)?;
+        let live = self.current();
+        let from_live: BTreeMap<String, Vec<FunctionSpec>> = live
+            .record
+            .modules
+            .iter()
+            .filter(|(_, module)| module.js && module.sha256 == app_hash)
+            .map(|(name, module)| (name.clone(), module.functions.clone()))
+            .collect();
+        if !from_live.is_empty() {
+            return Ok(from_live);
+        }
+        let staged = self.load_js(js::JsApp::Sources(modules), app_hash).await?;
+        Ok(staged
+            .modules
+            .iter()
+            .map(|(name, module)| (name.clone(), module.functions().to_vec()))
+            .collect())
     }
 }
 

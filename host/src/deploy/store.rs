@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::FunctionSpec;
 
-/// SHA-256 of a module's `.wasm` → the `.wasm` bytes as uploaded.
+/// SHA-256 of a module's `.wasm` → the `.wasm` bytes as uploaded; and
+/// [`JsFileRecord::sha256`] of a JavaScript file → its [`JsFile`] as JSON.
 const MODULE_SOURCES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("module_sources");
 /// SHA-256 of a module's `.wasm` → its component compiled by this server's engine.
 const COMPILED_ARTIFACTS: TableDefinition<&[u8], &[u8]> =
@@ -33,6 +34,39 @@ pub struct DeploymentRecord {
     /// have none.
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+    /// The files of its JavaScript app by path (`chat/messages.js`, `_deps/x.js`), each
+    /// stored under its hash, which the Convex CLI compares with its own to send only the
+    /// files that changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub js_files: BTreeMap<String, JsFileRecord>,
+}
+
+/// One file of the JavaScript app, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct JsFileRecord {
+    /// Hex SHA-256 of the source followed by the source map (none: empty), as the Convex
+    /// CLI hashes a module; the key of its [`JsFile`] in the sources table.
+    pub sha256: String,
+}
+
+/// A file of the JavaScript app: its source, and the source map a Convex CLI push sends.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JsFile {
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_map: Option<String>,
+}
+
+impl JsFile {
+    /// The Convex CLI's hash of a module: hex SHA-256 of the source, then the source map.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.source.as_bytes());
+        hasher.update(self.source_map.as_deref().unwrap_or_default().as_bytes());
+        hex::encode(hasher.finalize())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -49,11 +83,22 @@ pub struct ModuleRecord {
     pub js: bool,
 }
 
-/// A module that is new to the store: its source and compiled artifact.
+/// A module that is new to the store: its source and compiled artifact (a JavaScript
+/// file has none).
 pub struct NewModuleBlobs {
     pub sha256: String,
     pub source: Vec<u8>,
     pub artifact: Vec<u8>,
+}
+
+impl NewModuleBlobs {
+    pub fn js_file(file: &JsFile) -> Self {
+        Self {
+            sha256: file.sha256(),
+            source: serde_json::to_vec(file).expect("a JsFile serializes"),
+            artifact: Vec::new(),
+        }
+    }
 }
 
 pub fn current_deployment(db: &Database) -> anyhow::Result<Option<DeploymentRecord>> {
@@ -77,6 +122,13 @@ pub fn compiled_artifact(db: &Database, sha256: &str) -> anyhow::Result<Option<V
 
 pub fn module_source(db: &Database, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
     blob(db, MODULE_SOURCES, sha256)
+}
+
+/// A file of the JavaScript app, by its [`JsFileRecord::sha256`].
+pub fn js_file(db: &Database, sha256: &str) -> anyhow::Result<Option<JsFile>> {
+    blob(db, MODULE_SOURCES, sha256)?
+        .map(|json| serde_json::from_slice(&json).context("a stored JavaScript file is corrupt"))
+        .transpose()
 }
 
 fn blob(
@@ -127,7 +179,9 @@ pub fn write_deployment(
     let referenced: BTreeSet<Vec<u8>> = record
         .modules
         .values()
-        .map(|module| hex::decode(&module.sha256))
+        .map(|module| &module.sha256)
+        .chain(record.js_files.values().map(|file| &file.sha256))
+        .map(hex::decode)
         .collect::<Result<_, _>>()
         .context("invalid module hash")?;
     {
@@ -136,7 +190,9 @@ pub fn write_deployment(
         for module in new_modules {
             let key = hex::decode(&module.sha256).context("invalid module hash")?;
             sources.insert(key.as_slice(), module.source.as_slice())?;
-            artifacts.insert(key.as_slice(), module.artifact.as_slice())?;
+            if !module.artifact.is_empty() {
+                artifacts.insert(key.as_slice(), module.artifact.as_slice())?;
+            }
         }
         sources.retain(|key, _| referenced.contains(key))?;
         artifacts.retain(|key, _| referenced.contains(key))?;
@@ -168,6 +224,7 @@ mod tests {
             deployed_at_ms: 0,
             schema: Default::default(),
             auth: Default::default(),
+            js_files: Default::default(),
             modules: modules
                 .iter()
                 .map(|(name, sha)| {

@@ -1,6 +1,7 @@
 //! Runs components: one wasmtime engine, compiled modules, one fresh instance per call,
 //! each inside its limits. Knows nothing of HTTP or of how deployments are stored.
 
+mod bench;
 pub(crate) mod bindings;
 pub(crate) mod call;
 mod compile;
@@ -14,6 +15,7 @@ mod module;
 mod output;
 mod validation;
 
+pub use bench::FirstAndWarm;
 pub use call::{CallContext, FunctionTable};
 pub use compile::{CompileError, CompiledComponent};
 pub use engine::Runtime;

@@ -3,6 +3,7 @@
 //! app's modules and is snapshotted (`snapshot`); the snapshot is then compiled and served
 //! like any component, one module per module path.
 
+mod config;
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+pub use config::evaluate_config;
 pub use snapshot::{Snapshot, snapshot};
 
 mod embedded {
@@ -65,6 +67,12 @@ pub enum JsApp {
     Sources(BTreeMap<String, String>),
     /// An app `kiln build` loaded and snapshotted already: the snapshot component.
     Prebuilt(Vec<u8>),
+}
+
+impl Default for JsApp {
+    fn default() -> Self {
+        JsApp::Sources(BTreeMap::new())
+    }
 }
 
 impl JsApp {

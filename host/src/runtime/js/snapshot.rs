@@ -24,19 +24,19 @@ use crate::runtime::{FunctionKind, Runtime};
 /// `kiln:platform/js-loader.js-module`
 #[derive(ComponentType, Lower)]
 #[component(record)]
-struct JsModule {
-    path: String,
-    source: String,
+pub(super) struct JsModule {
+    pub(super) path: String,
+    pub(super) source: String,
 }
 
-const LOADER_INTERFACE: &str = "kiln:platform/js-loader@0.1.0";
+pub(super) const LOADER_INTERFACE: &str = "kiln:platform/js-loader@0.1.0";
 
 /// The most work loading an app may do (wasm instructions, about): evaluating Convex's
 /// library and a large app takes a small fraction; a top-level loop stops here.
-const LOAD_FUEL: u64 = 4_000_000_000;
+pub(super) const LOAD_FUEL: u64 = 4_000_000_000;
 
 /// The engine and linker apps are loaded with (built on first use).
-fn loading_engine() -> anyhow::Result<&'static (Engine, Linker<InvocationState>)> {
+pub(super) fn loading_engine() -> anyhow::Result<&'static (Engine, Linker<InvocationState>)> {
     static ENGINE: OnceLock<(Engine, Linker<InvocationState>)> = OnceLock::new();
     if let Some(engine) = ENGINE.get() {
         return Ok(engine);
@@ -155,7 +155,7 @@ pub async fn snapshot(
 }
 
 /// Why loading stopped, naming the limit.
-fn describe_trap(store: &Store<InvocationState>, trap: wasmtime::Error) -> String {
+pub(super) fn describe_trap(store: &Store<InvocationState>, trap: wasmtime::Error) -> String {
     if let Some(exceeded) = trap.downcast_ref::<MemoryLimitExceeded>() {
         return format!("loading the modules ran out of memory: {exceeded}");
     }

@@ -1,0 +1,170 @@
+//! A Convex CLI push in Kiln: `start_push` evaluates the app (its schema, its auth config,
+//! its modules) without touching the live deployment and stages the result; `finish_push`
+//! deploys what was staged. Between the two the CLI runs codegen and the type checker, and
+//! may never finish (`npx convex codegen` starts a push only to read its analysis).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{auth, schema};
+use crate::auth::AuthConfig;
+use crate::database::schema::Schema;
+use crate::deploy::store::JsFile;
+use crate::deploy::{DeployError, DeployReport, Deployments, NewDeployment};
+use crate::runtime::{FunctionSpec, Runtime, js};
+
+/// The file whose default export is the app's auth providers. Convex evaluates it apart,
+/// with the environment variables; it is not one of the app's function modules.
+pub const AUTH_CONFIG: &str = "auth.config.js";
+
+/// How many started pushes are kept waiting for their finish; the oldest goes first.
+const MAX_STAGED: usize = 8;
+
+/// A push analysed and waiting for `finish_push`.
+pub struct StagedPush {
+    /// Every file of the app by path, with source maps.
+    pub files: BTreeMap<String, JsFile>,
+    pub schema: Schema,
+    pub auth: AuthConfig,
+    /// The functions the app's modules export, by module.
+    pub functions: BTreeMap<String, Vec<FunctionSpec>>,
+}
+
+/// Pushes started and not finished, by id.
+#[derive(Default)]
+pub struct Pushes {
+    next_id: AtomicU64,
+    staged: Mutex<VecDeque<(u64, Arc<StagedPush>)>>,
+}
+
+impl Pushes {
+    /// Keeps `push` for its finish; its id.
+    pub fn stage(&self, push: StagedPush) -> (u64, Arc<StagedPush>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let push = Arc::new(push);
+        let mut staged = self.staged.lock().expect("pushes lock");
+        if staged.len() == MAX_STAGED {
+            staged.pop_front();
+        }
+        staged.push_back((id, push.clone()));
+        (id, push)
+    }
+
+    /// The push `id` started, taken out: a push finishes once.
+    pub fn take(&self, id: u64) -> Option<Arc<StagedPush>> {
+        let mut staged = self.staged.lock().expect("pushes lock");
+        let position = staged.iter().position(|(staged_id, _)| *staged_id == id)?;
+        staged.remove(position).map(|(_, push)| push)
+    }
+}
+
+/// Why a push cannot go ahead, with Convex's error code where it has one.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> PushError {
+    PushError::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Evaluates an app: the schema (`schema_source`, `schema.js`), the auth config, and every
+/// module, which are loaded and snapshotted (staged in `deployments` for the finish).
+pub async fn start(
+    runtime: &Arc<Runtime>,
+    deployments: &Deployments,
+    files: BTreeMap<String, JsFile>,
+    schema_source: Option<&JsFile>,
+) -> Result<StagedPush, PushError> {
+    let schema = match schema_source {
+        Some(file) => {
+            let json = js::evaluate_config(runtime, "schema.js", &file.source)
+                .await
+                .map_err(|err| config_error("InvalidSchema", "your schema", err))?;
+            let schema = schema::from_convex_json(&json)
+                .map_err(|err| invalid("InvalidSchema", format!("schema.ts: {err}")))?;
+            schema
+                .validate()
+                .map_err(|err| invalid("InvalidSchema", format!("schema.ts: {err}")))?;
+            schema
+        }
+        None => Schema::default(),
+    };
+    let auth = match files.get(AUTH_CONFIG) {
+        Some(file) => {
+            let json = js::evaluate_config(runtime, AUTH_CONFIG, &file.source)
+                .await
+                .map_err(|err| config_error("InvalidAuthConfig", "the auth config", err))?;
+            let auth = auth::from_convex_json(&json)
+                .map_err(|err| invalid("AuthConfigNotMatchingSchemaError", err))?;
+            auth.validate().map_err(|err| {
+                invalid(
+                    "InvalidAuthConfig",
+                    format!("auth.config.ts: {err} (a provider's value from `process.env` that is not set is missing here: set it with `npx convex env set`)"),
+                )
+            })?;
+            auth
+        }
+        None => AuthConfig::default(),
+    };
+    let functions = deployments
+        .stage_js(modules_of(&files))
+        .await
+        .map_err(|err| match err {
+            DeployError::InvalidJs(message) => invalid(
+                "InvalidModules",
+                format!(
+                    "Hit an error while pushing:\nLoading the pushed modules encountered the following error:\n{message}"
+                ),
+            ),
+            other => PushError::Deploy(other),
+        })?;
+    Ok(StagedPush {
+        files,
+        schema,
+        auth,
+        functions,
+    })
+}
+
+/// Deploys a staged push: it replaces the whole deployment, as a `kiln deploy` does.
+pub async fn finish(
+    deployments: &Arc<Deployments>,
+    push: &StagedPush,
+) -> Result<DeployReport, DeployError> {
+    deployments
+        .deploy(NewDeployment {
+            modules: BTreeMap::new(),
+            js: js::JsApp::Sources(modules_of(&push.files)),
+            js_files: push.files.clone(),
+            schema: push.schema.clone(),
+            auth: push.auth.clone(),
+        })
+        .await
+}
+
+/// The files the runtime loads: all but the auth config.
+fn modules_of(files: &BTreeMap<String, JsFile>) -> BTreeMap<String, String> {
+    files
+        .iter()
+        .filter(|(path, _)| path.as_str() != AUTH_CONFIG)
+        .map(|(path, file)| (path.clone(), file.source.clone()))
+        .collect()
+}
+
+fn config_error(code: &'static str, what: &str, err: js::JsAppError) -> PushError {
+    match err {
+        js::JsAppError::Internal(err) => PushError::Deploy(DeployError::Internal(err)),
+        other => invalid(
+            code,
+            format!("Hit an error while pushing:\nHit an error while evaluating {what}:\n{other}"),
+        ),
+    }
+}
