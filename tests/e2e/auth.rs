@@ -24,7 +24,7 @@ use crate::support::{ADMIN_KEY, Server, component, kiln_binary};
 const SECRET: &str = "e2e-test-secret-of-at-least-32-bytes";
 const HS_ISSUER: &str = "https://kiln.test";
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/jwt")
         .join(name);
@@ -39,7 +39,7 @@ fn now() -> u64 {
 }
 
 /// Claims valid for an hour, with `extra` on top.
-fn claims(issuer: &str, audience: &str, extra: Json) -> Json {
+pub(crate) fn claims(issuer: &str, audience: &str, extra: Json) -> Json {
     let mut claims = json!({
         "iss": issuer, "sub": "user-1", "aud": audience, "iat": now(), "exp": now() + 3600,
     });
@@ -49,7 +49,12 @@ fn claims(issuer: &str, audience: &str, extra: Json) -> Json {
     claims
 }
 
-fn sign(algorithm: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Json) -> String {
+pub(crate) fn sign(
+    algorithm: Algorithm,
+    kid: Option<&str>,
+    key: &EncodingKey,
+    claims: &Json,
+) -> String {
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, claims, key).unwrap()
@@ -64,7 +69,7 @@ fn hs256(claims: &Json) -> String {
     )
 }
 
-fn rsa(name: &str) -> EncodingKey {
+pub(crate) fn rsa(name: &str) -> EncodingKey {
     EncodingKey::from_rsa_pem(fixture(name).as_bytes()).unwrap()
 }
 

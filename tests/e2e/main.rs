@@ -9,6 +9,7 @@ mod support;
 mod auth;
 mod calls;
 mod cli;
+mod convex_cli;
 mod convex_client;
 mod cursors;
 mod database;

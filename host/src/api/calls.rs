@@ -13,7 +13,10 @@ use kiln_values::{Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
+use std::time::{Instant, SystemTime};
+
 use super::auth::{Caller, Principal};
+use super::function_log::Execution;
 use super::router::json_response;
 use super::{ApiError, AppState, RequestPermit, body, error};
 use crate::function_path::FunctionPath;
@@ -71,6 +74,19 @@ struct CallBody {
     format: Option<String>,
 }
 
+/// `/api/function` (what `npx convex run` and `ConvexHttpClient.function` send).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FunctionBody {
+    path: String,
+    #[serde(default)]
+    args: Option<Json>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    component_path: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunBody {
@@ -97,6 +113,34 @@ pub async fn call<'a>(
         caller,
         path,
         expected,
+        body.args,
+        body.format.as_deref(),
+    )
+    .await
+}
+
+/// `/api/function`: any kind, by path, as `npx convex run` calls.
+pub async fn function<'a>(
+    state: &'a AppState,
+    request: Request<Incoming>,
+    permit: RequestPermit<'a>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = authenticate(state, &request).await?;
+    let body: FunctionBody = read_call_body(state, request.into_body()).await?;
+    if let Some(component) = body.component_path.filter(|path| !path.is_empty()) {
+        return Err(ApiError::bad_request(
+            "ComponentsUnsupported",
+            format!("Kiln does not run Convex components yet (componentPath {component:?})"),
+        ));
+    }
+    let path = FunctionPath::parse(&body.path)
+        .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
+    execute(
+        state,
+        permit,
+        caller,
+        path,
+        None,
         body.args,
         body.format.as_deref(),
     )
@@ -201,6 +245,7 @@ async fn execute<'a>(
     let _slot = state.call_slot(spec.kind, permit).await;
     tracing::debug!("calling {path}");
     let context = CallContext::root(deployment.clone(), caller.identity);
+    let started = (SystemTime::now(), Instant::now());
     let invocation = state
         .runtime
         .invoke(&context, module, &spec.name, spec.kind, &args)
@@ -208,6 +253,14 @@ async fn execute<'a>(
     for line in &invocation.log_lines {
         tracing::info!(target: FUNCTION_LOG, function = %path, "{line}");
     }
+    state.function_log.record(Execution {
+        kind: spec.kind,
+        identifier: path.to_string(),
+        started: started.0,
+        duration: started.1.elapsed(),
+        log_lines: &invocation.log_lines,
+        error: invocation.outcome.as_ref().err().map(ToString::to_string),
+    });
     Ok(match invocation.outcome {
         Ok(value) => json_response(
             StatusCode::OK,

@@ -87,6 +87,8 @@ pub async fn serve<'a>(
     let _slot = state.call_slot(FunctionKind::HttpAction, permit).await;
     tracing::debug!("HTTP action {path}");
     let context = CallContext::root(deployment.clone(), identity);
+    let started = (std::time::SystemTime::now(), std::time::Instant::now());
+    let identifier = format!("{} {route_path}", request.method);
     let (outcome, log_lines) = state
         .runtime
         .invoke_http(
@@ -100,6 +102,14 @@ pub async fn serve<'a>(
     for line in &log_lines {
         tracing::info!(target: calls::FUNCTION_LOG, function = %path, "{line}");
     }
+    state.function_log.record(super::function_log::Execution {
+        kind: FunctionKind::HttpAction,
+        identifier,
+        started: started.0,
+        duration: started.1.elapsed(),
+        log_lines: &log_lines,
+        error: outcome.as_ref().err().map(ToString::to_string),
+    });
     match outcome {
         Ok(returned) => {
             let mut response = Response::builder().status(returned.status);

@@ -15,6 +15,7 @@ mod data;
 mod deploy;
 mod environment;
 mod error;
+mod function_log;
 mod http_actions;
 mod router;
 mod service;
@@ -58,6 +59,8 @@ pub struct AppState {
     requests: Arc<Semaphore>,
     /// One permit per action a client's request runs (`max_concurrent_actions`).
     actions: Semaphore,
+    /// The recent executions clients called, for `stream_function_logs`.
+    function_log: function_log::FunctionLog,
     /// Convex CLI pushes started and not finished.
     pushes: crate::deploy::convex::push::Pushes,
     /// Where the site listener (HTTP actions) listens, if it does.
@@ -96,6 +99,7 @@ impl AppState {
             cors: cors::Cors::new(cors),
             requests,
             actions,
+            function_log: Default::default(),
             pushes: Default::default(),
             site_address: None,
         }

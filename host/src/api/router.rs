@@ -8,7 +8,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::{
-    ApiError, AppState, RequestPermit, calls, convex_push, data, deploy, environment, http_actions,
+    ApiError, AppState, RequestPermit, calls, convex_push, data, deploy, environment, function_log,
+    http_actions,
 };
 use crate::runtime::FunctionKind;
 
@@ -31,6 +32,8 @@ pub async fn route<'a>(
         (&Method::POST, "/api/action") => {
             calls::call(state, request, permit, Some(FunctionKind::Action)).await
         }
+        (&Method::POST, "/api/function") => calls::function(state, request, permit).await,
+        (&Method::GET, "/api/stream_function_logs") => function_log::stream(state, request).await,
         (&Method::POST, run) if run.starts_with("/api/run/") => {
             let function = run["/api/run/".len()..].to_string();
             calls::run(state, request, permit, &function).await
@@ -90,6 +93,8 @@ fn is_route(path: &str) -> bool {
             | "/api/query"
             | "/api/mutation"
             | "/api/action"
+            | "/api/function"
+            | "/api/stream_function_logs"
             | "/api/deploy"
             | "/api/functions"
             | "/api/update_environment_variables"

@@ -14,6 +14,7 @@ export const list = query({
 export const send = mutation({
   args: { channel: v.string(), author: v.string(), body: v.string() },
   handler: async (ctx, message) => {
+    console.log("sent to", message.channel);
     const id = await ctx.db.insert("messages", message);
     const count: number = await ctx.runQuery(internal.messages.count, {
       channel: message.channel,
