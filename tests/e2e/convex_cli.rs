@@ -51,6 +51,17 @@ impl App {
 
     /// Runs the Convex CLI in the app against `server` with `admin_key`.
     fn convex_with_key(&self, server: &Server, admin_key: &str, args: &[&str]) -> Output {
+        self.convex_with_env(server, admin_key, &[], args)
+    }
+
+    /// Runs the Convex CLI with `env` set as well.
+    fn convex_with_env(
+        &self,
+        server: &Server,
+        admin_key: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Output {
         let cli = client_dir().join("node_modules/convex/bin/main.js");
         assert!(
             cli.is_file(),
@@ -67,6 +78,7 @@ impl App {
             .env("CI", "1")
             .env_remove("CONVEX_DEPLOYMENT")
             .env_remove("CONVEX_DEPLOY_KEY")
+            .envs(env.iter().copied())
             .output()
             .expect("cannot run node")
     }
@@ -235,7 +247,10 @@ fn bad_pushes_are_refused_and_the_previous_deployment_stays_live() {
     // A schema that the stored documents violate.
     app.edit("convex/schema.ts", "body: v.string(),", "body: v.number(),");
     let output = app.deploy_refused(&server);
+    // Reported by wait_for_schema, as the CLI shows a failed schema validation.
+    assert!(output.contains("Schema validation failed"), "{output}");
     assert!(output.contains("does not match the new schema"), "{output}");
+    assert!(output.contains("body"), "{output}");
     still_live("a violated schema");
     app.edit("convex/schema.ts", "body: v.number(),", "body: v.string(),");
 
@@ -331,4 +346,29 @@ fn convex_dev_once_pushes_and_convex_run_calls_functions_whose_logs_stream() {
     // Without the admin key, no logs.
     let (status, _) = server.get("/api/stream_function_logs?cursor=0", false);
     assert_eq!(status, 401);
+}
+
+#[test]
+fn codegen_works_against_kiln_and_another_cli_version_is_refused_naming_both() {
+    let server = Server::start();
+    let app = App::copy();
+    set_jwks(&app, &server);
+    // codegen starts a push to read the analysis, and never finishes it.
+    let output = app.convex(&server, &["codegen", "--typecheck", "disable"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(app.path("convex/_generated/api.d.ts").is_file());
+    let (_, listing) = server.get("/api/functions", true);
+    assert!(!listing.contains("messages:list"), "codegen deployed: {listing}");
+
+    let output = app.convex_with_env(
+        &server,
+        ADMIN_KEY,
+        &[("CONVEX_VERSION_OVERRIDE", "1.47.0")],
+        &["deploy", "--typecheck", "disable"],
+    );
+    let text = describe(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("1.48.x") && text.contains("1.47.0"), "{text}");
+    let (_, listing) = server.get("/api/functions", true);
+    assert!(!listing.contains("messages:list"), "{listing}");
 }

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -30,7 +31,7 @@ use serde_json::{Value as Json, json};
 use super::router::json_response;
 use super::{ApiError, AppState, body};
 use crate::database::schema::Schema;
-use crate::deploy::convex::push::{self, PushError, StagedPush};
+use crate::deploy::convex::push::{self, PushError, SchemaCheck, StagedPush};
 use crate::deploy::store::JsFile;
 use crate::runtime::{FunctionKind, Visibility};
 
@@ -94,6 +95,21 @@ struct StartPushEcho {
     kiln_push_id: Option<u64>,
     #[serde(default)]
     schema_change: Json,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitForSchemaRequest {
+    admin_key: Option<String>,
+    schema_change: SchemaChangeEcho,
+    timeout_ms: Option<u64>,
+}
+
+/// The `schemaChange` of a `start_push` answer, as the CLI sends it back.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaChangeEcho {
+    kiln_push_id: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +257,8 @@ pub async fn start_push(
                 "allocatedComponentIds": null,
                 "schemaIds": null,
                 "indexDiffs": { "": index_diff },
+                // Comes back in wait_for_schema: whose schema check to wait for.
+                "kilnPushId": push_id,
             },
             // Comes back in finish_push's `startPush`: which staged push to deploy.
             "kilnPushId": push_id,
@@ -248,21 +266,50 @@ pub async fn start_push(
     ))
 }
 
-/// `POST /api/deploy2/wait_for_schema`: Kiln builds the new indexes and checks the
-/// documents against the new validators while `finish_push` deploys, before the new
-/// functions go live; a document that does not match fails that finish.
+/// `POST /api/deploy2/wait_for_schema`: waits (up to the CLI's `timeoutMs`) for the
+/// check of the stored documents against the push's new validators, which `start_push`
+/// began. The new indexes are built while `finish_push` deploys, before the new functions
+/// go live; that deploy also checks the documents written since.
 pub async fn wait_for_schema(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let headers = request.headers().clone();
-    let body: AdminKeyInBody = read_body(state, request).await?;
+    let body: WaitForSchemaRequest = read_body(state, request).await?;
     require_admin(state, &headers, body.admin_key.as_deref())?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "type": "complete" }),
-    ))
+    let Some(staged) = body
+        .schema_change
+        .kiln_push_id
+        .and_then(|id| state.pushes.get(id))
+    else {
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "type": "complete" }),
+        ));
+    };
+    let wait = Duration::from_millis(body.timeout_ms.unwrap_or(10_000).min(MAX_SCHEMA_WAIT_MS));
+    let answer = match staged.schema_check_within(wait).await {
+        SchemaCheck::Passed => json!({ "type": "complete" }),
+        SchemaCheck::Failed { table, message } => json!({
+            "type": "failed",
+            "error": message,
+            "componentPath": "",
+            "tableName": table,
+        }),
+        SchemaCheck::Running { .. } => json!({
+            "type": "inProgress",
+            "components": { "": {
+                "schemaValidationComplete": false,
+                "indexesComplete": 0,
+                "indexesTotal": 0,
+            }},
+        }),
+    };
+    Ok(json_response(StatusCode::OK, &answer))
 }
+
+/// The longest `wait_for_schema` holds a request.
+const MAX_SCHEMA_WAIT_MS: u64 = 30_000;
 
 /// `POST /api/deploy2/finish_push`
 pub async fn finish_push(

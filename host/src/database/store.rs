@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::committer::{CommitError, Committer, CommitterOptions};
 use super::persistence::Persistence;
 use super::transaction::{DbError, Transaction, TransactionLimits};
+use super::validator::DocumentValidator;
 
 pub struct DocumentStore {
     persistence: Arc<Persistence>,
@@ -105,6 +106,42 @@ impl DocumentStore {
 
     pub fn limits(&self) -> &TransactionLimits {
         &self.limits
+    }
+
+    /// The first stored document of `table` that `validator` refuses, described; `None` if
+    /// every one matches (or the table does not exist). Reads a chunk per snapshot, so a
+    /// large table holds no transaction open; writes meanwhile are not seen (a deploy that
+    /// declares the validator checks those). Blocking: call from a blocking thread.
+    pub fn first_violation(
+        &self,
+        table: &str,
+        validator: &DocumentValidator,
+    ) -> anyhow::Result<Option<String>> {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let snapshot = self.persistence.snapshot()?;
+            let Some(record) = snapshot.table(table) else {
+                return Ok(None);
+            };
+            let documents = snapshot.documents_after(
+                record.number,
+                after.as_deref(),
+                VALIDATION_CHUNK_DOCUMENTS,
+            )?;
+            let table_of = |number: u32| snapshot.table_by_number(number).map(|t| t.name.clone());
+            for (_, document) in &documents {
+                if let Err(err) = validator.check(&document.fields, &table_of) {
+                    return Ok(Some(format!(
+                        "existing document {} in table {table:?} does not match the new schema: {err}",
+                        document.id
+                    )));
+                }
+            }
+            match documents.into_iter().last() {
+                Some((key, _)) => after = Some(key),
+                None => return Ok(None),
+            }
+        }
     }
 
     /// A read-only transaction at the latest commit.

@@ -7,9 +7,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::watch;
+
 use super::{auth, schema};
 use crate::auth::AuthConfig;
 use crate::database::schema::Schema;
+use crate::database::validator::DocumentValidator;
 use crate::deploy::store::JsFile;
 use crate::deploy::{DeployError, DeployReport, Deployments, NewDeployment};
 use crate::runtime::{FunctionSpec, Runtime, js};
@@ -29,6 +32,38 @@ pub struct StagedPush {
     pub auth: AuthConfig,
     /// The functions the app's modules export, by module.
     pub functions: BTreeMap<String, Vec<FunctionSpec>>,
+    /// The stored documents checked against the schema's new validators, in the
+    /// background from `start_push` on (`wait_for_schema` reports it).
+    pub schema_check: watch::Receiver<SchemaCheck>,
+}
+
+/// How the check of the stored documents against a push's new validators stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SchemaCheck {
+    /// Tables still to check, of how many.
+    Running {
+        checked: usize,
+        total: usize,
+    },
+    Passed,
+    /// A stored document the new schema refuses: its table, and what is wrong.
+    Failed {
+        table: String,
+        message: String,
+    },
+}
+
+impl StagedPush {
+    /// The check as it stands once it ended, or once `wait` passed.
+    pub async fn schema_check_within(&self, wait: std::time::Duration) -> SchemaCheck {
+        let mut check = self.schema_check.clone();
+        let _ = tokio::time::timeout(
+            wait,
+            check.wait_for(|state| !matches!(state, SchemaCheck::Running { .. })),
+        )
+        .await;
+        check.borrow().clone()
+    }
 }
 
 /// Pushes started and not finished, by id.
@@ -49,6 +84,15 @@ impl Pushes {
         }
         staged.push_back((id, push.clone()));
         (id, push)
+    }
+
+    /// The push `id` started, if it is still waiting for its finish.
+    pub fn get(&self, id: u64) -> Option<Arc<StagedPush>> {
+        let staged = self.staged.lock().expect("pushes lock");
+        staged
+            .iter()
+            .find(|(staged_id, _)| *staged_id == id)
+            .map(|(_, push)| push.clone())
     }
 
     /// The push `id` started, taken out: a push finishes once.
@@ -126,12 +170,57 @@ pub async fn start(
             ),
             other => PushError::Deploy(other),
         })?;
+    let schema_check =
+        check_stored_documents(runtime, &deployments.current().record.schema, &schema);
     Ok(StagedPush {
         files,
         schema,
         auth,
         functions,
+        schema_check,
     })
+}
+
+/// Starts checking the stored documents of every table whose validator `new` changes
+/// against it, a table at a time, in the background.
+fn check_stored_documents(
+    runtime: &Arc<Runtime>,
+    live: &Schema,
+    new: &Schema,
+) -> watch::Receiver<SchemaCheck> {
+    let changed: Vec<(String, DocumentValidator)> = new
+        .tables
+        .iter()
+        .filter_map(|(table, definition)| {
+            let validator = definition.document.clone()?;
+            let unchanged = live
+                .tables
+                .get(table)
+                .is_some_and(|live| live.document.as_ref() == Some(&validator));
+            (!unchanged).then(|| (table.clone(), validator))
+        })
+        .collect();
+    let total = changed.len();
+    let (report, check) = watch::channel(SchemaCheck::Running { checked: 0, total });
+    let store = runtime.store.clone();
+    tokio::task::spawn_blocking(move || {
+        for (checked, (table, validator)) in changed.into_iter().enumerate() {
+            report.send_replace(SchemaCheck::Running { checked, total });
+            match store.first_violation(&table, &validator) {
+                Ok(None) => {}
+                Ok(Some(message)) => {
+                    report.send_replace(SchemaCheck::Failed { table, message });
+                    return;
+                }
+                // The deploy checks again, and reports what fails there.
+                Err(err) => {
+                    tracing::warn!(table, "cannot check the stored documents: {err:#}");
+                }
+            }
+        }
+        report.send_replace(SchemaCheck::Passed);
+    });
+    check
 }
 
 /// Deploys a staged push: it replaces the whole deployment, as a `kiln deploy` does.
