@@ -54,6 +54,23 @@ impl App {
         self.convex_with_env(server, admin_key, &[], args)
     }
 
+    /// Starts the Convex CLI in the app against `server`, its output piped.
+    fn spawn_convex(&self, server: &Server, args: &[&str]) -> std::process::Child {
+        Command::new("node")
+            .arg(client_dir().join("node_modules/convex/bin/main.js"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("CONVEX_SELF_HOSTED_URL", &server.url)
+            .env("CONVEX_SELF_HOSTED_ADMIN_KEY", ADMIN_KEY)
+            .env("CI", "1")
+            .env_remove("CONVEX_DEPLOYMENT")
+            .env_remove("CONVEX_DEPLOY_KEY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot run node")
+    }
+
     /// Runs the Convex CLI with `env` set as well.
     fn convex_with_env(
         &self,
@@ -358,7 +375,10 @@ fn codegen_works_against_kiln_and_another_cli_version_is_refused_naming_both() {
     assert!(output.status.success(), "{}", describe(&output));
     assert!(app.path("convex/_generated/api.d.ts").is_file());
     let (_, listing) = server.get("/api/functions", true);
-    assert!(!listing.contains("messages:list"), "codegen deployed: {listing}");
+    assert!(
+        !listing.contains("messages:list"),
+        "codegen deployed: {listing}"
+    );
 
     let output = app.convex_with_env(
         &server,
@@ -371,4 +391,77 @@ fn codegen_works_against_kiln_and_another_cli_version_is_refused_naming_both() {
     assert!(text.contains("1.48.x") && text.contains("1.47.0"), "{text}");
     let (_, listing) = server.get("/api/functions", true);
     assert!(!listing.contains("messages:list"), "{listing}");
+}
+
+/// Lines a child process prints (stdout and stderr), as they come.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (send, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    for stream in [
+        Box::new(stdout) as Box<dyn std::io::Read + Send>,
+        Box::new(stderr) as Box<dyn std::io::Read + Send>,
+    ] {
+        let send = send.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    lines
+}
+
+/// Reads lines until one contains `text`; everything read, for a failure message.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, text: &str, seen: &mut String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(text) {
+                    return;
+                }
+            }
+            Err(_) => panic!("no {text:?} from npx convex dev within 2 minutes: {seen}"),
+        }
+    }
+}
+
+#[test]
+fn convex_dev_pushes_again_when_a_file_changes() {
+    let server = Server::start();
+    let app = App::copy();
+    set_jwks(&app, &server);
+    let mut dev = app.spawn_convex(&server, &["dev", "--typecheck", "disable"]);
+    let lines = lines_of(&mut dev);
+    let mut seen = String::new();
+    wait_for_line(&lines, "Convex functions ready", &mut seen);
+    assert!(
+        server
+            .error("query", "messages:ping", json!({}))
+            .contains("Could not find")
+    );
+
+    app.write(
+        "convex/messages.ts",
+        &format!(
+            "{}\nexport const ping = query({{ args: {{}}, handler: async () => \"pong\" }});\n",
+            std::fs::read_to_string(app.path("convex/messages.ts")).unwrap()
+        ),
+    );
+    wait_for_line(&lines, "Convex functions ready", &mut seen);
+    let _ = dev.kill();
+    let _ = dev.wait();
+    assert_eq!(
+        server.value("query", "messages:ping", json!({})),
+        json!("pong"),
+        "{seen}"
+    );
 }
