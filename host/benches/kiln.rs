@@ -26,6 +26,8 @@
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
 
+#[path = "kiln/convex_cli.rs"]
+mod convex_cli;
 #[path = "kiln/js.rs"]
 mod js;
 
@@ -55,7 +57,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "runtime",
     "http",
     "mutations",
@@ -65,6 +67,7 @@ const SECTIONS: [&str; 9] = [
     "fetch",
     "auth",
     "js",
+    "convex",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -149,6 +152,11 @@ fn main() -> anyhow::Result<()> {
         tokio.block_on(js::js_figures(&kiln))?;
     }
     drop(kiln);
+    if run("convex") {
+        // A push replaces the whole deployment: a server of its own.
+        let server = KilnServer::start(None)?;
+        convex_cli::convex_cli_figures(&server)?;
+    }
     if run("attack") {
         println!("== under attack ==");
         let attacked = KilnServer::start(None)?;

@@ -465,3 +465,38 @@ fn convex_dev_pushes_again_when_a_file_changes() {
         "{seen}"
     );
 }
+
+#[test]
+fn a_push_and_kiln_deploy_list_and_replace_each_others_deployment() {
+    use sha2::{Digest, Sha256};
+
+    let server = Server::start();
+    let source = "import { query } from \"./_generated/server\";\nexport const hi = query(async () => \"hi\");\n";
+    let (status, body) = server.deploy_js(&[("greeting.js", source)]);
+    assert_eq!(status, 200, "{body}");
+    // The CLI sees what kiln deploy deployed, under the CLI's hash of a file.
+    let (status, hashes) = server.post(
+        "/api/get_config_hashes",
+        &json!({"version": "1.48.0", "adminKey": ADMIN_KEY}).to_string(),
+        false,
+    );
+    assert_eq!(status, 200, "{hashes}");
+    assert_eq!(
+        hashes["moduleHashes"],
+        json!([{"path": "greeting.js", "hash": hex::encode(Sha256::digest(source)), "environment": "isolate"}])
+    );
+
+    // A push replaces it...
+    let app = App::copy();
+    set_jwks(&app, &server);
+    app.deploy_ok(&server);
+    let (_, listing) = server.get("/api/functions", true);
+    assert!(!listing.contains("greeting:hi"), "{listing}");
+    assert!(listing.contains("messages:list"), "{listing}");
+    // ...and kiln deploy replaces the push.
+    let (status, body) = server.deploy_js(&[("greeting.js", source)]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.value("query", "greeting:hi", json!({})), json!("hi"));
+    let (_, listing) = server.get("/api/functions", true);
+    assert!(!listing.contains("messages:list"), "{listing}");
+}
