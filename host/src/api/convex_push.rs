@@ -267,9 +267,9 @@ pub async fn start_push(
 }
 
 /// `POST /api/deploy2/wait_for_schema`: waits (up to the CLI's `timeoutMs`) for the
-/// check of the stored documents against the push's new validators, which `start_push`
-/// began. The new indexes are built while `finish_push` deploys, before the new functions
-/// go live; that deploy also checks the documents written since.
+/// push's schema to be ready, which `start_push` began in the background: the stored
+/// documents checked against the new validators, the new indexes built. The deploy in
+/// `finish_push` checks the documents written since.
 pub async fn wait_for_schema(
     state: &AppState,
     request: Request<Incoming>,
@@ -296,12 +296,16 @@ pub async fn wait_for_schema(
             "componentPath": "",
             "tableName": table,
         }),
-        SchemaCheck::Running { .. } => json!({
+        SchemaCheck::Running {
+            validation_complete,
+            indexes_complete,
+            indexes_total,
+        } => json!({
             "type": "inProgress",
             "components": { "": {
-                "schemaValidationComplete": false,
-                "indexesComplete": 0,
-                "indexesTotal": 0,
+                "schemaValidationComplete": validation_complete,
+                "indexesComplete": indexes_complete,
+                "indexesTotal": indexes_total,
             }},
         }),
     };

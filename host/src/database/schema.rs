@@ -223,6 +223,25 @@ impl DocumentStore {
         result.map(|(report, _)| report)
     }
 
+    /// Adds `schema`'s new indexes to the tables that exist, as building (step 1 for
+    /// indexes only: see [`Transaction::prepare_indexes`]), and returns them to backfill
+    /// with [`DocumentStore::backfill_index`]. The deploy of `schema` then finds them built.
+    /// Indexes left so by a push that never deploys are removed by the next deploy.
+    pub async fn prepare_indexes(&self, schema: &Schema) -> Result<Vec<(u32, u32)>, SchemaError> {
+        schema.validate()?;
+        let (building, _) = self
+            .run_mutation(|transaction| {
+                let mut building = Vec::new();
+                for (table, definition) in &schema.tables {
+                    building.extend(transaction.prepare_indexes(table, &declared(definition))?);
+                }
+                Ok(building)
+            })
+            .await
+            .map_err(mutation_error)?;
+        Ok(building)
+    }
+
     /// Backfills the indexes and checks the validators that step 1 prepared.
     async fn finish_background_work(&self, prepared: &Prepared) -> Result<(), SchemaError> {
         for &(table_number, index_id) in &prepared.building {

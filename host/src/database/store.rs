@@ -14,6 +14,9 @@ pub struct DocumentStore {
     limits: TransactionLimits,
     /// How many times a conflicting mutation is re-run before the caller gets an error.
     max_retries: usize,
+    /// Building indexes whose backfill finished (ids are never reused): writes maintain
+    /// them since, so a deploy that declares one later does not backfill it again.
+    backfilled: std::sync::Mutex<std::collections::HashSet<u32>>,
 }
 
 /// Why a mutation run through [`DocumentStore::run_mutation`] failed; nothing committed.
@@ -101,6 +104,7 @@ impl DocumentStore {
             committer,
             limits,
             max_retries: DEFAULT_MAX_RETRIES,
+            backfilled: Default::default(),
         })
     }
 
@@ -165,11 +169,25 @@ impl DocumentStore {
         Transaction::new(self.persistence.clone(), true, self.limits.clone())
     }
 
-    /// Builds a building index in the background (see [`Committer::backfill_index`]).
+    /// Builds a building index in the background (see [`Committer::backfill_index`]),
+    /// unless it was built already.
     pub async fn backfill_index(&self, table_number: u32, index_id: u32) -> anyhow::Result<()> {
+        if self
+            .backfilled
+            .lock()
+            .expect("backfilled lock")
+            .contains(&index_id)
+        {
+            return Ok(());
+        }
         self.committer
             .backfill_index(table_number, index_id, INDEX_CHUNK_DOCUMENTS)
-            .await
+            .await?;
+        self.backfilled
+            .lock()
+            .expect("backfilled lock")
+            .insert(index_id);
+        Ok(())
     }
 
     /// Checks the documents stored in table `table_number` against its pending validator

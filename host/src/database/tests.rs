@@ -1529,3 +1529,82 @@ async fn pending_validators_are_cleared() {
     assert_eq!(store.clear_pending_validators().await.unwrap(), 1);
     assert_eq!(pending(&store), None);
 }
+
+/// `messages` indexed by `indexes` ((name, field) pairs), without a validator.
+fn messages_schema_indexed(indexes: &[(&str, &str)]) -> super::schema::Schema {
+    use super::schema::{Schema, TableSchema};
+    Schema {
+        tables: [(
+            "messages".to_string(),
+            TableSchema {
+                indexes: indexes
+                    .iter()
+                    .map(|(name, field)| (name.to_string(), vec![field.to_string()]))
+                    .collect(),
+                document: None,
+            },
+        )]
+        .into(),
+    }
+}
+
+/// The indexes of `messages`: (name, building).
+fn messages_indexes(store: &DocumentStore) -> Vec<(String, bool)> {
+    let record = store
+        .begin_query()
+        .unwrap()
+        .table_record("messages")
+        .unwrap();
+    record
+        .indexes
+        .iter()
+        .map(|index| (index.name.clone(), index.building))
+        .collect()
+}
+
+#[tokio::test]
+async fn indexes_a_push_prepares_are_ready_when_it_deploys_and_gone_if_it_never_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = messages_store(&dir, &[("a", "one"), ("b", "two")]).await;
+    let with_body = messages_schema_indexed(&[("by_channel", "channel"), ("by_body", "body")]);
+    let building = store.prepare_indexes(&with_body).await.unwrap();
+    assert_eq!(building.len(), 1, "only by_body is new");
+    assert!(messages_indexes(&store).contains(&("by_body".to_string(), true)));
+    for &(table, index) in &building {
+        store.backfill_index(table, index).await.unwrap();
+    }
+    // The deploy makes the prepared index current: the same index, built once.
+    let report = store.apply_schema(&with_body, None).await.unwrap();
+    assert_eq!(report.added_indexes, ["messages.by_body"]);
+    let txn = store.begin_query().unwrap();
+    let by_body = txn
+        .table_record("messages")
+        .unwrap()
+        .indexes
+        .into_iter()
+        .find(|index| index.name == "by_body")
+        .unwrap();
+    assert_eq!((by_body.id, by_body.building), (building[0].1, false));
+    drop(txn);
+
+    // A push that never deploys: the next deploy removes what it prepared.
+    let with_author = messages_schema_indexed(&[
+        ("by_channel", "channel"),
+        ("by_body", "body"),
+        ("by_author", "author"),
+    ]);
+    let abandoned = store.prepare_indexes(&with_author).await.unwrap();
+    assert_eq!(abandoned.len(), 1);
+    let report = store.apply_schema(&with_body, None).await.unwrap();
+    assert_eq!(report.removed_index_ids, vec![abandoned[0].1]);
+    let mut indexes = messages_indexes(&store);
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            ("by_body".to_string(), false),
+            ("by_channel".to_string(), false),
+            ("by_creation_time".to_string(), false),
+        ]
+    );
+}

@@ -308,9 +308,11 @@ impl Transaction {
                 change.removed_ids.push(index.id);
             }
         }
+        // (`removed_ids`, not `removed`: a building index nobody declares any more, which a
+        // Convex push prepared and never deployed, goes too.)
         if made_ready
             || !change.added.is_empty()
-            || !change.removed.is_empty()
+            || !change.removed_ids.is_empty()
             || change.validator_changed
             || existing.pending_validator.is_some()
         {
@@ -349,28 +351,7 @@ impl Transaction {
         let Some(existing) = self.table(table_name).cloned() else {
             return Ok(prepared);
         };
-        let mut indexes = existing.indexes.clone();
-        for (name, fields) in declared {
-            match indexes[1..]
-                .iter()
-                .find(|index| &index.name == name && &index.fields == fields)
-            {
-                Some(index) if index.building => {
-                    prepared.building.push((existing.number, index.id));
-                }
-                Some(_) => {}
-                None => {
-                    let id = self.persistence.new_index_id();
-                    indexes.push(IndexDefinition {
-                        id,
-                        name: name.clone(),
-                        fields: fields.clone(),
-                        building: true,
-                    });
-                    prepared.building.push((existing.number, id));
-                }
-            }
-        }
+        let indexes = self.with_declared_indexes(&existing, declared, &mut prepared.building);
         let pending_validator = match validator {
             Some(validator) if existing.validator.as_ref() != Some(validator) => {
                 let pending = PendingValidator {
@@ -391,6 +372,61 @@ impl Transaction {
             self.altered_tables.insert(table_name.to_string(), altered);
         }
         Ok(prepared)
+    }
+
+    /// `existing`'s indexes with each declared one it lacks added as building; the
+    /// building ones declared (new, or added by an earlier step 1) go to `building`.
+    fn with_declared_indexes(
+        &self,
+        existing: &TableRecord,
+        declared: &[(String, Vec<String>)],
+        building: &mut Vec<(u32, u32)>,
+    ) -> Vec<IndexDefinition> {
+        let mut indexes = existing.indexes.clone();
+        for (name, fields) in declared {
+            match indexes[1..]
+                .iter()
+                .find(|index| &index.name == name && &index.fields == fields)
+            {
+                Some(index) if index.building => building.push((existing.number, index.id)),
+                Some(_) => {}
+                None => {
+                    let id = self.persistence.new_index_id();
+                    indexes.push(IndexDefinition {
+                        id,
+                        name: name.clone(),
+                        fields: fields.clone(),
+                        building: true,
+                    });
+                    building.push((existing.number, id));
+                }
+            }
+        }
+        indexes
+    }
+
+    /// Step 1 for indexes only: [`Transaction::prepare_table`] without touching the
+    /// validator, for a Convex CLI push, which builds its indexes before it is finished
+    /// (the deploy that finishes it finds them built). Returns what to backfill.
+    pub fn prepare_indexes(
+        &mut self,
+        table_name: &str,
+        declared: &[(String, Vec<String>)],
+    ) -> Result<Vec<(u32, u32)>, DbError> {
+        self.require_writable("prepare_indexes")?;
+        let mut building = Vec::new();
+        let Some(existing) = self.table(table_name).cloned() else {
+            return Ok(building);
+        };
+        let indexes = self.with_declared_indexes(&existing, declared, &mut building);
+        if indexes != existing.indexes {
+            let altered = TableRecord {
+                indexes,
+                ..existing
+            };
+            self.altered_tables.insert(table_name.to_string(), altered);
+        }
+        Ok(building)
     }
 
     /// Undoes step 1 ([`Transaction::prepare_table`]) of a deploy that failed: removes the

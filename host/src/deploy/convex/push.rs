@@ -32,23 +32,26 @@ pub struct StagedPush {
     pub auth: AuthConfig,
     /// The functions the app's modules export, by module.
     pub functions: BTreeMap<String, Vec<FunctionSpec>>,
-    /// The stored documents checked against the schema's new validators, in the
-    /// background from `start_push` on (`wait_for_schema` reports it).
+    /// The schema made ready in the background from `start_push` on: the stored
+    /// documents checked against its new validators, its new indexes built
+    /// (`wait_for_schema` reports it; the deploy finds them built).
     pub schema_check: watch::Receiver<SchemaCheck>,
 }
 
-/// How the check of the stored documents against a push's new validators stands.
+/// How making a push's schema ready stands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SchemaCheck {
-    /// Tables still to check, of how many.
     Running {
-        checked: usize,
-        total: usize,
+        /// Every stored document of a table with a new validator was checked.
+        validation_complete: bool,
+        indexes_complete: usize,
+        indexes_total: usize,
     },
     Passed,
-    /// A stored document the new schema refuses: its table, and what is wrong.
+    /// A stored document the new schema refuses (its table, and what is wrong), or an
+    /// index that could not be built (no table).
     Failed {
-        table: String,
+        table: Option<String>,
         message: String,
     },
 }
@@ -170,8 +173,7 @@ pub async fn start(
             ),
             other => PushError::Deploy(other),
         })?;
-    let schema_check =
-        check_stored_documents(runtime, &deployments.current().record.schema, &schema);
+    let schema_check = prepare_schema(runtime, &deployments.current().record.schema, &schema);
     Ok(StagedPush {
         files,
         schema,
@@ -181,9 +183,10 @@ pub async fn start(
     })
 }
 
-/// Starts checking the stored documents of every table whose validator `new` changes
-/// against it, a table at a time, in the background.
-fn check_stored_documents(
+/// Makes `new` ready in the background: checks the stored documents of every table whose
+/// validator it changes (a table at a time), then adds its new indexes as building and
+/// backfills them, reporting how far it got.
+fn prepare_schema(
     runtime: &Arc<Runtime>,
     live: &Schema,
     new: &Schema,
@@ -200,22 +203,58 @@ fn check_stored_documents(
             (!unchanged).then(|| (table.clone(), validator))
         })
         .collect();
-    let total = changed.len();
-    let (report, check) = watch::channel(SchemaCheck::Running { checked: 0, total });
+    let (report, check) = watch::channel(SchemaCheck::Running {
+        validation_complete: false,
+        indexes_complete: 0,
+        indexes_total: 0,
+    });
     let store = runtime.store.clone();
-    tokio::task::spawn_blocking(move || {
-        for (checked, (table, validator)) in changed.into_iter().enumerate() {
-            report.send_replace(SchemaCheck::Running { checked, total });
-            match store.first_violation(&table, &validator) {
-                Ok(None) => {}
-                Ok(Some(message)) => {
-                    report.send_replace(SchemaCheck::Failed { table, message });
-                    return;
+    let new = new.clone();
+    tokio::spawn(async move {
+        let checking = store.clone();
+        let violation = tokio::task::spawn_blocking(move || {
+            for (table, validator) in changed {
+                match checking.first_violation(&table, &validator) {
+                    Ok(None) => {}
+                    Ok(Some(message)) => return Some((table, message)),
+                    // The deploy checks again, and reports what fails there.
+                    Err(err) => {
+                        tracing::warn!(table, "cannot check the stored documents: {err:#}")
+                    }
                 }
-                // The deploy checks again, and reports what fails there.
-                Err(err) => {
-                    tracing::warn!(table, "cannot check the stored documents: {err:#}");
-                }
+            }
+            None
+        })
+        .await
+        .unwrap_or_default();
+        if let Some((table, message)) = violation {
+            report.send_replace(SchemaCheck::Failed {
+                table: Some(table),
+                message,
+            });
+            return;
+        }
+        let failed = |message: String| SchemaCheck::Failed {
+            table: None,
+            message,
+        };
+        let building = match store.prepare_indexes(&new).await {
+            Ok(building) => building,
+            Err(err) => {
+                report.send_replace(failed(format!("cannot add the new indexes: {err}")));
+                return;
+            }
+        };
+        let indexes_total = building.len();
+        for (indexes_complete, (table_number, index_id)) in building.into_iter().enumerate() {
+            report.send_replace(SchemaCheck::Running {
+                validation_complete: true,
+                indexes_complete,
+                indexes_total,
+            });
+            if let Err(err) = store.backfill_index(table_number, index_id).await {
+                report.send_replace(failed(format!("cannot build a new index: {err:#}")));
+                return;
             }
         }
         report.send_replace(SchemaCheck::Passed);
@@ -223,11 +262,18 @@ fn check_stored_documents(
     check
 }
 
-/// Deploys a staged push: it replaces the whole deployment, as a `kiln deploy` does.
+/// Deploys a staged push: it replaces the whole deployment, as a `kiln deploy` does. Its
+/// schema's background work ends first (the CLI waited for it already), so the deploy
+/// finds the indexes built.
 pub async fn finish(
     deployments: &Arc<Deployments>,
     push: &StagedPush,
 ) -> Result<DeployReport, DeployError> {
+    let _ = push
+        .schema_check
+        .clone()
+        .wait_for(|state| !matches!(state, SchemaCheck::Running { .. }))
+        .await;
     deployments
         .deploy(NewDeployment {
             modules: BTreeMap::new(),
