@@ -500,3 +500,42 @@ fn a_push_and_kiln_deploy_list_and_replace_each_others_deployment() {
     let (_, listing) = server.get("/api/functions", true);
     assert!(!listing.contains("messages:list"), "{listing}");
 }
+
+#[test]
+fn evaluate_push_reports_the_index_changes_a_push_would_make_and_stages_nothing() {
+    let server = Server::start();
+    let schema = "import { defineSchema, defineTable } from \"convex/server\";\nexport default defineSchema({ messages: defineTable({}).index(\"by_x\", [\"x\"]) });\n";
+    let request = json!({
+        "adminKey": ADMIN_KEY,
+        "dryRun": false,
+        "functions": "convex/",
+        "appDefinition": {
+            "definition": null,
+            "dependencies": [],
+            "schema": {"path": "schema.js", "source": schema, "environment": "isolate"},
+            "changedModules": [],
+            "unchangedModuleHashes": [],
+            "udfServerVersion": "1.48.0",
+        },
+        "componentDefinitions": [],
+        "nodeDependencies": [],
+    });
+    let (status, body) = server.post("/api/deploy2/evaluate_push", &request.to_string(), false);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["schemaChange"]["indexDiffs"][""]["added_indexes"],
+        json!([{"name": "messages.by_x", "type": "database", "fields": ["x", "_creationTime"], "staged": false}])
+    );
+    let (status, body) = server.post(
+        "/api/deploy2/evaluate_push",
+        &json!({"adminKey": "wrong", "appDefinition": request["appDefinition"], "componentDefinitions": []}).to_string(),
+        false,
+    );
+    assert_eq!(status, 401, "{body}");
+    let (_, hashes) = server.post(
+        "/api/get_config_hashes",
+        &json!({"version": "1.48.0", "adminKey": ADMIN_KEY}).to_string(),
+        false,
+    );
+    assert_eq!(hashes["moduleHashes"], json!([]));
+}

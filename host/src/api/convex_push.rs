@@ -6,6 +6,8 @@
 //!   the changed ones;
 //! * `POST /api/deploy2/evaluate_schema`: what the schema change would cost (nothing to
 //!   warn about: Kiln builds indexes in the background);
+//! * `POST /api/deploy2/evaluate_push`: the schema change a push would make (the CLI's
+//!   fallback when `evaluate_schema` fails);
 //! * `POST /api/deploy2/start_push`: evaluates and stages the app, answers its analysis;
 //! * `POST /api/deploy2/wait_for_schema`: the schema's readiness;
 //! * `POST /api/deploy2/finish_push`: deploys what was staged, answers the diff;
@@ -164,6 +166,36 @@ pub async fn evaluate_schema(
     Ok(json_response(
         StatusCode::OK,
         &json!({ "componentSchemaEvaluations": {}, "newComponentDefinitions": [] }),
+    ))
+}
+
+/// `POST /api/deploy2/evaluate_push`: what the push would change in the schema, without
+/// staging anything (the CLI asks only when `evaluate_schema` failed).
+pub async fn evaluate_push(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let headers = request.headers().clone();
+    if let Some(refused) = refuse_unsupported_cli(&headers) {
+        return Ok(refused);
+    }
+    let body: StartPushRequest = read_body(state, request).await?;
+    require_admin(state, &headers, body.admin_key.as_deref())?;
+    let schema_source = body.app_definition.schema.map(|module| JsFile {
+        source: module.source,
+        source_map: module.source_map,
+    });
+    let schema = push::evaluate_schema(&state.runtime, schema_source.as_ref())
+        .await
+        .map_err(push_error)?;
+    let live = state.deployments.current().record.schema.clone();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "schemaChange": {
+            "allocatedComponentIds": null,
+            "schemaIds": null,
+            "indexDiffs": { "": index_diff(&live, &schema) },
+        }}),
     ))
 }
 

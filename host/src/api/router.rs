@@ -54,6 +54,9 @@ pub async fn route<'a>(
         (&Method::POST, "/api/deploy2/evaluate_schema") => {
             convex_push::evaluate_schema(state, request).await
         }
+        (&Method::POST, "/api/deploy2/evaluate_push") => {
+            convex_push::evaluate_push(state, request).await
+        }
         (&Method::POST, "/api/deploy2/start_push") => convex_push::start_push(state, request).await,
         (&Method::POST, "/api/deploy2/wait_for_schema") => {
             convex_push::wait_for_schema(state, request).await
@@ -101,6 +104,7 @@ fn is_route(path: &str) -> bool {
             | "/api/environment_variables"
             | "/api/get_config_hashes"
             | "/api/deploy2/evaluate_schema"
+            | "/api/deploy2/evaluate_push"
             | "/api/deploy2/start_push"
             | "/api/deploy2/wait_for_schema"
             | "/api/deploy2/finish_push"

@@ -130,20 +130,7 @@ pub async fn start(
     files: BTreeMap<String, JsFile>,
     schema_source: Option<&JsFile>,
 ) -> Result<StagedPush, PushError> {
-    let schema = match schema_source {
-        Some(file) => {
-            let json = js::evaluate_config(runtime, "schema.js", &file.source)
-                .await
-                .map_err(|err| config_error("InvalidSchema", "your schema", err))?;
-            let schema = schema::from_convex_json(&json)
-                .map_err(|err| invalid("InvalidSchema", format!("schema.ts: {err}")))?;
-            schema
-                .validate()
-                .map_err(|err| invalid("InvalidSchema", format!("schema.ts: {err}")))?;
-            schema
-        }
-        None => Schema::default(),
-    };
+    let schema = evaluate_schema(runtime, schema_source).await?;
     let auth = match files.get(AUTH_CONFIG) {
         Some(file) => {
             let json = js::evaluate_config(runtime, AUTH_CONFIG, &file.source)
@@ -181,6 +168,26 @@ pub async fn start(
         functions,
         schema_check,
     })
+}
+
+/// The app's schema (`schema_source`: its `schema.js`), as Kiln's; none declares no
+/// tables.
+pub async fn evaluate_schema(
+    runtime: &Arc<Runtime>,
+    schema_source: Option<&JsFile>,
+) -> Result<Schema, PushError> {
+    let Some(file) = schema_source else {
+        return Ok(Schema::default());
+    };
+    let json = js::evaluate_config(runtime, "schema.js", &file.source)
+        .await
+        .map_err(|err| config_error("InvalidSchema", "your schema", err))?;
+    let schema = schema::from_convex_json(&json)
+        .map_err(|err| invalid("InvalidSchema", format!("schema.ts: {err}")))?;
+    schema
+        .validate()
+        .map_err(|err| invalid("InvalidSchema", format!("schema.ts: {err}")))?;
+    Ok(schema)
 }
 
 /// Makes `new` ready in the background: checks the stored documents of every table whose
