@@ -379,6 +379,16 @@ fn codegen_works_against_kiln_and_another_cli_version_is_refused_naming_both() {
         !listing.contains("messages:list"),
         "codegen deployed: {listing}"
     );
+    // Nor does a dry run, which still reports what it would do.
+    let output = app.convex(&server, &["deploy", "--dry-run", "--typecheck", "disable"]);
+    let text = describe(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("messages.by_channel"), "{text}");
+    let (_, listing) = server.get("/api/functions", true);
+    assert!(
+        !listing.contains("messages:list"),
+        "a dry run deployed: {listing}"
+    );
 
     let output = app.convex_with_env(
         &server,

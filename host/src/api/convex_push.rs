@@ -76,6 +76,9 @@ struct AppDefinition {
 #[serde(rename_all = "camelCase")]
 struct StartPushRequest {
     admin_key: Option<String>,
+    /// `npx convex deploy --dry-run`: analyse only; no index is built for it.
+    #[serde(default)]
+    dry_run: bool,
     app_definition: AppDefinition,
     #[serde(default)]
     component_definitions: Vec<Json>,
@@ -251,6 +254,7 @@ pub async fn start_push(
         &state.deployments,
         files,
         schema_source.as_ref(),
+        !body.dry_run,
     )
     .await
     .map_err(push_error)?;
