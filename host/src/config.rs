@@ -284,6 +284,25 @@ pub struct Limits {
     /// unknown key id (or following a failed fetch), in milliseconds: a flood of made-up
     /// key ids costs the provider one request per interval.
     pub jwks_refetch_interval_ms: u64,
+    /// Sync WebSockets (`/api/<version>/sync`) open at once. Past it an upgrade is
+    /// answered 503 `Overloaded`; each also holds one of `max_connections`.
+    pub max_sync_connections: usize,
+    /// Queries one sync connection may subscribe to at once. A query set past it ends the
+    /// connection with a `FatalError` naming the limit.
+    pub max_queries_per_connection: usize,
+    /// Largest message a sync client may send, in bytes (a frame or a message past it
+    /// ends the connection).
+    pub max_sync_message_bytes: usize,
+    /// Mutations one sync connection may have waiting or running. Past it the connection
+    /// is closed (code 1013, try again), as Convex does.
+    pub max_pending_mutations_per_connection: usize,
+    /// Actions one sync connection may have running. Past it the action fails with an
+    /// error naming the limit.
+    pub max_pending_actions_per_connection: usize,
+    /// Time a sync client may take to accept a message the server sends, in
+    /// milliseconds. A client that does not read its socket is disconnected, never
+    /// buffered for without bound.
+    pub sync_send_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -319,6 +338,12 @@ impl Default for Limits {
             max_mutation_retries: 100,
             max_commit_batch: 256,
             max_connections: 1_024,
+            max_sync_connections: 1_000,
+            max_queries_per_connection: 1_000,
+            max_sync_message_bytes: 16 << 20,
+            max_pending_mutations_per_connection: 1_000,
+            max_pending_actions_per_connection: 1_000,
+            sync_send_timeout_ms: 30_000,
             max_requests_in_flight: 512,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 60_000,
@@ -387,6 +412,7 @@ impl Limits {
             ("max_write_log_bytes", self.max_write_log_bytes),
             ("max_call_depth", self.max_call_depth),
             ("max_jwks_bytes", self.max_jwks_bytes),
+            ("max_sync_message_bytes", self.max_sync_message_bytes),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }
@@ -394,6 +420,19 @@ impl Limits {
         // far past what one process can serve.
         for (name, value) in [
             ("max_connections", self.max_connections),
+            ("max_sync_connections", self.max_sync_connections),
+            (
+                "max_queries_per_connection",
+                self.max_queries_per_connection,
+            ),
+            (
+                "max_pending_mutations_per_connection",
+                self.max_pending_mutations_per_connection,
+            ),
+            (
+                "max_pending_actions_per_connection",
+                self.max_pending_actions_per_connection,
+            ),
             ("max_requests_in_flight", self.max_requests_in_flight),
         ] {
             anyhow::ensure!(
@@ -405,6 +444,7 @@ impl Limits {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
+            ("sync_send_timeout_ms", self.sync_send_timeout_ms),
             ("jwks_fetch_timeout_ms", self.jwks_fetch_timeout_ms),
         ] {
             anyhow::ensure!(

@@ -23,4 +23,5 @@ mod hostile_http;
 mod http_actions;
 mod javascript;
 mod sandbox;
+mod sync;
 mod validators;

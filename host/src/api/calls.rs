@@ -20,7 +20,12 @@ use super::function_log::Execution;
 use super::router::json_response;
 use super::{ApiError, AppState, RequestPermit, body, error};
 use crate::function_path::FunctionPath;
-use crate::runtime::{CallContext, FunctionFailure, FunctionKind, LogLine, Visibility};
+use std::sync::Arc;
+
+use crate::deploy::Deployment;
+use crate::runtime::{
+    CallContext, FunctionFailure, FunctionKind, FunctionSpec, LoadedModule, LogLine, Visibility,
+};
 
 /// How values are written in a request and its response.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -211,36 +216,10 @@ async fn execute<'a>(
     let principal = caller.principal;
 
     let deployment = state.deployments.current();
-    let found = deployment
-        .function(&path)
-        .filter(|(_, spec)| spec.visibility == Visibility::Public || principal == Principal::Admin);
-    let Some((module, spec)) = found else {
-        // An internal function answers a public caller exactly like a missing one.
-        let visibility = if principal == Principal::Admin {
-            ""
-        } else {
-            "public "
-        };
-        let message = format!(
-            "Could not find {visibility}function for '{path}'. Did you forget to run `kiln deploy`?"
-        );
-        return Ok(function_error(format, message, None, &[]));
+    let (module, spec) = match find_function(&deployment, &path, principal, expected) {
+        Ok(found) => found,
+        Err(message) => return Ok(function_error(format, message, None, &[])),
     };
-    if let Some(route) = &spec.route {
-        let message = format!(
-            "'{path}' is an HTTP action: it answers requests to {route} (on the site address, or under /http on this one), not function calls"
-        );
-        return Ok(function_error(format, message, None, &[]));
-    }
-    if let Some(expected) = expected.filter(|expected| *expected != spec.kind) {
-        let message = format!(
-            "'{path}' is {}, not {}: call it with /api/{}",
-            spec.kind.with_article(),
-            expected.with_article(),
-            spec.kind
-        );
-        return Ok(function_error(format, message, None, &[]));
-    }
 
     let _slot = state.call_slot(spec.kind, permit).await;
     tracing::debug!("calling {path}");
@@ -285,6 +264,45 @@ async fn execute<'a>(
             function_error(format, failure.to_string(), None, &invocation.log_lines)
         }
     })
+}
+
+/// The function a caller with `principal` may call at `path` (of `expected` kind, if
+/// given), or the message that says why there is none: the same answers over HTTP and the
+/// sync socket.
+pub(crate) fn find_function<'d>(
+    deployment: &'d Deployment,
+    path: &FunctionPath,
+    principal: Principal,
+    expected: Option<FunctionKind>,
+) -> Result<(&'d Arc<LoadedModule>, &'d FunctionSpec), String> {
+    let found = deployment
+        .function(path)
+        .filter(|(_, spec)| spec.visibility == Visibility::Public || principal == Principal::Admin);
+    let Some((module, spec)) = found else {
+        // An internal function answers a public caller exactly like a missing one.
+        let visibility = if principal == Principal::Admin {
+            ""
+        } else {
+            "public "
+        };
+        return Err(format!(
+            "Could not find {visibility}function for '{path}'. Did you forget to run `kiln deploy`?"
+        ));
+    };
+    if let Some(route) = &spec.route {
+        return Err(format!(
+            "'{path}' is an HTTP action: it answers requests to {route} (on the site address, or under /http on this one), not function calls"
+        ));
+    }
+    if let Some(expected) = expected.filter(|expected| *expected != spec.kind) {
+        return Err(format!(
+            "'{path}' is {}, not {}: call it with /api/{}",
+            spec.kind.with_article(),
+            expected.with_article(),
+            spec.kind
+        ));
+    }
+    Ok((module, spec))
 }
 
 /// Arguments are one object, sent bare or as a one-element array (Convex accepts both).

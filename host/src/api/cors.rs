@@ -98,6 +98,13 @@ impl Cors {
         }
     }
 
+    /// Whether a page at `origin` may use the public API (the sync socket, which has no
+    /// preflight: the browser sends its `Origin` with the upgrade). No origin: not a
+    /// browser's request, allowed.
+    pub fn allows_public(&self, origin: Option<&HeaderValue>) -> bool {
+        origin.is_none_or(|origin| self.public.allows(origin))
+    }
+
     fn origins(&self, audience: Audience) -> &AllowedOrigins {
         match audience {
             Audience::Public => &self.public,

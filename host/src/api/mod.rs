@@ -19,6 +19,7 @@ mod function_log;
 mod http_actions;
 mod router;
 mod service;
+mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +66,12 @@ pub struct AppState {
     pushes: crate::deploy::convex::push::Pushes,
     /// Where the site listener (HTTP actions) listens, if it does.
     pub site_address: Option<std::net::SocketAddr>,
+    /// Query executions the sync connections share.
+    query_cache: crate::sync::query_cache::QueryCache,
+    /// Mutations sync clients sent, answered, for their resends after a reconnect.
+    recent_mutations: crate::sync::recent_mutations::RecentMutations,
+    /// One permit per open sync socket (`max_sync_connections`).
+    sync_connections: Arc<Semaphore>,
 }
 
 /// A request's slot among those being handled (`max_requests_in_flight`).
@@ -91,6 +98,7 @@ impl AppState {
     ) -> Self {
         let requests = Arc::new(Semaphore::new(runtime.limits().max_requests_in_flight));
         let actions = Semaphore::new(runtime.limits().max_concurrent_actions);
+        let sync_connections = Arc::new(Semaphore::new(runtime.limits().max_sync_connections));
         Self {
             runtime,
             store,
@@ -102,6 +110,9 @@ impl AppState {
             function_log: Default::default(),
             pushes: Default::default(),
             site_address: None,
+            query_cache: Default::default(),
+            recent_mutations: Default::default(),
+            sync_connections,
         }
     }
 
@@ -199,9 +210,15 @@ async fn serve_connection(
         Duration::from_millis(limits.idle_timeout_ms),
         Duration::from_millis(limits.header_read_timeout_ms),
     );
-    let service = service_fn(move |request| {
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         let state = state.clone();
         let busy = activity.busy();
+        // The sync endpoint's socket outlives its request: it takes the server and the
+        // connection's clocks from here.
+        request.extensions_mut().insert(sync::UpgradeContext {
+            state: state.clone(),
+            activity: activity.clone(),
+        });
         async move {
             let response = service::handle(&state, request, surface).await;
             drop(busy);
@@ -214,6 +231,7 @@ async fn serve_connection(
         .header_read_timeout(None)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
         .await
     {
         // hyper's own message names only the kind of error; its source says what failed.

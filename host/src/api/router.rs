@@ -33,6 +33,9 @@ pub async fn route<'a>(
             calls::call(state, request, permit, Some(FunctionKind::Action)).await
         }
         (&Method::POST, "/api/function") => calls::function(state, request, permit).await,
+        (&Method::GET, sync) if super::sync::is_sync_path(sync) => {
+            super::sync::upgrade(state, request).await
+        }
         (&Method::GET, "/api/stream_function_logs") => function_log::stream(state, request).await,
         (&Method::POST, run) if run.starts_with("/api/run/") => {
             let function = run["/api/run/".len()..].to_string();

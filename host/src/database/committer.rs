@@ -19,6 +19,7 @@ use super::persistence::{
     save_commit_ts,
 };
 use super::reads::MissingTable;
+use super::subscriptions::{CommitFeed, CommitNotice};
 use super::transaction::PendingCommit;
 use super::write_log::{Conflict, WriteLog};
 
@@ -169,7 +170,13 @@ impl Drop for Committer {
 }
 
 impl Committer {
-    pub fn start(persistence: Arc<Persistence>, options: CommitterOptions) -> anyhow::Result<Self> {
+    /// Starts the committer thread. Every durable commit is handed to `feed` (the
+    /// subscriptions' invalidator), in commit order.
+    pub fn start(
+        persistence: Arc<Persistence>,
+        options: CommitterOptions,
+        feed: CommitFeed,
+    ) -> anyhow::Result<Self> {
         let snapshot = persistence.snapshot()?;
         let tables: BTreeMap<u32, TableRecord> = snapshot
             .tables()
@@ -184,6 +191,7 @@ impl Committer {
             max_batch: options.max_batch.max(1),
             violations: violations.clone(),
             attempt: AttemptEffects::default(),
+            feed,
         };
         drop(snapshot);
         let (sender, receiver) = mpsc::channel();
@@ -286,6 +294,8 @@ struct CommitterState {
     /// What the batch being written found about pending validators; published only once
     /// the batch is durable, so a write that never committed fails no deploy.
     attempt: AttemptEffects,
+    /// Where durable commits go to invalidate the query results they change.
+    feed: CommitFeed,
 }
 
 /// Effects of an attempt at a batch on [`Violations`], applied when it commits.
@@ -294,6 +304,8 @@ struct AttemptEffects {
     violations: Vec<(u32, String)>,
     /// Pending validators the batch resolved (declared or abandoned).
     resolved: Vec<u32>,
+    /// What each commit of the batch changed, for the subscriptions.
+    notices: Vec<CommitNotice>,
 }
 
 impl CommitterState {
@@ -441,6 +453,9 @@ impl CommitterState {
                 let effects = std::mem::take(&mut self.attempt);
                 self.violations.record(effects.violations);
                 self.violations.forget(&effects.resolved);
+                for notice in effects.notices {
+                    self.feed.publish(notice);
+                }
                 BatchOutcome::Committed(results)
             }
             Err(error) => {
@@ -513,7 +528,7 @@ impl CommitterState {
             .chain(pending.altered_tables.values())
             .map(|table| table.number);
         let violations = self.check_pending_validators(pending);
-        let touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
+        let mut touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
             .map_err(Validation::Failed)?;
         if let Some(also_write) = &pending.also_write {
             also_write(txn).map_err(Validation::Failed)?;
@@ -523,11 +538,23 @@ impl CommitterState {
         // A table whose indexes or validator changed: transactions that used it at an
         // older snapshot read the old indexes or were checked against the old validator,
         // so they re-run. Transactions on other tables are unaffected.
-        let altered = pending
+        let altered: std::collections::BTreeSet<u32> = pending
             .altered_tables
             .values()
             .map(|table| table.number)
             .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        self.attempt.notices.push(CommitNotice {
+            ts,
+            touched: touched.clone(),
+            altered_tables: altered.clone(),
+            created_tables: pending
+                .new_tables
+                .values()
+                .map(|table| (table.name.clone(), table.number))
+                .collect(),
+        });
         self.write_log.push(ts, touched, altered);
         self.attempt.violations.extend(violations);
         self.attempt.resolved.extend(resolved);

@@ -14,6 +14,7 @@ pub mod persistence;
 pub mod reads;
 pub mod schema;
 pub mod store;
+pub mod subscriptions;
 pub mod transaction;
 pub mod validator;
 pub mod write_log;

@@ -204,7 +204,11 @@ impl Persistence {
             }
         };
         drop(cache);
-        Ok(Snapshot { txn, ts, tables })
+        Ok(Snapshot {
+            txn: Arc::new(txn),
+            ts,
+            tables,
+        })
     }
 
     /// Ids of indexes that have entries but belong to no table: left behind when the
@@ -300,8 +304,10 @@ impl Persistence {
 }
 
 /// One read transaction of redb, with the commit timestamp it sees and the tables then.
+/// Clones share the read transaction: the queries of one sync round all read one snapshot.
+#[derive(Clone)]
 pub struct Snapshot {
-    txn: ReadTransaction,
+    txn: Arc<ReadTransaction>,
     pub ts: u64,
     tables: Catalog,
 }

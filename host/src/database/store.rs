@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::committer::{CommitError, Committer, CommitterOptions};
-use super::persistence::Persistence;
+use super::persistence::{Persistence, Snapshot};
+use super::subscriptions::Subscriptions;
 use super::transaction::{DbError, Transaction, TransactionLimits};
 use super::validator::DocumentValidator;
 
@@ -17,6 +18,8 @@ pub struct DocumentStore {
     /// Building indexes whose backfill finished (ids are never reused): writes maintain
     /// them since, so a deploy that declares one later does not backfill it again.
     backfilled: std::sync::Mutex<std::collections::HashSet<u32>>,
+    /// The query results watching for commits that change them.
+    subscriptions: Arc<Subscriptions>,
 }
 
 /// Why a mutation run through [`DocumentStore::run_mutation`] failed; nothing committed.
@@ -98,18 +101,35 @@ impl DocumentStore {
         options: CommitterOptions,
     ) -> anyhow::Result<Self> {
         let persistence = Arc::new(Persistence::open(db)?);
-        let committer = Committer::start(persistence.clone(), options)?;
+        let (subscriptions, feed) = Subscriptions::start(persistence.snapshot()?.ts)?;
+        let committer = Committer::start(persistence.clone(), options, feed)?;
         Ok(Self {
             persistence,
             committer,
             limits,
             max_retries: DEFAULT_MAX_RETRIES,
             backfilled: Default::default(),
+            subscriptions,
         })
     }
 
     pub fn limits(&self) -> &TransactionLimits {
         &self.limits
+    }
+
+    /// The query results watching for the commits that change them.
+    pub fn subscriptions(&self) -> &Arc<Subscriptions> {
+        &self.subscriptions
+    }
+
+    /// The latest commit, to read at (shareable between transactions).
+    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        self.persistence.snapshot()
+    }
+
+    /// A read-only transaction on `snapshot` (see [`Transaction::at_snapshot`]).
+    pub fn begin_query_at(&self, snapshot: Snapshot) -> Transaction {
+        Transaction::at_snapshot(self.persistence.clone(), snapshot, self.limits.clone())
     }
 
     /// The first stored document of `table` that `validator` refuses, described; `None` if

@@ -190,6 +190,35 @@ impl Transaction {
         })
     }
 
+    /// A read-only transaction on `snapshot`, which other transactions may share: the
+    /// queries of one subscription round all read the same commit.
+    pub fn at_snapshot(
+        persistence: Arc<Persistence>,
+        snapshot: Snapshot,
+        limits: TransactionLimits,
+    ) -> Self {
+        Self {
+            snapshot,
+            persistence,
+            writable: false,
+            limits,
+            reads: ReadSet::default(),
+            writes: BTreeMap::new(),
+            new_tables: BTreeMap::new(),
+            altered_tables: BTreeMap::new(),
+            usage: Usage::default(),
+            limit_exceeded: None,
+            also_write: None,
+        }
+    }
+
+    /// What a finished query read, sealed, and the commit it read at: what its
+    /// subscription watches.
+    pub fn into_reads(mut self) -> (u64, ReadSet) {
+        self.reads.seal();
+        (self.snapshot.ts, self.reads)
+    }
+
     pub fn snapshot_ts(&self) -> u64 {
         self.snapshot.ts
     }

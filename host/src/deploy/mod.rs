@@ -46,6 +46,9 @@ pub struct Deployments {
     /// The JavaScript app last loaded but not (yet) deployed: what a Convex CLI push's
     /// `start_push` analysed, which its `finish_push` then deploys without loading again.
     staged_js: std::sync::Mutex<Option<Arc<StagedJsApp>>>,
+    /// Bumped each time what a call runs against changes (a deploy, the environment
+    /// variables): every subscribed query re-runs.
+    epoch: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a deploy is made of.
@@ -200,6 +203,7 @@ impl Deployments {
                 live: RwLock::new(Arc::new(live)),
                 deploying: tokio::sync::Mutex::new(()),
                 staged_js: std::sync::Mutex::new(None),
+                epoch: tokio::sync::watch::channel(1).0,
             },
             report,
         ))
@@ -223,6 +227,7 @@ impl Deployments {
                     ))
                 })??;
         self.runtime.set_environment(next.clone());
+        self.epoch.send_modify(|epoch| *epoch += 1);
         Ok(next)
     }
 
@@ -230,6 +235,12 @@ impl Deployments {
     pub async fn stored_js_file(&self, sha256: String) -> anyhow::Result<Option<JsFile>> {
         let db = self.db.clone();
         blocking(move || store::js_file(&db, &sha256)).await
+    }
+
+    /// Watches what calls run against: the value changes with every deploy and every
+    /// change to the environment variables.
+    pub fn epoch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.epoch.subscribe()
     }
 
     /// The deployment calls are served from now.
@@ -420,6 +431,7 @@ impl Deployments {
             .map(|(path, _)| path.to_string())
             .collect();
         *self.live.write().expect("deployment lock poisoned") = Arc::new(deployment);
+        self.epoch.send_modify(|epoch| *epoch += 1);
         // Removed indexes go once the functions that no longer use them are live, in
         // chunks, while the server serves. Until then nothing reads their entries.
         let removed = std::mem::take(&mut report.schema.removed_index_ids);

@@ -25,6 +25,8 @@ use crate::database::transaction::Transaction;
 pub struct Invocation {
     pub outcome: Result<Value, FunctionFailure>,
     pub log_lines: Vec<LogLine>,
+    /// A mutation that succeeded: the commit it made (its snapshot's if it wrote nothing).
+    pub commit_ts: Option<u64>,
 }
 
 impl Invocation {
@@ -33,6 +35,7 @@ impl Invocation {
         Self {
             outcome: Err(failure),
             log_lines: Vec::new(),
+            commit_ts: None,
         }
     }
 }
@@ -157,7 +160,10 @@ impl Runtime {
                 return invocation;
             };
             match self.store.commit(transaction).await {
-                Ok(_commit_ts) => return invocation,
+                Ok(commit_ts) => {
+                    invocation.commit_ts = Some(commit_ts);
+                    return invocation;
+                }
                 Err(err) if err.is_retryable() && attempts <= self.limits.max_mutation_retries => {
                     tracing::debug!(attempts, "mutation conflicted; re-running it: {err}");
                     conflict_backoff(attempts).await;
@@ -174,10 +180,50 @@ impl Runtime {
                     return Invocation {
                         outcome: Err(outcome),
                         log_lines: invocation.log_lines,
+                        commit_ts: None,
                     };
                 }
             }
         }
+    }
+
+    /// Runs the query `function` in `transaction` (read-only, on a snapshot the caller
+    /// chose) and hands back what it read: a subscription's run. Its clock is frozen at
+    /// the call, as for any query.
+    pub async fn invoke_query_at(
+        self: &Arc<Self>,
+        context: &CallContext,
+        module: &LoadedModule,
+        function: &str,
+        args: &Value,
+        transaction: Transaction,
+    ) -> (Invocation, Option<Transaction>) {
+        if let Err(failure) = self.check_args(module.function(function), args, Some(&transaction)) {
+            return (Invocation::refused(failure), Some(transaction));
+        }
+        let db = DbAccess::Begun(Box::new(transaction));
+        let kind = FunctionKind::Query;
+        let (mut invocation, db) = self
+            .invoke_once(
+                context,
+                module,
+                function,
+                kind,
+                args,
+                db,
+                Some(FrozenInputs::now()),
+            )
+            .await;
+        let transaction = match db.into_transaction() {
+            Ok(transaction) => transaction,
+            Err(lost) => {
+                invocation.outcome =
+                    Err(FunctionFailure::Internal(format!("query failed: {lost}")));
+                None
+            }
+        };
+        poison_by_limit(&mut invocation, transaction.as_ref());
+        (invocation, transaction)
     }
 
     /// Runs a query or mutation inside `transaction`, the transaction of the query or
@@ -253,7 +299,14 @@ impl Runtime {
             _ => None,
         };
         let outcome = outcome.and_then(|value| self.check_returns(returns, value, transaction));
-        (Invocation { outcome, log_lines }, db)
+        (
+            Invocation {
+                outcome,
+                log_lines,
+                commit_ts: None,
+            },
+            db,
+        )
     }
 
     /// The error a function returned, held to the same size limit as a return value so

@@ -1,0 +1,135 @@
+// Drives a Kiln server (URL in argv[2]) with Convex's official realtime client
+// (`ConvexClient`, over the `ws` package in node) and prints one JSON object describing
+// what it saw, for tests/e2e/sync.rs to assert on. argv[3] names the scenario.
+import { ConvexClient } from "convex/browser";
+
+const [url, scenario, ...rest] = process.argv.slice(2);
+const clients = [];
+function client() {
+  const created = new ConvexClient(url, { unsavedChangesWarning: false });
+  clients.push(created);
+  return created;
+}
+
+// Resolves with the first value of the subscription that `accept` takes; rejects after
+// `ms` with every value seen (the test then says what went wrong).
+function waitFor(convex, path, args, accept, ms = 20000) {
+  return new Promise((resolve, reject) => {
+    const seen = [];
+    let unsubscribe = () => {};
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`timed out waiting on ${path}: saw ${json(seen)}`));
+    }, ms);
+    unsubscribe = convex.onUpdate(
+      path,
+      args,
+      (value) => {
+        seen.push(value);
+        if (accept(value)) {
+          clearTimeout(timer);
+          // Unsubscribing from inside the callback is allowed; defer to be safe.
+          setTimeout(() => unsubscribe(), 0);
+          resolve({ value, updates: seen.length });
+        }
+      },
+      (error) => {
+        seen.push({ error: error.message });
+      },
+    );
+  });
+}
+
+// Resolves with the error the subscription fails with.
+function errorOf(convex, path, args, ms = 20000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no error from ${path}`)), ms);
+    const unsubscribe = convex.onUpdate(
+      path,
+      args,
+      (value) => {
+        clearTimeout(timer);
+        reject(new Error(`${path} returned ${json(value)} instead of failing`));
+      },
+      (error) => {
+        clearTimeout(timer);
+        setTimeout(() => unsubscribe(), 0);
+        resolve(describe(error));
+      },
+    );
+  });
+}
+
+function describe(error) {
+  return { type: error.constructor.name, message: error.message, data: error.data ?? null };
+}
+
+async function caught(promise) {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    return describe(error);
+  }
+}
+
+// int64 values arrive as BigInt, which JSON.stringify refuses: print them as numbers.
+const json = (value) =>
+  JSON.stringify(value, (_, item) => (typeof item === "bigint" ? Number(item) : item));
+
+const result = {};
+const scenarios = {
+  // Subscribe, mutate from another client, see the update; read your own writes; an
+  // action that runs a mutation; errors of every kind.
+  async basics() {
+    const watcher = client();
+    const writer = client();
+    const channel = { channel: "general" };
+    const first = await waitFor(watcher, "messages:list", channel, () => true);
+    result.initial = first.value;
+    const seen = waitFor(watcher, "messages:list", channel, (value) => value.length === 1);
+    await writer.mutation("messages:send", { ...channel, author: "ann", body: "hello" });
+    const update = await seen;
+    result.afterSend = update.value.map((message) => message.body);
+
+    // Read your writes: once the mutation's promise resolves, the writer's own
+    // subscription already holds its result.
+    const own = writer.onUpdate("messages:list", channel, () => {});
+    await waitFor(writer, "messages:list", channel, (value) => value.length === 1);
+    await writer.mutation("messages:send", { ...channel, author: "bob", body: "second" });
+    result.readYourWrites = own.getCurrentValue().map((message) => message.body);
+    own();
+
+    // A mutation an action runs updates a subscription.
+    const tagged = waitFor(watcher, "calls:tags", {}, (tags) => tags.includes("from-action"));
+    result.action = await writer.action("calls:action_runs_everything", { tag: "from-action" });
+    result.tagsAfterAction = (await tagged).value;
+
+    // Errors: ConvexError data in a subscription, a mutation and an action.
+    result.queryError = await errorOf(watcher, "misbehave:fail", {});
+    result.mutationError = await caught(writer.mutation("calls:fail_with_data", { tag: "m" }));
+    result.actionError = await caught(writer.action("calls:action_fails_with_data", { tag: "a" }));
+    result.missing = await errorOf(watcher, "hello:nope", {});
+  },
+
+  // `count` increments through `clients` connections at once end at exactly `count`, and
+  // a subscriber sees the final value.
+  async increments() {
+    const [count, connections] = rest.map(Number);
+    const writers = Array.from({ length: connections }, () => client());
+    const watcher = client();
+    const done = waitFor(watcher, "counter:get", { name: "hits" }, (value) => Number(value) === count, 60000);
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        writers[i % connections].mutation("counter:increment", { name: "hits" }),
+      ),
+    );
+    result.final = (await done).value;
+  },
+};
+
+try {
+  await scenarios[scenario]();
+} finally {
+  await Promise.all(clients.map((convex) => convex.close()));
+}
+console.log(json(result));
