@@ -111,6 +111,29 @@ const scenarios = {
     result.missing = await errorOf(watcher, "hello:nope", {});
   },
 
+  // `setAuth` with a JWT reaches `getUserIdentity`; switching identity re-runs the query;
+  // a token the server refuses ends as no user (after the client's retries).
+  async auth() {
+    const [first, second, bad] = rest;
+    const convex = client();
+    let token = first;
+    const changes = [];
+    convex.setAuth(async () => token, (authenticated) => changes.push(authenticated));
+    const subject = (value) => (value === null ? null : value.subject);
+    result.first = subject(
+      (await waitFor(convex, "hello:whoami", {}, (value) => value !== null)).value,
+    );
+    token = second;
+    convex.setAuth(async () => token, (authenticated) => changes.push(authenticated));
+    result.second = subject(
+      (await waitFor(convex, "hello:whoami", {}, (value) => subject(value) === "user-2")).value,
+    );
+    token = bad;
+    convex.setAuth(async () => token, (authenticated) => changes.push(authenticated));
+    result.bad = (await waitFor(convex, "hello:whoami", {}, (value) => value === null)).value;
+    result.changes = changes;
+  },
+
   // `count` increments through `clients` connections at once end at exactly `count`, and
   // a subscriber sees the final value.
   async increments() {

@@ -21,8 +21,8 @@ use serde_json::{Value as Json, json};
 
 use crate::support::{ADMIN_KEY, Server, component, kiln_binary};
 
-const SECRET: &str = "e2e-test-secret-of-at-least-32-bytes";
-const HS_ISSUER: &str = "https://kiln.test";
+pub(crate) const SECRET: &str = "e2e-test-secret-of-at-least-32-bytes";
+pub(crate) const HS_ISSUER: &str = "https://kiln.test";
 
 pub(crate) fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,7 +60,7 @@ pub(crate) fn sign(
     jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
-fn hs256(claims: &Json) -> String {
+pub(crate) fn hs256(claims: &Json) -> String {
     sign(
         Algorithm::HS256,
         None,

@@ -76,3 +76,83 @@ fn concurrent_increments_through_four_connections_count_exactly() {
         "{value}"
     );
 }
+
+/// Bad input over a raw WebSocket gets a `FatalError` naming what was wrong (or an
+/// `AuthError`) and the socket closes; the server goes on serving the next client.
+#[test]
+fn bad_input_on_the_socket_gets_a_clear_error_and_the_server_keeps_serving() {
+    let server = sync_server();
+    let (stdout, result) = run_client_script("raw-sync.mjs", &[server.url.as_str()]);
+    let fatal = |case: &str| -> String {
+        let messages = result[case]["messages"].as_array().unwrap_or_else(|| panic!("{stdout}"));
+        let last = messages.last().unwrap_or_else(|| panic!("{case}: no message: {result}"));
+        assert_eq!(last["type"], "FatalError", "{case}: {result}");
+        assert!(result[case]["close"]["code"].is_number(), "{case} did not close: {result}");
+        last["error"].as_str().unwrap().to_string()
+    };
+    assert!(fatal("notJson").starts_with("Received Invalid JSON on websocket"));
+    assert!(fatal("unknownType").contains("unknown variant `Nope`"), "{result}");
+    assert_eq!(
+        fatal("badBaseVersion"),
+        "Base version 5 passed up doesn't match the current version 0"
+    );
+    assert_eq!(
+        fatal("duplicateQuery"),
+        "ModifyQuerySet: query 1 is already in the query set"
+    );
+    assert!(fatal("huge").starts_with("MessageTooLarge"), "{result}");
+    assert_eq!(result["huge"]["close"]["code"], 1009);
+    assert!(fatal("tooManyQueries").contains("max_queries_per_connection"));
+    assert_eq!(
+        result["badAdminKey"]["messages"][0],
+        json!({"type": "AuthError", "error": "The provided admin key was invalid for this instance", "baseVersion": 0, "authUpdateAttempted": true})
+    );
+    let healthy = &result["healthy"]["messages"][0];
+    assert_eq!(healthy["type"], "Transition", "{result}");
+    assert_eq!(
+        healthy["modifications"][0],
+        json!({"type": "QueryUpdated", "queryId": 0, "value": "Hello, Ada!", "logLines": [], "journal": null})
+    );
+    assert_eq!(
+        healthy["startVersion"],
+        json!({"querySet": 0, "identity": 0, "ts": "AAAAAAAAAAA="})
+    );
+    assert_eq!(healthy["endVersion"]["querySet"], 1);
+}
+
+/// `setAuth` with a JWT over the socket reaches `getUserIdentity`; a switch of identity
+/// re-runs the query; a refused token gets `AuthError`, and the client ends as no user.
+#[test]
+fn identity_on_the_socket_reaches_queries_and_a_switch_reruns_them() {
+    use crate::auth::{HS_ISSUER, SECRET, claims, hs256};
+    let server = Server::start();
+    let hello = component("hello");
+    let modules = json!({ "hello": base64(&hello) });
+    let (status, body) = server.post(
+        "/api/deploy",
+        &json!({
+            "modules": modules,
+            "auth": {"providers": [{"type": "hs256", "issuer": HS_ISSUER, "secret": SECRET, "applicationID": "kiln-app"}]},
+        })
+        .to_string(),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    let first = hs256(&claims(HS_ISSUER, "kiln-app", json!({})));
+    let second = hs256(&claims(HS_ISSUER, "kiln-app", json!({"sub": "user-2"})));
+    let expired = hs256(&claims(HS_ISSUER, "kiln-app", json!({"exp": 1_000_000})));
+    let (stdout, result) = run_client_script(
+        "sync.mjs",
+        &[server.url.as_str(), "auth", &first, &second, &expired],
+    );
+    assert_eq!(result["first"], "user-1", "{stdout}");
+    assert_eq!(result["second"], "user-2");
+    assert_eq!(result["bad"], json!(null));
+    // Confirmed twice, then refused (the client retries with fresh tokens, then gives up).
+    assert_eq!(result["changes"], json!([true, true, false]), "{stdout}");
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -206,8 +206,29 @@ where
     }
     drop(out);
     drop(session);
-    let _ = writer.await;
+    let Ok(sink) = writer.await else { return };
+    // Linger: a client still sending (the rest of a message over the limit) would get a
+    // TCP reset on close, which discards the FatalError it has not read yet. Read and drop
+    // what it sends for a moment first.
+    if let Ok(mut socket) = sink.reunite(stream) {
+        let io = socket.get_mut();
+        let mut buffer = vec![0u8; 64 << 10];
+        let _ = tokio::time::timeout(LINGER, async {
+            let mut drained = 0usize;
+            while drained < LINGER_MAX_BYTES {
+                match tokio::io::AsyncReadExt::read(io, &mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => drained += read,
+                }
+            }
+        })
+        .await;
+    }
 }
+
+/// How long, and for how many bytes, a closed socket is read before it is dropped.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_MAX_BYTES: usize = 64 << 20;
 
 /// What a failed read tells the client: a message over the limit is named.
 fn message_error(err: &tokio_tungstenite::tungstenite::Error, limit: usize) -> Closing {
@@ -230,11 +251,13 @@ fn message_error(err: &tokio_tungstenite::tungstenite::Error, limit: usize) -> C
 }
 
 /// Sends what the session produces; a `Ping` after [`HEARTBEAT_INTERVAL`] of silence.
+/// Returns the sink once the socket is closed (or broken).
 async fn write<S>(
     mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
     mut outgoing: mpsc::Receiver<Outgoing>,
     send_timeout: Duration,
-) where
+) -> futures_util::stream::SplitSink<WebSocketStream<S>, Message>
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     loop {
@@ -251,29 +274,29 @@ async fn write<S>(
             if closing.is_none() {
                 // Every sender is gone: the connection ended without a word.
                 let _ = sink.close().await;
-                return;
+                return sink;
             }
             close(&mut sink, closing, send_timeout).await;
-            return;
+            return sink;
         };
         let text = message.to_json().to_string();
         match tokio::time::timeout(send_timeout, sink.send(Message::text(text))).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::debug!(error = %err, "sync socket write failed");
-                return;
+                return sink;
             }
             Err(_slow) => {
                 tracing::info!(
                     "disconnecting a sync client that did not read its socket for {} ms (sync_send_timeout_ms)",
                     send_timeout.as_millis()
                 );
-                return;
+                return sink;
             }
         }
         if closing.is_some() {
             close(&mut sink, closing, send_timeout).await;
-            return;
+            return sink;
         }
     }
 }
