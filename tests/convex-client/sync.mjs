@@ -134,6 +134,38 @@ const scenarios = {
     result.changes = changes;
   },
 
+  // A Rust query and a JavaScript mutation over one table are reactive to each other,
+  // and the other way round.
+  async crossLanguage() {
+    const watcher = client();
+    const writer = client();
+    const channel = { channel: "mixed" };
+    await waitFor(watcher, "messages:list", channel, () => true);
+    await waitFor(watcher, "chat:list", channel, () => true);
+    const rustSees = waitFor(watcher, "messages:list", channel, (value) => value.length === 1);
+    await writer.mutation("chat:send", { ...channel, author: "js", body: "from js" });
+    result.rustQuerySees = (await rustSees).value.map((message) => message.body);
+    const jsSees = waitFor(watcher, "chat:list", channel, (value) => value.length === 2);
+    await writer.mutation("messages:send", { ...channel, author: "rust", body: "from rust" });
+    result.jsQuerySees = (await jsSees).value;
+  },
+
+  // The server is killed and restarted while the client is connected: it reconnects,
+  // subscribes again and sees current data. Prints a line at each step for the test,
+  // which restarts the server in between.
+  async restart() {
+    const watcher = client();
+    const counter = { name: "restart" };
+    await waitFor(watcher, "counter:get", counter, (value) => Number(value) === 1);
+    console.log(json({ step: "subscribed" }));
+    result.afterRestart = Number(
+      (await waitFor(watcher, "counter:get", counter, (value) => Number(value) === 2, 60000))
+        .value,
+    );
+    // And it can write again.
+    result.mutation = Number(await watcher.mutation("counter:increment", counter));
+  },
+
   // `count` increments through `clients` connections at once end at exactly `count`, and
   // a subscriber sees the final value.
   async increments() {

@@ -81,7 +81,8 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        let (child, (url, site_url)) = spawn(&data, config.as_deref(), &env, dir.path());
+        let (child, (url, site_url)) =
+            spawn(&data, config.as_deref(), &env, dir.path(), "127.0.0.1:0");
         Self {
             child,
             url,
@@ -190,11 +191,23 @@ impl Server {
 
     /// Starts the server again on the same data directory (after `kill`).
     pub fn start_again(&mut self) {
+        self.start_again_on("127.0.0.1:0");
+    }
+
+    /// Starts the server again on the same data directory and the same address (after
+    /// `kill`), so that connected clients can reconnect.
+    pub fn start_again_on_same_address(&mut self) {
+        let address = self.url.trim_start_matches("http://").to_string();
+        self.start_again_on(&address);
+    }
+
+    fn start_again_on(&mut self, listen: &str) {
         let (child, (url, site_url)) = spawn(
             &self.data,
             self.config.as_deref(),
             &self.env,
             self._dir.path(),
+            listen,
         );
         self.child = child;
         self.url = url;
@@ -257,6 +270,7 @@ fn spawn(
     config: Option<&Path>,
     env: &[(String, String)],
     log_dir: &Path,
+    listen: &str,
 ) -> (Child, (String, String)) {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -268,7 +282,7 @@ fn spawn(
         .args([
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--site-listen",
             "127.0.0.1:0",
             "--data",
@@ -409,6 +423,19 @@ impl Server {
 /// Runs `tests/convex-client/<script>` under node with `args` (it calls a server with
 /// Convex's official client) and returns its whole output and the JSON object it prints
 /// last. `cargo xtask ci` installs the `convex` package it needs.
+/// Starts `tests/convex-client/<script>` under node with its stdout piped, for a test that
+/// talks to it line by line while it runs.
+pub fn spawn_client_script(script: &str, args: &[&str]) -> Child {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
+    Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run node")
+}
+
 pub fn run_client_script(script: &str, args: &[&str]) -> (String, Json) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/convex-client");
     assert!(

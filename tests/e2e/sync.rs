@@ -84,14 +84,24 @@ fn bad_input_on_the_socket_gets_a_clear_error_and_the_server_keeps_serving() {
     let server = sync_server();
     let (stdout, result) = run_client_script("raw-sync.mjs", &[server.url.as_str()]);
     let fatal = |case: &str| -> String {
-        let messages = result[case]["messages"].as_array().unwrap_or_else(|| panic!("{stdout}"));
-        let last = messages.last().unwrap_or_else(|| panic!("{case}: no message: {result}"));
+        let messages = result[case]["messages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let last = messages
+            .last()
+            .unwrap_or_else(|| panic!("{case}: no message: {result}"));
         assert_eq!(last["type"], "FatalError", "{case}: {result}");
-        assert!(result[case]["close"]["code"].is_number(), "{case} did not close: {result}");
+        assert!(
+            result[case]["close"]["code"].is_number(),
+            "{case} did not close: {result}"
+        );
         last["error"].as_str().unwrap().to_string()
     };
     assert!(fatal("notJson").starts_with("Received Invalid JSON on websocket"));
-    assert!(fatal("unknownType").contains("unknown variant `Nope`"), "{result}");
+    assert!(
+        fatal("unknownType").contains("unknown variant `Nope`"),
+        "{result}"
+    );
     assert_eq!(
         fatal("badBaseVersion"),
         "Base version 5 passed up doesn't match the current version 0"
@@ -155,4 +165,73 @@ fn identity_on_the_socket_reaches_queries_and_a_switch_reruns_them() {
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+const CHAT_JS: &str = r#"import { query, mutation } from "./_generated/server";
+import { v } from "convex/values";
+export const list = query({
+  args: { channel: v.string() },
+  handler: async (ctx, { channel }) =>
+    (await ctx.db.query("messages").withIndex("by_channel", (q) => q.eq("channel", channel)).collect())
+      .map((message) => message.body),
+});
+export const send = mutation({
+  args: { channel: v.string(), author: v.string(), body: v.string() },
+  handler: async (ctx, message) => await ctx.db.insert("messages", message),
+});
+"#;
+
+/// Subscriptions work the same for Rust and JavaScript functions: a Rust query sees a JS
+/// mutation's write and a JS query a Rust mutation's.
+#[test]
+fn rust_and_javascript_functions_are_reactive_to_each_other() {
+    let server = Server::start();
+    let messages = component("messages");
+    let (status, body) = server.post(
+        "/api/deploy",
+        &json!({
+            "modules": { "messages": base64(&messages) },
+            "js": { "chat.js": CHAT_JS },
+            "tables": { "messages": { "indexes": { "by_channel": ["channel"] } } },
+        })
+        .to_string(),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (stdout, result) = run_client_script("sync.mjs", &[server.url.as_str(), "crossLanguage"]);
+    assert_eq!(result["rustQuerySees"], json!(["from js"]), "{stdout}");
+    assert_eq!(result["jsQuerySees"], json!(["from js", "from rust"]));
+}
+
+/// The server killed and restarted while a client is connected: the client reconnects,
+/// subscribes again and sees current data (committed timestamps never go back, so the
+/// client's `maxObservedTimestamp` is accepted).
+#[test]
+fn clients_reconnect_and_resubscribe_after_a_server_restart() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let mut server = sync_server();
+    server.value("mutation", "counter:increment", json!({"name": "restart"}));
+    let mut child =
+        crate::support::spawn_client_script("sync.mjs", &[server.url.as_str(), "restart"]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the client printed nothing").unwrap();
+    assert_eq!(first, r#"{"step":"subscribed"}"#);
+    server.kill();
+    server.start_again_on_same_address();
+    server.value("mutation", "counter:increment", json!({"name": "restart"}));
+    // The client logs its reconnection on stdout too; the result is the last line.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let last = rest.last().cloned().unwrap_or_default();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{rest:?}\n{stderr}");
+    let result: serde_json::Value =
+        serde_json::from_str(&last).unwrap_or_else(|err| panic!("{err}: {rest:?}"));
+    assert_eq!(result, json!({"afterRestart": 2, "mutation": 3}));
 }
