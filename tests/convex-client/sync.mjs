@@ -166,6 +166,26 @@ const scenarios = {
     result.mutation = Number(await watcher.mutation("counter:increment", counter));
   },
 
+  // The CLI's system queries, with the admin key: a table's size is reactive; a client
+  // without the admin key is refused; the admin acting as a user reaches the identity.
+  async system() {
+    const [adminKey] = rest;
+    const admin = client();
+    admin.setAdminAuth(adminKey);
+    const size = { tableName: "messages" };
+    result.sizeBefore = (await waitFor(admin, "_system/cli/tableSize:default", size, () => true)).value;
+    const grown = waitFor(admin, "_system/cli/tableSize:default", size, (value) => value === 1);
+    await admin.mutation("messages:send", { channel: "s", author: "a", body: "b" });
+    result.sizeAfter = (await grown).value;
+    result.apiSpec = (await waitFor(admin, "_system/cli/modules:apiSpec", {}, () => true)).value
+      .map((fn) => `${fn.functionType} ${fn.identifier}`)
+      .filter((line) => line.includes("messages"));
+    result.publicRefused = await errorOf(client(), "_system/cli/tableSize:default", size);
+    const acting = client();
+    acting.setAdminAuth(adminKey, { subject: "as-user", issuer: "https://dash" });
+    result.actingAs = (await waitFor(acting, "hello:whoami", {}, (value) => value !== null)).value.subject;
+  },
+
   // `count` increments through `clients` connections at once end at exactly `count`, and
   // a subscriber sees the final value.
   async increments() {

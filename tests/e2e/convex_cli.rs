@@ -549,3 +549,35 @@ fn evaluate_push_reports_the_index_changes_a_push_would_make_and_stages_nothing(
     );
     assert_eq!(hashes["moduleHashes"], json!([]));
 }
+
+/// `npx convex env list` and `env get` read the variables over the sync socket (the CLI's
+/// `_system/cli/queryEnvironmentVariables` system queries, with the admin key).
+#[test]
+fn convex_env_list_and_get_read_the_variables_over_the_sync_socket() {
+    let server = Server::start();
+    let app = App::copy();
+    for (name, value) in [("GREETING", "hello"), ("OTHER", "x=y")] {
+        let output = app.convex(&server, &["env", "set", name, value]);
+        assert!(output.status.success(), "{}", describe(&output));
+    }
+    let output = app.convex(&server, &["env", "list"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        listed.contains("GREETING=hello") && listed.contains("OTHER=x=y"),
+        "{}",
+        describe(&output)
+    );
+    let output = app.convex(&server, &["env", "get", "GREETING"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hello");
+    let output = app.convex(&server, &["env", "get", "MISSING"]);
+    assert!(
+        describe(&output).contains("Environment variable \"MISSING\" not found"),
+        "{}",
+        describe(&output)
+    );
+    // A wrong admin key is refused on the socket too.
+    let output = app.convex_with_key(&server, "wrong-key", &["env", "list"]);
+    assert!(!output.status.success(), "{}", describe(&output));
+}

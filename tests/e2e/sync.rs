@@ -235,3 +235,27 @@ fn clients_reconnect_and_resubscribe_after_a_server_restart() {
         serde_json::from_str(&last).unwrap_or_else(|err| panic!("{err}: {rest:?}"));
     assert_eq!(result, json!({"afterRestart": 2, "mutation": 3}));
 }
+
+/// The Convex CLI's system queries answer the admin over the socket, reactively; anyone
+/// else is refused. The admin acting as a user is that user in queries.
+#[test]
+fn system_queries_answer_the_admin_and_a_table_size_is_reactive() {
+    let server = sync_server();
+    let (stdout, result) = run_client_script(
+        "sync.mjs",
+        &[server.url.as_str(), "system", crate::support::ADMIN_KEY],
+    );
+    assert_eq!(result["sizeBefore"], 0, "{stdout}");
+    assert_eq!(result["sizeAfter"], 1);
+    let api = result["apiSpec"].as_array().unwrap();
+    assert!(api.contains(&json!("Query messages.js:list")), "{api:?}");
+    assert!(api.contains(&json!("Mutation messages.js:send")), "{api:?}");
+    assert!(
+        result["publicRefused"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the admin key (not acting as a user) may call it"),
+        "{result}"
+    );
+    assert_eq!(result["actingAs"], "as-user");
+}

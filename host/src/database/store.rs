@@ -127,6 +127,17 @@ impl DocumentStore {
         self.persistence.snapshot()
     }
 
+    /// [`DocumentStore::begin_admin_read`] on `snapshot`: the system queries of the sync
+    /// socket (a table's size), which bound what they read themselves.
+    pub fn begin_admin_read_at(&self, snapshot: Snapshot) -> Transaction {
+        let limits = TransactionLimits {
+            max_documents_read: usize::MAX,
+            max_bytes_read: usize::MAX,
+            ..self.limits.clone()
+        };
+        Transaction::at_snapshot(self.persistence.clone(), snapshot, limits)
+    }
+
     /// A read-only transaction on `snapshot` (see [`Transaction::at_snapshot`]).
     pub fn begin_query_at(&self, snapshot: Snapshot) -> Transaction {
         Transaction::at_snapshot(self.persistence.clone(), snapshot, self.limits.clone())

@@ -10,6 +10,7 @@
 //! `sync_send_timeout_ms`: at most one bounded queue of messages waits for it.
 
 mod session;
+mod system;
 
 use std::sync::Arc;
 use std::time::Duration;

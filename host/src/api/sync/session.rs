@@ -23,6 +23,7 @@ use super::super::calls::{FUNCTION_LOG, find_function};
 use super::super::error::internal_message;
 use super::super::function_log::Execution;
 use super::Outgoing;
+use super::system::{SystemQuery, is_system_path};
 use crate::auth::UserIdentity;
 use crate::deploy::Deployment;
 use crate::function_path::FunctionPath;
@@ -61,6 +62,12 @@ impl Closing {
             message: None,
             close: Some((1011, "InternalServerError".into())),
         }
+    }
+
+    /// What a client is told of a host failure whose cause goes to the log.
+    pub fn internal_message(cause: &dyn std::fmt::Display) -> String {
+        tracing::error!("sync system query failed: {cause}");
+        internal_message("internal error")
     }
 
     /// A limit the client ran into that clears with time: close 1013 ("try again").
@@ -518,12 +525,17 @@ impl Session {
             subscription: None,
             ts,
         };
-        let path = match &query.path {
-            Ok(path) => path,
-            Err(message) => return unchangeable(message.clone()),
-        };
         let args = match &query.args {
             Ok(args) => args,
+            Err(message) => return unchangeable(message.clone()),
+        };
+        if is_system_path(&query.path_key) {
+            return self
+                .run_system_query(&query.path_key, args, snapshot, &caller)
+                .await;
+        }
+        let path = match &query.path {
+            Ok(path) => path,
             Err(message) => return unchangeable(message.clone()),
         };
         let (module, spec) = match find_function(
@@ -561,6 +573,48 @@ impl Session {
             log_lines: log_lines(&invocation.log_lines),
             subscription: Some(subscription),
             ts,
+        }
+    }
+
+    /// Runs a `_system/` query (the admin's only, not acting as a user) off the async
+    /// workers: counting a table reads all of it.
+    async fn run_system_query(
+        &self,
+        udf_path: &str,
+        args: &Value,
+        snapshot: crate::database::persistence::Snapshot,
+        caller: &Caller,
+    ) -> QueryResult {
+        let ts = snapshot.ts;
+        let failed = |message: String| QueryResult {
+            outcome: QueryOutcome::Error {
+                message,
+                data: None,
+            },
+            log_lines: Vec::new(),
+            subscription: None,
+            ts,
+        };
+        if caller.principal != Principal::Admin || caller.identity.is_some() {
+            return failed(format!(
+                "{udf_path} is a system function: only the admin key (not acting as a user) may call it"
+            ));
+        }
+        let query = match SystemQuery::parse(udf_path, args) {
+            Ok(query) => query,
+            Err(message) => return failed(message),
+        };
+        let app = self.app.clone();
+        let ran = tokio::task::spawn_blocking(move || query.run(&app, snapshot)).await;
+        match ran {
+            Ok(Ok((value, reads))) => QueryResult {
+                outcome: QueryOutcome::Value(value),
+                log_lines: Vec::new(),
+                subscription: Some(self.app.store.subscriptions().subscribe(reads, ts)),
+                ts,
+            },
+            Ok(Err(message)) => failed(message),
+            Err(err) => failed(Closing::internal_message(&err)),
         }
     }
 
