@@ -261,6 +261,11 @@ pub struct PaginationOpts {
     pub num_items: f64,
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Where the page ends (a `continueCursor` handed out earlier): the page then holds
+    /// every document up to it, whatever `num_items` says. Convex's clients send it when
+    /// they split a page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_cursor: Option<String>,
 }
 
 /// Convex's pagination result.
@@ -312,10 +317,15 @@ impl Query {
     }
 
     fn open(self, after: Option<&str>) -> Result<wit::Cursor, Error> {
+        let query = self.into_wit(after)?;
+        wit::open_query(&query).map_err(Error::new)
+    }
+
+    fn into_wit(self, after: Option<&str>) -> Result<wit::Query, Error> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let query = wit::Query {
+        Ok(wit::Query {
             table: self.table,
             index: self.index,
             range: serde_json::Value::Array(self.range).to_string(),
@@ -327,8 +337,7 @@ impl Query {
             after: after
                 .filter(|cursor| !cursor.is_empty())
                 .map(str::to_string),
-        };
-        wit::open_query(&query).map_err(Error::new)
+        })
     }
 
     fn read(cursor: &wit::Cursor, limit: Option<usize>) -> Result<Vec<Value>, Error> {
@@ -384,24 +393,27 @@ impl Query {
         self.collect()?.into_iter().map(crate::from_value).collect()
     }
 
-    /// One page, Convex-style: `cursor` from the previous page's `continue_cursor`.
+    /// One page, Convex-style: `cursor` from the previous page's `continue_cursor`. The
+    /// host reads it, so a subscribed page keeps its bounds when documents come and go
+    /// (see the WIT's `paginate`). A function may paginate once per call.
     pub fn paginate(self, options: &PaginationOpts) -> Result<PaginationResult, Error> {
         if options.num_items.is_nan() || options.num_items < 0.0 {
             return Err(Error::new(
                 "paginationOpts.numItems must be a non-negative number",
             ));
         }
-        let num_items = options.num_items.min(u32::MAX as f64) as usize;
-        let start = options.cursor.clone();
-        let cursor = self.open(start.as_deref())?;
-        let page = Self::read(&cursor, Some(num_items))?;
-        let position = cursor.position().or(start).unwrap_or_default();
-        // Done when the page came up short, or nothing follows it.
-        let is_done = page.len() < num_items || cursor.next(1).map_err(Error::new)?.is_empty();
+        let num_items = options.num_items.min(u32::MAX as f64) as u32;
+        let query = self.into_wit(options.cursor.as_deref())?;
+        let end = options.end_cursor.as_deref().filter(|end| !end.is_empty());
+        let page = wit::paginate(&query, num_items, end).map_err(Error::new)?;
         Ok(PaginationResult {
-            page,
-            is_done,
-            continue_cursor: position,
+            page: page
+                .documents
+                .iter()
+                .map(|text| decode(text))
+                .collect::<Result<_, _>>()?,
+            is_done: page.is_done,
+            continue_cursor: page.continue_cursor,
         })
     }
 }

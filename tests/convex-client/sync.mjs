@@ -40,6 +40,41 @@ function waitFor(convex, path, args, accept, ms = 20000) {
   });
 }
 
+// A subscription whose latest value can be awaited on: `until(accept)` resolves with the
+// first value (the latest, or a later one) that `accept` takes.
+function live(convex, path, args) {
+  const state = { value: undefined, waiters: [] };
+  const check = () => {
+    state.waiters = state.waiters.filter(({ accept, resolve }) => {
+      if (state.value !== undefined && accept(state.value)) {
+        resolve(state.value);
+        return false;
+      }
+      return true;
+    });
+  };
+  state.unsubscribe = convex.onUpdate(path, args, (value) => {
+    state.value = value;
+    check();
+  });
+  state.until = (accept, ms = 20000) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out on ${path} ${json(args)}: last ${json(state.value)}`)),
+        ms,
+      );
+      state.waiters.push({
+        accept,
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+      });
+      check();
+    });
+  return state;
+}
+
 // Resolves with the error the subscription fails with.
 function errorOf(convex, path, args, ms = 20000) {
   return new Promise((resolve, reject) => {
@@ -184,6 +219,58 @@ const scenarios = {
     const acting = client();
     acting.setAdminAuth(adminKey, { subject: "as-user", issuer: "https://dash" });
     result.actingAs = (await waitFor(acting, "hello:whoami", {}, (value) => value !== null)).value.subject;
+  },
+
+  // Paginated queries stay live, as usePaginatedQuery loads them: each page is its own
+  // subscription starting at the previous page's continueCursor. An insert into the middle
+  // of a loaded page shows up in that page, a delete leaves it, an append grows the last
+  // page; pages never overlap or drop a document. (`items:page` is JavaScript over an
+  // index on `rank`; `messages:paginate` is Rust, in creation order.)
+  async pagination() {
+    const convex = client();
+    const writer = client();
+    for (const rank of [10, 20, 30, 40, 50, 60]) {
+      await writer.mutation("items:add", { rank });
+    }
+    const ranks = (page) => page.page.map((item) => item.rank);
+    const opts = (cursor) => ({ paginationOpts: { numItems: 2, cursor, id: 1 } });
+    const pages = [live(convex, "items:page", opts(null))];
+    const first = await pages[0].until(() => true);
+    pages.push(live(convex, "items:page", opts(first.continueCursor)));
+    const second = await pages[1].until(() => true);
+    pages.push(live(convex, "items:page", opts(second.continueCursor)));
+    await pages[2].until(() => true);
+    const snapshot = () => pages.map((page) => ranks(page.value));
+    result.loaded = snapshot();
+    result.lastDone = pages[2].value.isDone;
+
+    await writer.mutation("items:add", { rank: 35 });
+    await pages[1].until((page) => ranks(page).includes(35));
+    result.afterMiddleInsert = snapshot();
+    await writer.mutation("items:remove", { rank: 20 });
+    await pages[0].until((page) => !ranks(page).includes(20));
+    result.afterDelete = snapshot();
+    await writer.mutation("items:add", { rank: 70 });
+    await pages[2].until((page) => ranks(page).includes(70));
+    result.afterAppend = snapshot();
+
+    // The Rust app's pages, in creation order: a delete in the first page leaves the
+    // second page as it was; a new message joins the last page.
+    const channel = "paged";
+    const ids = [];
+    for (const body of ["a", "b", "c", "d"]) {
+      ids.push(await writer.mutation("messages:send", { channel, author: "x", body }));
+    }
+    const rustOpts = (cursor) => ({ channel, paginationOpts: { numItems: 2, cursor } });
+    const rust = [live(convex, "messages:paginate", rustOpts(null))];
+    const rustFirst = await rust[0].until(() => true);
+    rust.push(live(convex, "messages:paginate", rustOpts(rustFirst.continueCursor)));
+    await rust[1].until(() => true);
+    const bodies = () => rust.map((page) => page.value.page.map((message) => message.body));
+    result.rustLoaded = bodies();
+    await writer.mutation("messages:send", { channel, author: "x", body: "e" });
+    await rust[1].until((page) => page.page.length === 3);
+    result.rustAfterAppend = bodies();
   },
 
   // `count` increments through `clients` connections at once end at exactly `count`, and

@@ -259,3 +259,68 @@ fn system_queries_answer_the_admin_and_a_table_size_is_reactive() {
     );
     assert_eq!(result["actingAs"], "as-user");
 }
+
+const ITEMS_JS: &str = r#"import { query, mutation } from "./_generated/server";
+import { paginationOptsValidator } from "convex/server";
+import { v } from "convex/values";
+export const page = query({
+  args: { paginationOpts: paginationOptsValidator },
+  handler: (ctx, { paginationOpts }) =>
+    ctx.db.query("items").withIndex("by_rank").paginate(paginationOpts),
+});
+export const add = mutation({
+  args: { rank: v.number() },
+  handler: (ctx, { rank }) => ctx.db.insert("items", { rank }),
+});
+export const remove = mutation({
+  args: { rank: v.number() },
+  handler: async (ctx, { rank }) => {
+    const item = await ctx.db.query("items").withIndex("by_rank", (q) => q.eq("rank", rank)).unique();
+    await ctx.db.delete(item._id);
+  },
+});
+"#;
+
+/// Paginated subscriptions keep their bounds (Convex's query journal): an insert into the
+/// middle of a loaded page shows up in that page, a delete leaves it, an append grows the
+/// last page, and the pages never overlap or drop a document, in JavaScript and in Rust.
+#[test]
+fn paginated_queries_stay_live_and_pages_never_overlap_or_drop_documents() {
+    let server = Server::start();
+    let messages = component("messages");
+    let (status, body) = server.post(
+        "/api/deploy",
+        &json!({
+            "modules": { "messages": base64(&messages) },
+            "js": { "items.js": ITEMS_JS },
+            "tables": {
+                "messages": { "indexes": { "by_channel": ["channel"] } },
+                "items": { "indexes": { "by_rank": ["rank"] } },
+            },
+        })
+        .to_string(),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (stdout, result) = run_client_script("sync.mjs", &[server.url.as_str(), "pagination"]);
+    assert_eq!(
+        result["loaded"],
+        json!([[10, 20], [30, 40], [50, 60]]),
+        "{stdout}"
+    );
+    assert_eq!(result["lastDone"], true);
+    assert_eq!(
+        result["afterMiddleInsert"],
+        json!([[10, 20], [30, 35, 40], [50, 60]])
+    );
+    assert_eq!(result["afterDelete"], json!([[10], [30, 35, 40], [50, 60]]));
+    assert_eq!(
+        result["afterAppend"],
+        json!([[10], [30, 35, 40], [50, 60, 70]])
+    );
+    assert_eq!(result["rustLoaded"], json!([["a", "b"], ["c", "d"]]));
+    assert_eq!(
+        result["rustAfterAppend"],
+        json!([["a", "b"], ["c", "d", "e"]])
+    );
+}

@@ -18,6 +18,7 @@ use crate::database::persistence::Order;
 use crate::database::transaction::{DbError, Transaction};
 use crate::runtime::InvocationState;
 use crate::runtime::bindings::kiln::platform::db::{self as wit, Host, HostCursor};
+use crate::runtime::page_journal::PageEnd;
 
 /// The most documents a cursor reads between two checks of the call's deadline.
 const SCAN_SLICE: usize = 64;
@@ -32,6 +33,8 @@ pub struct QueryCursor {
     /// The index key of the last document read (matching the filter or not). Handed out
     /// only sealed (`database::cursor_seal`): it holds that document's indexed values.
     after: Option<Vec<u8>>,
+    /// The index key the query stops at (included): a page's fixed end.
+    until: Option<Vec<u8>>,
     exhausted: bool,
     /// What this cursor counts against the call's host-memory budget, released when the
     /// guest drops it.
@@ -173,6 +176,15 @@ impl Host for InvocationState {
         transaction.delete(&id).map_err(guest_error)
     }
 
+    async fn paginate(
+        &mut self,
+        query: wit::Query,
+        num_items: u32,
+        end_cursor: Option<String>,
+    ) -> Result<wit::Page, String> {
+        self.paginate_page(query, num_items, end_cursor).await
+    }
+
     async fn open_query(&mut self, query: wit::Query) -> Result<Resource<QueryCursor>, String> {
         self.transaction()?;
         // What the cursor will hold is charged before any of it is built.
@@ -231,6 +243,7 @@ impl InvocationState {
             },
             filter,
             after,
+            until: None,
             exhausted: false,
             held_bytes,
         };
@@ -264,47 +277,13 @@ impl HostCursor for InvocationState {
             return Err(self.transaction()?.exceeded(message).to_string());
         }
         let max = (max as usize).max(1);
-        let (table, index, range, order, mut after, exhausted) = {
-            let state = self.table.get(&cursor).map_err(|err| err.to_string())?;
-            (
-                state.table.clone(),
-                state.index.clone(),
-                state.range.clone(),
-                state.order,
-                state.after.clone(),
-                state.exhausted,
-            )
-        };
-        let mut found = Vec::new();
-        let mut exhausted = exhausted;
-        while !exhausted && found.len() < max {
-            // A filter that matches little keeps this loop scanning: read in slices, and
-            // between slices give the worker back and stop at the call's deadline.
-            self.checkpoint().await?;
-            let want = (max - found.len()).min(SCAN_SLICE);
-            let transaction = self.transaction()?;
-            let batch = transaction
-                .scan(&table, &index, &range, order, want, after.as_deref())
-                .map_err(guest_error)?;
-            exhausted = batch.len() < want;
-            let state = self.table.get(&cursor).map_err(|err| err.to_string())?;
-            for (key, document) in batch {
-                let keep = match &state.filter {
-                    None => true,
-                    Some(filter) => filter
-                        .matches(&document)
-                        .map_err(|err| format!("filter: {err}"))?,
-                };
-                after = Some(key);
-                if keep {
-                    found.push(document_text(&document));
-                }
-            }
-        }
-        let state = self.table.get_mut(&cursor).map_err(|err| err.to_string())?;
-        state.after = after;
-        state.exhausted = exhausted;
-        Ok(found)
+        let mut state = std::mem::replace(
+            self.table.get_mut(&cursor).map_err(|err| err.to_string())?,
+            QueryCursor::placeholder(),
+        );
+        let found = self.read_from(&mut state, max).await;
+        *self.table.get_mut(&cursor).map_err(|err| err.to_string())? = state;
+        found
     }
 
     async fn position(&mut self, cursor: Resource<QueryCursor>) -> Option<String> {
@@ -317,6 +296,196 @@ impl HostCursor for InvocationState {
         let cursor = self.table.delete(cursor)?;
         self.host_memory.release(cursor.held_bytes);
         Ok(())
+    }
+}
+
+impl QueryCursor {
+    /// What stands in the resource table while a cursor is out being read.
+    fn placeholder() -> Self {
+        Self {
+            table: String::new(),
+            index: String::new(),
+            range: IndexRange::default(),
+            order: Order::Asc,
+            filter: None,
+            after: None,
+            until: None,
+            exhausted: true,
+            held_bytes: 0,
+        }
+    }
+}
+
+impl InvocationState {
+    /// Up to `max` more documents of `cursor` (fewer only at its end), as JSON text.
+    async fn read_from(
+        &mut self,
+        cursor: &mut QueryCursor,
+        max: usize,
+    ) -> Result<Vec<String>, String> {
+        let mut found = Vec::new();
+        while !cursor.exhausted && found.len() < max {
+            // A filter that matches little keeps this loop scanning: read in slices, and
+            // between slices give the worker back and stop at the call's deadline.
+            self.checkpoint().await?;
+            let want = (max - found.len()).min(SCAN_SLICE);
+            let transaction = self.transaction()?;
+            let batch = transaction
+                .scan_until(
+                    &cursor.table,
+                    &cursor.index,
+                    &cursor.range,
+                    cursor.order,
+                    want,
+                    cursor.after.as_deref(),
+                    cursor.until.as_deref(),
+                )
+                .map_err(guest_error)?;
+            cursor.exhausted = batch.len() < want;
+            for (key, document) in batch {
+                let keep = match &cursor.filter {
+                    None => true,
+                    Some(filter) => filter
+                        .matches(&document)
+                        .map_err(|err| format!("filter: {err}"))?,
+                };
+                cursor.after = Some(key);
+                if keep {
+                    found.push(document_text(&document));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// `db.paginate`: see the WIT. The page's end comes from `end_cursor`, else from the
+    /// subscription's journal; a page without one reads `num_items` and records where it
+    /// stopped in the journal.
+    async fn paginate_page(
+        &mut self,
+        query: wit::Query,
+        num_items: u32,
+        end_cursor: Option<String>,
+    ) -> Result<wit::Page, String> {
+        if std::mem::replace(&mut self.paginated, true) {
+            return Err(
+                "a function may paginate only once per call (MultiplePaginatedDatabaseQueries)"
+                    .into(),
+            );
+        }
+        let journal = self.context.page_journal.clone();
+        let end = match end_cursor {
+            Some(cursor) => Some(PageEnd::At(cursor)),
+            None => journal
+                .as_ref()
+                .and_then(|journal| journal.previous().cloned()),
+        };
+        let resource = self.open_query(query).await?;
+        let mut cursor = std::mem::replace(
+            self.table
+                .get_mut(&resource)
+                .map_err(|err| err.to_string())?,
+            QueryCursor::placeholder(),
+        );
+        let page = self.read_page(&mut cursor, num_items, end).await;
+        *self
+            .table
+            .get_mut(&resource)
+            .map_err(|err| err.to_string())? = cursor;
+        HostCursor::drop(self, resource)
+            .await
+            .map_err(|err| format!("cannot close the page's query: {err}"))?;
+        let (page, recorded) = page?;
+        if let Some(journal) = journal {
+            journal.record(recorded);
+        }
+        Ok(page)
+    }
+
+    async fn read_page(
+        &mut self,
+        cursor: &mut QueryCursor,
+        num_items: u32,
+        end: Option<PageEnd>,
+    ) -> Result<(wit::Page, PageEnd), String> {
+        let start = cursor
+            .after
+            .as_ref()
+            .map(|after| self.cursor_key.seal(&cursor.table, &cursor.index, after));
+        let position = |state: &Self, cursor: &QueryCursor| {
+            cursor
+                .after
+                .as_ref()
+                .map(|after| state.cursor_key.seal(&cursor.table, &cursor.index, after))
+                .or_else(|| start.clone())
+                .unwrap_or_default()
+        };
+        match end {
+            Some(PageEnd::At(sealed)) => {
+                let until = self
+                    .cursor_key
+                    .open(&cursor.table, &cursor.index, &sealed)
+                    .map_err(|err| err.to_string())?;
+                cursor.until = Some(until);
+                let documents = self.read_all(cursor).await?;
+                let page = wit::Page {
+                    documents,
+                    is_done: false,
+                    continue_cursor: sealed.clone(),
+                };
+                Ok((page, PageEnd::At(sealed)))
+            }
+            Some(PageEnd::End) => {
+                let documents = self.read_all(cursor).await?;
+                let continue_cursor = position(self, cursor);
+                let page = wit::Page {
+                    documents,
+                    is_done: true,
+                    continue_cursor,
+                };
+                Ok((page, PageEnd::End))
+            }
+            None => {
+                let mut documents = Vec::new();
+                while documents.len() < num_items as usize {
+                    let want = (num_items as usize - documents.len()).min(self.max_query_batch);
+                    let batch = self.read_from(cursor, want).await?;
+                    let short = batch.len() < want;
+                    documents.extend(batch);
+                    if short {
+                        break;
+                    }
+                }
+                let continue_cursor = position(self, cursor);
+                // Done when the page came up short, or nothing follows it.
+                let is_done = documents.len() < num_items as usize
+                    || self.read_from(cursor, 1).await?.is_empty();
+                let end = if is_done {
+                    PageEnd::End
+                } else {
+                    PageEnd::At(continue_cursor.clone())
+                };
+                let page = wit::Page {
+                    documents,
+                    is_done,
+                    continue_cursor,
+                };
+                Ok((page, end))
+            }
+        }
+    }
+
+    /// Every remaining document of `cursor`.
+    async fn read_all(&mut self, cursor: &mut QueryCursor) -> Result<Vec<String>, String> {
+        let mut documents = Vec::new();
+        loop {
+            let batch = self.read_from(cursor, self.max_query_batch).await?;
+            let done = batch.len() < self.max_query_batch;
+            documents.extend(batch);
+            if done {
+                return Ok(documents);
+            }
+        }
     }
 }
 

@@ -750,6 +750,22 @@ impl Transaction {
         limit: usize,
         after: Option<&[u8]>,
     ) -> Result<Vec<(Vec<u8>, Document)>, DbError> {
+        self.scan_until(table_name, index_name, range, order, limit, after, None)
+    }
+
+    /// [`Transaction::scan`] that stops at the index key `until` (included, in `order`):
+    /// a page whose end an earlier run fixed (Convex's query journal).
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_until(
+        &mut self,
+        table_name: &str,
+        index_name: &str,
+        range: &IndexRange,
+        order: Order,
+        limit: usize,
+        after: Option<&[u8]>,
+        until: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Document)>, DbError> {
         let Some(table) = self.table(table_name).cloned() else {
             // A table nobody has written to yet reads as empty, as in Convex; creating it
             // concurrently is a conflict, like an insert into a range that was read.
@@ -772,6 +788,22 @@ impl Transaction {
                     })
                 }
             }
+        }
+        if let Some(until) = until {
+            match order {
+                Order::Asc => {
+                    let end = successor(until);
+                    range.end = Some(match range.end {
+                        Some(current) => current.min(end),
+                        None => end,
+                    });
+                }
+                Order::Desc => range.start = range.start.max(until.to_vec()),
+            }
+        }
+        // A page whose end lies before its start selects nothing.
+        if range.end.as_ref().is_some_and(|end| *end <= range.start) {
+            range.end = Some(range.start.clone());
         }
 
         // This transaction's own writes in the range, in scan order, merged with the

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::page_journal::PageJournal;
 use super::{FunctionSpec, LoadedModule};
 use crate::auth::UserIdentity;
 use crate::function_path::FunctionPath;
@@ -33,6 +34,9 @@ pub struct CallContext {
     pub(crate) identity: Option<Arc<UserIdentity>>,
     /// 0 for a call from a client; one more for each run-query/-mutation/-action.
     pub(crate) depth: usize,
+    /// A subscribed query's journal (the end of the page it returned), for the client's
+    /// call only: the calls it makes paginate afresh.
+    pub(crate) page_journal: Option<Arc<PageJournal>>,
 }
 
 impl CallContext {
@@ -42,7 +46,14 @@ impl CallContext {
             functions,
             identity,
             depth: 0,
+            page_journal: None,
         }
+    }
+
+    /// This call with `journal` as its page journal (a subscribed query's run).
+    pub fn with_page_journal(mut self, journal: Arc<PageJournal>) -> Self {
+        self.page_journal = Some(journal);
+        self
     }
 
     /// A call that can reach no other function (listing a module's functions, a
@@ -57,6 +68,7 @@ impl CallContext {
             functions: self.functions.clone(),
             identity: self.identity.clone(),
             depth: self.depth + 1,
+            page_journal: None,
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct InvocationState {
     pub(crate) frozen: Option<FrozenInputs>,
     /// How many functions this call has called, to derive each one's seed.
     pub(crate) calls_made: u64,
+    /// Whether this call has paginated (a call may once, as in Convex).
+    pub(crate) paginated: bool,
     /// The database access of a query or mutation; actions have none.
     pub(crate) db: DbAccess,
     /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
@@ -133,6 +135,7 @@ impl InvocationState {
             context,
             frozen,
             calls_made: 0,
+            paginated: false,
             db,
             max_query_batch: limits.max_query_batch,
             guest_text_limits: GuestTextLimits {

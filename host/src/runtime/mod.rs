@@ -13,6 +13,7 @@ mod invoke;
 pub mod js;
 mod module;
 mod output;
+pub mod page_journal;
 mod validation;
 
 pub use bench::FirstAndWarm;

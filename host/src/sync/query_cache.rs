@@ -24,6 +24,8 @@ pub struct QueryKey {
     pub identity: String,
     /// The deployment (code and environment) it ran against.
     pub epoch: u64,
+    /// The end of its page that an earlier run fixed (Convex's query journal), if any.
+    pub journal: Option<String>,
 }
 
 /// A query's result at one commit, and the subscription that says until when it holds.
@@ -35,6 +37,8 @@ pub struct QueryResult {
     pub subscription: Option<Arc<Subscription>>,
     /// The commit it was computed at.
     pub ts: u64,
+    /// The end of the page it returned, if it paginated: what its next run reads up to.
+    pub journal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +151,7 @@ mod tests {
             args: "{}".into(),
             identity: String::new(),
             epoch: 1,
+            journal: None,
         }
     }
 
@@ -156,6 +161,7 @@ mod tests {
             log_lines: Vec::new(),
             subscription: None,
             ts,
+            journal: None,
         }
     }
 

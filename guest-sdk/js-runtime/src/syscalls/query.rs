@@ -232,11 +232,14 @@ pub(super) fn cleanup(args: QueryIdArgs) -> OpResult {
 pub(super) struct PageArgs {
     query: QueryJson,
     cursor: Option<String>,
+    #[serde(default)]
+    end_cursor: Option<String>,
     page_size: f64,
 }
 
-/// `{query, cursor, pageSize, ...}` → `{page, isDone, continueCursor, splitCursor,
-/// pageStatus}`
+/// `{query, cursor, endCursor, pageSize, ...}` → `{page, isDone, continueCursor,
+/// splitCursor, pageStatus}`. The host reads the page (`db.paginate`), so a subscribed page
+/// keeps its bounds when documents come and go.
 pub(super) fn page(args: PageArgs) -> OpResult {
     if args.page_size.is_nan() || args.page_size < 0.0 {
         return Err(OpError::new(
@@ -246,25 +249,15 @@ pub(super) fn page(args: PageArgs) -> OpResult {
     let page_size = args.page_size.min(u32::MAX as f64) as u32;
     // Convex's first page has a null cursor; Kiln hands out "" when nothing was read.
     let start = args.cursor.filter(|cursor| !cursor.is_empty());
-    let (query, _) = translate(args.query, start.clone())?;
-    let cursor = db::open_query(&query).map_err(OpError::new)?;
-    let mut page = Vec::new();
-    while (page.len() as u32) < page_size {
-        let want = (page_size - page.len() as u32).min(MAX_BATCH);
-        let documents = cursor.next(want).map_err(OpError::new)?;
-        let short = (documents.len() as u32) < want;
-        page.extend(documents);
-        if short {
-            break;
-        }
-    }
-    let position = cursor.position().or(start).unwrap_or_default();
-    let is_done =
-        (page.len() as u32) < page_size || cursor.next(1).map_err(OpError::new)?.is_empty();
-    let page = format!("[{}]", page.join(","));
+    let end = args.end_cursor.filter(|cursor| !cursor.is_empty());
+    let (query, _) = translate(args.query, start)?;
+    let page = db::paginate(&query, page_size, end.as_deref()).map_err(OpError::new)?;
+    // The documents are Convex JSON text already: spliced in, not re-encoded.
+    let documents = format!("[{}]", page.documents.join(","));
     Ok(format!(
-        r#"{{"page":{page},"isDone":{is_done},"continueCursor":{},"splitCursor":null,"pageStatus":null}}"#,
-        serde_json::Value::String(position)
+        r#"{{"page":{documents},"isDone":{},"continueCursor":{},"splitCursor":null,"pageStatus":null}}"#,
+        page.is_done,
+        serde_json::Value::String(page.continue_cursor)
     ))
 }
 

@@ -27,6 +27,7 @@ use super::system::{SystemQuery, is_system_path};
 use crate::auth::UserIdentity;
 use crate::deploy::Deployment;
 use crate::function_path::FunctionPath;
+use crate::runtime::page_journal::{PageEnd, PageJournal};
 use crate::runtime::{CallContext, FunctionFailure, FunctionKind, Invocation, LogLine};
 use crate::sync::protocol::{
     CallOutcome, ClientMessage, Modification, QuerySetModification, ServerMessage, StateVersion,
@@ -89,6 +90,8 @@ struct Subscribed {
     /// `path` and `args` as text: the query's identity in the cache.
     path_key: String,
     args_key: String,
+    /// The journal the client sent with the query (one of ours, from before a reconnect).
+    journal: Option<String>,
 }
 
 /// What the reader has received; the round loop reads it.
@@ -123,8 +126,10 @@ pub(super) struct Session {
 struct Rounds {
     /// The version the client is at: the last Transition's end.
     version: StateVersion,
-    /// The result the client has for each query.
+    /// The result the client has for each query, under the key its next run would have.
     sent: HashMap<u64, (QueryKey, Arc<QueryResult>)>,
+    /// Each query's journal: the end of the page its last run returned.
+    journals: HashMap<u64, Option<String>>,
     epoch: watch::Receiver<u64>,
 }
 
@@ -268,7 +273,7 @@ impl Session {
                     udf_path,
                     args,
                     component_path,
-                    ..
+                    journal,
                 } => {
                     refuse_components(component_path.as_deref())?;
                     if received.queries.contains_key(&query_id) {
@@ -282,7 +287,8 @@ impl Session {
                             limits.max_queries_per_connection
                         )));
                     }
-                    let subscribed = self.subscribed(&udf_path, args);
+                    let mut subscribed = self.subscribed(&udf_path, args);
+                    subscribed.journal = journal;
                     received.queries.insert(query_id, subscribed);
                 }
                 QuerySetModification::Remove { query_id } => {
@@ -314,6 +320,7 @@ impl Session {
                 .map_or_else(Clone::clone, |args| args.to_convex_json_string()),
             path,
             args,
+            journal: None,
         }
     }
 
@@ -387,6 +394,7 @@ impl Session {
         let mut rounds = Rounds {
             version: StateVersion::default(),
             sent: HashMap::new(),
+            journals: HashMap::new(),
             epoch: self.app.deployments.epoch(),
         };
         loop {
@@ -434,11 +442,17 @@ impl Session {
             .await;
         let mut runs = Vec::new();
         for (&query_id, query) in &queries {
+            let journal = rounds
+                .journals
+                .entry(query_id)
+                .or_insert_with(|| query.journal.clone())
+                .clone();
             let key = QueryKey {
                 path: query.path_key.clone(),
                 args: query.args_key.clone(),
                 identity: identity_key.clone(),
                 epoch,
+                journal,
             };
             if let Some((sent_key, result)) = rounds.sent.get(&query_id)
                 && *sent_key == key
@@ -453,16 +467,21 @@ impl Session {
                     .app
                     .query_cache
                     .get(key.clone(), snapshot_ts, || {
-                        self.run_query(query, snapshot, caller, deployment)
+                        self.run_query(query, key.journal.clone(), snapshot, caller, deployment)
                     })
                     .await;
                 (query_id, key, result)
             });
         }
         let mut modifications = Vec::new();
-        for (query_id, key, result) in join_all(runs).await {
+        for (query_id, mut key, result) in join_all(runs).await {
             if let Some(subscription) = &result.subscription {
                 subscription.watch(&self.wake);
+            }
+            // The next run reads up to the end of the page this one returned.
+            if result.journal.is_some() {
+                key.journal = result.journal.clone();
+                rounds.journals.insert(query_id, result.journal.clone());
             }
             let changed = rounds.sent.get(&query_id).is_none_or(|(_, sent)| {
                 sent.outcome != result.outcome || sent.log_lines != result.log_lines
@@ -479,6 +498,9 @@ impl Session {
             .copied()
             .collect();
         removed.sort_unstable();
+        rounds
+            .journals
+            .retain(|query_id, _| queries.contains_key(query_id));
         for query_id in removed {
             rounds.sent.remove(&query_id);
             modifications.push(Modification::Removed { query_id });
@@ -511,6 +533,7 @@ impl Session {
     async fn run_query(
         &self,
         query: &Subscribed,
+        journal: Option<String>,
         snapshot: crate::database::persistence::Snapshot,
         caller: Caller,
         deployment: Arc<Deployment>,
@@ -524,6 +547,7 @@ impl Session {
             log_lines: Vec::new(),
             subscription: None,
             ts,
+            journal: None,
         };
         let args = match &query.args {
             Ok(args) => args,
@@ -547,7 +571,11 @@ impl Session {
             Ok(found) => found,
             Err(message) => return unchangeable(message),
         };
-        let context = CallContext::root(deployment.clone(), caller.identity.clone());
+        // A journal we cannot read (not one of ours) is none: the page is read afresh.
+        let previous = journal.and_then(|journal| PageEnd::from_journal(&journal).ok());
+        let journal = Arc::new(PageJournal::new(previous));
+        let context = CallContext::root(deployment.clone(), caller.identity.clone())
+            .with_page_journal(journal.clone());
         let transaction = self.app.store.begin_query_at(snapshot);
         let started = (SystemTime::now(), Instant::now());
         let (invocation, transaction) = self
@@ -573,6 +601,7 @@ impl Session {
             log_lines: log_lines(&invocation.log_lines),
             subscription: Some(subscription),
             ts,
+            journal: journal.recorded().map(|end| end.to_journal()),
         }
     }
 
@@ -594,6 +623,7 @@ impl Session {
             log_lines: Vec::new(),
             subscription: None,
             ts,
+            journal: None,
         };
         if caller.principal != Principal::Admin || caller.identity.is_some() {
             return failed(format!(
@@ -612,6 +642,7 @@ impl Session {
                 log_lines: Vec::new(),
                 subscription: Some(self.app.store.subscriptions().subscribe(reads, ts)),
                 ts,
+                journal: None,
             },
             Ok(Err(message)) => failed(message),
             Err(err) => failed(Closing::internal_message(&err)),
@@ -856,14 +887,14 @@ fn modification(query_id: u64, result: &QueryResult) -> Modification {
             query_id,
             value: value.clone(),
             log_lines: result.log_lines.clone(),
-            journal: None,
+            journal: result.journal.clone(),
         },
         QueryOutcome::Error { message, data } => Modification::Failed {
             query_id,
             error_message: message.clone(),
             error_data: data.clone(),
             log_lines: result.log_lines.clone(),
-            journal: None,
+            journal: result.journal.clone(),
         },
     }
 }
