@@ -22,6 +22,10 @@
 //!   JS query's latency (an instance from the snapshot plus its first call) and
 //!   `messages:list` in JS, each beside Rust's; fib(25) calls/s in Kiln's QuickJS beside
 //!   node running the same function in the same run.
+//! * sync (issue 12): 1 000 subscribers to one query over 50 WebSockets, one mutation —
+//!   the time until every subscriber has the update (median, p99), the query executions
+//!   it took and the memory per subscription; the re-runs a commit touching nothing
+//!   subscribed causes.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -30,6 +34,8 @@
 mod convex_cli;
 #[path = "kiln/js.rs"]
 mod js;
+#[path = "kiln/sync.rs"]
+mod sync;
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -57,7 +63,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "runtime",
     "http",
     "mutations",
@@ -68,6 +74,7 @@ const SECTIONS: [&str; 10] = [
     "auth",
     "js",
     "convex",
+    "sync",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -156,6 +163,10 @@ fn main() -> anyhow::Result<()> {
         // A push replaces the whole deployment: a server of its own.
         let server = KilnServer::start(None)?;
         convex_cli::convex_cli_figures(&server)?;
+    }
+    if run("sync") {
+        let server = KilnServer::start(None)?;
+        tokio.block_on(sync::sync_figures(&server))?;
     }
     if run("attack") {
         println!("== under attack ==");

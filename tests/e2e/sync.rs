@@ -324,3 +324,247 @@ fn paginated_queries_stay_live_and_pages_never_overlap_or_drop_documents() {
         json!([["a", "b"], ["c", "d", "e"]])
     );
 }
+
+/// A sync socket driven frame by frame (tungstenite's blocking client).
+struct RawSocket(tokio_tungstenite::tungstenite::WebSocket<std::net::TcpStream>);
+
+impl RawSocket {
+    fn connect(server: &Server) -> Self {
+        let address = server.url.trim_start_matches("http://");
+        let stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let url = format!("ws://{address}/api/1.48.0/sync");
+        let (socket, _) = tokio_tungstenite::tungstenite::client(url, stream).unwrap();
+        Self(socket)
+    }
+
+    fn send(&mut self, message: serde_json::Value) {
+        self.0
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                message.to_string(),
+            ))
+            .unwrap();
+    }
+
+    /// The next message of type `kind` (skipping the others).
+    fn next_of(&mut self, kind: &str) -> serde_json::Value {
+        loop {
+            let message = self.next();
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+
+    /// The next message other than a Ping.
+    fn next(&mut self) -> serde_json::Value {
+        loop {
+            let frame = self.0.read().unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                if message["type"] != "Ping" {
+                    return message;
+                }
+            }
+        }
+    }
+}
+
+fn sync_stats(server: &Server) -> serde_json::Value {
+    let (status, body) = server.get("/api/sync_stats", true);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Waits until the invalidator has checked `count` commits.
+fn wait_for_commits_checked(server: &Server, count: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let stats = sync_stats(server);
+        if stats["commitsChecked"].as_u64().unwrap() >= count {
+            return stats;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stats}");
+        std::thread::yield_now();
+    }
+}
+
+/// Only the subscriptions whose read set a commit writes into re-run: a commit elsewhere
+/// re-runs nothing; one into the range re-runs the query once, however many subscribe to
+/// it (the query cache), and the client gets one Transition with the new result.
+#[test]
+fn only_a_commit_into_what_a_query_read_reruns_it_and_identical_subscriptions_share_it() {
+    let server = sync_server();
+    let (stats, mut socket) = (sync_stats(&server), RawSocket::connect(&server));
+    assert_eq!(
+        server.get("/api/sync_stats", false).0,
+        401,
+        "the stats need the admin key"
+    );
+    socket.send(json!({"type": "Connect", "sessionId": "s", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}));
+    let adds: Vec<_> = (0..3)
+        .map(|id| json!({"type": "Add", "queryId": id, "udfPath": "messages:list", "args": [{"channel": "watched"}]}))
+        .collect();
+    socket.send(
+        json!({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": adds}),
+    );
+    let first = socket.next();
+    assert_eq!(
+        first["modifications"].as_array().unwrap().len(),
+        3,
+        "{first}"
+    );
+    let subscribed = sync_stats(&server);
+    let executions = |stats: &serde_json::Value| stats["queryExecutions"].as_u64().unwrap();
+    // Three identical subscriptions, one execution.
+    assert_eq!(
+        executions(&subscribed) - executions(&stats),
+        1,
+        "{subscribed}"
+    );
+
+    let checked = subscribed["commitsChecked"].as_u64().unwrap();
+    server.value(
+        "mutation",
+        "messages:send",
+        json!({"channel": "elsewhere", "author": "a", "body": "unseen"}),
+    );
+    let after_elsewhere = wait_for_commits_checked(&server, checked + 1);
+    assert_eq!(executions(&after_elsewhere), executions(&subscribed));
+    assert_eq!(
+        after_elsewhere["subscriptionsInvalidated"],
+        subscribed["subscriptionsInvalidated"]
+    );
+
+    server.value(
+        "mutation",
+        "messages:send",
+        json!({"channel": "watched", "author": "a", "body": "seen"}),
+    );
+    let update = socket.next();
+    assert_eq!(update["type"], "Transition", "{update}");
+    assert_eq!(update["startVersion"], first["endVersion"]);
+    let modifications = update["modifications"].as_array().unwrap();
+    assert_eq!(modifications.len(), 3, "{update}");
+    assert_eq!(modifications[0]["value"][0]["body"], "seen");
+    let after_watched = sync_stats(&server);
+    assert_eq!(executions(&after_watched), executions(&subscribed) + 1);
+}
+
+/// React: a component using `useQuery`, `useMutation` and `useAction` (convex/react's
+/// `ConvexReactClient`), rendered with react-test-renderer against the real server,
+/// re-renders with its own mutation and with another client's.
+#[test]
+fn react_hooks_render_and_rerender_on_a_change() {
+    let server = sync_server();
+    let (stdout, result) = run_client_script("react.mjs", &[server.url.as_str()]);
+    assert_eq!(result["first"], json!([]), "{stdout}");
+    assert_eq!(result["afterOwnMutation"], json!(["from the hook"]));
+    assert_eq!(
+        result["afterOtherClient"],
+        json!(["from the hook", "from elsewhere"])
+    );
+    assert_eq!(result["items"], json!(["from the hook", "from elsewhere"]));
+    assert_eq!(result["action"], "HI");
+}
+
+/// In a real browser: headless Chromium loads a React page from another origin than
+/// Kiln's; it lists messages with `useQuery`, and a mutation sent from node appears on the
+/// page without a reload. The screenshot is kept in `target/test-artifacts/`.
+#[test]
+fn a_react_page_in_chromium_updates_without_a_reload() {
+    let server = sync_server();
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("sync-browser.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let (stdout, result) = run_client_script(
+        "browser.mjs",
+        &[server.url.as_str(), screenshot.to_str().unwrap()],
+    );
+    assert_eq!(result["before"], "0 messages", "{stdout}");
+    assert_eq!(result["after"], "1 messages", "{stdout}");
+    assert_eq!(result["items"], json!(["node: hello browser"]));
+    assert_eq!(result["reloads"], 0, "the page was reloaded: {stdout}");
+    let origin = result["origin"].as_str().unwrap();
+    assert_ne!(origin, server.url, "the page must come from another origin");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+}
+
+/// A mutation resent after a reconnect with the same session id and request id is
+/// answered from its first execution, not run twice; a new request id runs again.
+#[test]
+fn a_mutation_resent_after_a_reconnect_runs_once() {
+    let server = sync_server();
+    let connect = json!({"type": "Connect", "sessionId": "resending", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0});
+    let increment = |request_id: u64| json!({"type": "Mutation", "requestId": request_id, "udfPath": "counter:increment", "args": [{"name": "once"}]});
+    let mut socket = RawSocket::connect(&server);
+    socket.send(connect.clone());
+    socket.send(increment(7));
+    let first = socket.next_of("MutationResponse");
+    assert_eq!(first["type"], "MutationResponse", "{first}");
+    assert_eq!(first["success"], true, "{first}");
+    drop(socket);
+
+    let mut socket = RawSocket::connect(&server);
+    let mut reconnect = connect.clone();
+    reconnect["connectionCount"] = json!(1);
+    socket.send(reconnect);
+    socket.send(increment(7));
+    let resent = socket.next_of("MutationResponse");
+    assert_eq!(
+        resent, first,
+        "the resend is answered from the first execution"
+    );
+    socket.send(increment(8));
+    let next = socket.next_of("MutationResponse");
+    assert_eq!(
+        next["result"],
+        json!({"$integer": "AgAAAAAAAAA="}),
+        "{next}"
+    );
+    let value = server.value("query", "counter:get", json!({"name": "once"}));
+    assert_eq!(value, json!({"$integer": "AgAAAAAAAAA="}));
+}
+
+/// Past `max_sync_connections` an upgrade is answered 503 `Overloaded`; a closed socket
+/// gives its slot back.
+#[test]
+fn sync_connections_past_the_limit_are_refused() {
+    let server = Server::start_with_config(Some("[limits]\nmax_sync_connections = 2\n"));
+    let first = RawSocket::connect(&server);
+    let _second = RawSocket::connect(&server);
+    let address = server.url.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    let refused =
+        tokio_tungstenite::tungstenite::client(format!("ws://{address}/api/1.48.0/sync"), stream)
+            .unwrap_err();
+    let tokio_tungstenite::tungstenite::HandshakeError::Failure(
+        tokio_tungstenite::tungstenite::Error::Http(response),
+    ) = refused
+    else {
+        panic!("expected an HTTP refusal, got {refused:?}");
+    };
+    assert_eq!(response.status(), 503);
+    let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).to_string();
+    assert!(body.contains("max_sync_connections"), "{body}");
+    drop(first);
+    // The slot comes back once the server has seen the close.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sync_stats(&server)["connections"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        std::thread::yield_now();
+    }
+    let _third = RawSocket::connect(&server);
+}

@@ -121,25 +121,6 @@ fn ensure_c_toolchain() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing clang and wasi-libc (QuickJS is C, built for wasm)");
-    let root_user = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false);
-    let apt = |args: &[&str]| {
-        let mut command = if root_user {
-            Command::new("apt-get")
-        } else {
-            let mut sudo = Command::new("sudo");
-            sudo.arg("apt-get");
-            sudo
-        };
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        command
-    };
-    if run(&mut apt(&["install", "-y", "clang", "llvm", "wasi-libc"])).is_err() {
-        run(&mut apt(&["update"]))?;
-        run(&mut apt(&["install", "-y", "clang", "llvm", "wasi-libc"]))?;
-    }
+    crate::apt::install(&["clang", "llvm", "wasi-libc"], true)?;
     Ok(())
 }

@@ -10,6 +10,7 @@
 //!   client tests use, every test.
 //! * `bench` — the benchmark harness; prints numbers, asserts nothing.
 
+mod apt;
 mod bench;
 mod components;
 mod demo;
@@ -39,7 +40,7 @@ enum Verb {
     /// Set up and run every check and test (what CI runs).
     Ci,
     /// Run the benchmarks and print their figures: every section, or the ones named
-    /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js).
+    /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js, convex, sync).
     Bench { sections: Vec<String> },
 }
 
@@ -98,6 +99,7 @@ fn ci() -> anyhow::Result<()> {
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&client_tests))?;
     js_runtime::test_js()?;
+    apt::ensure_chromium()?;
     cargo(&["test", "--workspace"])?;
     Ok(())
 }

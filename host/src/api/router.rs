@@ -33,6 +33,7 @@ pub async fn route<'a>(
             calls::call(state, request, permit, Some(FunctionKind::Action)).await
         }
         (&Method::POST, "/api/function") => calls::function(state, request, permit).await,
+        (&Method::GET, "/api/sync_stats") => super::sync::stats(state, request).await,
         (&Method::GET, sync) if super::sync::is_sync_path(sync) => {
             super::sync::upgrade(state, request).await
         }

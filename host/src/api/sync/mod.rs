@@ -158,6 +158,27 @@ pub async fn upgrade(
     Ok(response)
 }
 
+/// `GET /api/sync_stats` (admin): what the realtime layer holds and has done since the
+/// server started, for operators and the benchmark.
+pub async fn stats(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    state.admin_key.require_admin(request.headers())?;
+    let limits = state.runtime.limits();
+    let subscriptions = state.store.subscriptions();
+    let counters = subscriptions.counters();
+    let ordering = std::sync::atomic::Ordering::Relaxed;
+    let body = serde_json::json!({
+        "connections": limits.max_sync_connections - state.sync_connections.available_permits(),
+        "liveSubscriptions": subscriptions.live_count(),
+        "queryExecutions": state.query_cache.runs(),
+        "commitsChecked": counters.commits.load(ordering),
+        "subscriptionsInvalidated": counters.marked_stale.load(ordering),
+    });
+    Ok(super::router::json_response(StatusCode::OK, &body))
+}
+
 /// Runs one sync socket until either side closes it.
 async fn serve<S>(state: Arc<AppState>, io: S)
 where
