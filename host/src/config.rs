@@ -285,7 +285,8 @@ pub struct Limits {
     /// key ids costs the provider one request per interval.
     pub jwks_refetch_interval_ms: u64,
     /// Sync WebSockets (`/api/<version>/sync`) open at once. Past it an upgrade is
-    /// answered 503 `Overloaded`; each also holds one of `max_connections`.
+    /// answered 503 `Overloaded`. An upgraded connection no longer counts against
+    /// `max_connections`.
     pub max_sync_connections: usize,
     /// Queries one sync connection may subscribe to at once. A query set past it ends the
     /// connection with a `FatalError` naming the limit.

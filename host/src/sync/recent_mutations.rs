@@ -2,8 +2,8 @@
 //! re-sends every mutation it has not seen completed, and each must run once. The resent
 //! one is answered from the first execution (waiting for it if it is still running).
 //!
-//! Kept in memory for [`RETENTION`] and at most [`CAPACITY`] entries: a reconnect comes
-//! within seconds. A failed mutation is forgotten at once, so its resend runs it again
+//! Kept in memory for [`RETENTION`], at most [`CAPACITY`] entries and [`MAX_BYTES`] of
+//! answers: a reconnect comes within seconds. A failed mutation is forgotten at once, so its resend runs it again
 //! (it committed nothing), as in Convex.
 
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +19,8 @@ use super::protocol::{CallOutcome, ServerMessage};
 pub const RETENTION: Duration = Duration::from_secs(600);
 /// Most answered mutations remembered; the oldest go first.
 pub const CAPACITY: usize = 100_000;
+/// Most bytes of answers remembered (a mutation may return 8 MiB).
+pub const MAX_BYTES: usize = 64 << 20;
 
 type Key = (String, u64);
 
@@ -29,8 +31,11 @@ pub struct RecentMutations {
 
 #[derive(Default)]
 struct Inner {
-    /// Each answer with when it was first asked for (its place in `order`).
-    answers: HashMap<Key, (Instant, Arc<OnceCell<ServerMessage>>)>,
+    /// Each answer with when it was first asked for (its place in `order`) and its size
+    /// once answered.
+    answers: HashMap<Key, (Instant, Arc<OnceCell<ServerMessage>>, usize)>,
+    /// The sizes of the answers held.
+    bytes: usize,
     order: VecDeque<(Key, Instant)>,
 }
 
@@ -47,29 +52,37 @@ impl RecentMutations {
             let mut inner = self.inner.lock().expect("recent mutations poisoned");
             inner.expire();
             match inner.answers.get(&key) {
-                Some((_, cell)) => cell.clone(),
+                Some((_, cell, _)) => cell.clone(),
                 None => {
                     let cell = Arc::new(OnceCell::new());
                     let now = Instant::now();
-                    inner.answers.insert(key.clone(), (now, cell.clone()));
+                    inner.answers.insert(key.clone(), (now, cell.clone(), 0));
                     inner.order.push_back((key.clone(), now));
                     cell
                 }
             }
         };
         let answer = cell.get_or_init(run).await.clone();
-        if let ServerMessage::MutationResponse {
-            outcome: CallOutcome::Failure { .. },
-            ..
-        } = &answer
+        let failed = matches!(
+            &answer,
+            ServerMessage::MutationResponse {
+                outcome: CallOutcome::Failure { .. },
+                ..
+            }
+        );
+        let mut inner = self.inner.lock().expect("recent mutations poisoned");
+        let inner = &mut *inner;
+        if let Some(entry) = inner.answers.get_mut(&key)
+            && Arc::ptr_eq(&entry.1, &cell)
         {
-            let mut inner = self.inner.lock().expect("recent mutations poisoned");
-            if inner
-                .answers
-                .get(&key)
-                .is_some_and(|(_, current)| Arc::ptr_eq(current, &cell))
-            {
-                inner.answers.remove(&key);
+            if failed {
+                let (_, _, size) = inner.answers.remove(&key).expect("found");
+                inner.bytes -= size;
+            } else if entry.2 == 0 {
+                // Counted once, by whichever asker got here first.
+                entry.2 = answer_size(&answer);
+                inner.bytes += entry.2;
+                inner.expire();
             }
         }
         answer
@@ -80,7 +93,10 @@ impl Inner {
     fn expire(&mut self) {
         let now = Instant::now();
         while let Some((key, at)) = self.order.front() {
-            if self.order.len() <= CAPACITY && now.duration_since(*at) < RETENTION {
+            if self.order.len() <= CAPACITY
+                && self.bytes <= MAX_BYTES
+                && now.duration_since(*at) < RETENTION
+            {
                 break;
             }
             // An entry removed (a failure) and asked for again has a newer place.
@@ -89,11 +105,29 @@ impl Inner {
             if self
                 .answers
                 .get(&key)
-                .is_some_and(|(first, _)| *first == at)
+                .is_some_and(|(first, _, _)| *first == at)
+                && let Some((_, _, size)) = self.answers.remove(&key)
             {
-                self.answers.remove(&key);
+                self.bytes -= size;
             }
         }
+    }
+}
+
+/// What an answer holds, roughly: its result's text and log lines.
+fn answer_size(answer: &ServerMessage) -> usize {
+    const OVERHEAD: usize = 128;
+    match answer {
+        ServerMessage::MutationResponse {
+            outcome, log_lines, ..
+        } => {
+            let result = match outcome {
+                CallOutcome::Success(value) => value.to_string().len(),
+                CallOutcome::Failure { message, .. } => message.len(),
+            };
+            OVERHEAD + result + log_lines.iter().map(String::len).sum::<usize>()
+        }
+        _ => OVERHEAD,
     }
 }
 

@@ -673,16 +673,26 @@ impl Session {
     /// Runs the connection's mutations one at a time, in the order sent, until it ends.
     pub async fn run_mutations(self: Arc<Self>, mut queue: mpsc::Receiver<QueuedMutation>) {
         while let Some(mutation) = queue.recv().await {
-            let session_id = self.received().session_id.clone();
-            let run = || self.run_mutation(&mutation);
-            let response = match &session_id {
-                Some(session) => {
-                    self.app
-                        .recent_mutations
-                        .answer(session, mutation.request_id, run)
-                        .await
+            // A task of its own: if the connection drops mid-mutation, the mutation still
+            // runs to its end and its answer is kept, so the client's resend after it
+            // reconnects gets that answer instead of running it a second time.
+            let session = self.clone();
+            let running = tokio::spawn(async move {
+                let session_id = session.received().session_id.clone();
+                let run = || session.run_mutation(&mutation);
+                match &session_id {
+                    Some(id) => {
+                        session
+                            .app
+                            .recent_mutations
+                            .answer(id, mutation.request_id, run)
+                            .await
+                    }
+                    None => run().await,
                 }
-                None => run().await,
+            });
+            let Ok(response) = running.await else {
+                return;
             };
             if self.send(response).await.is_err() {
                 return;
