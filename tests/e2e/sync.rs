@@ -568,3 +568,77 @@ fn sync_connections_past_the_limit_are_refused() {
     }
     let _third = RawSocket::connect(&server);
 }
+
+const BIG_JS: &str = r#"import { query, mutation } from "./_generated/server";
+export const big = query({
+  args: {},
+  handler: async (ctx) => "x".repeat(1 << 20) + (await ctx.db.query("ticks").collect()).length,
+});
+export const tick = mutation({ args: {}, handler: (ctx) => ctx.db.insert("ticks", {}) });
+"#;
+
+/// A client that does not read its socket is disconnected once a send waits past
+/// `sync_send_timeout_ms`, instead of the server buffering for it without bound; the
+/// server serves everyone else meanwhile.
+#[test]
+fn a_client_that_does_not_read_its_socket_is_disconnected() {
+    let server = Server::start_with_config(Some("[limits]\nsync_send_timeout_ms = 500\n"));
+    let (status, body) = server.deploy_js(&[("big.js", BIG_JS)]);
+    assert_eq!(status, 200, "{body}");
+    let mut socket = RawSocket::connect(&server);
+    socket.send(json!({"type": "Connect", "sessionId": "slow", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}));
+    socket.send(
+        json!({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "big:big", "args": [{}]}
+        ]}),
+    );
+    // Each tick makes a new 1 MiB result for the client, which never reads.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut ticks = 0;
+    while sync_stats(&server)["connections"] != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still connected after {ticks} ticks: {}",
+            sync_stats(&server)
+        );
+        server.value("mutation", "big:tick", json!({}));
+        ticks += 1;
+    }
+    assert!(
+        server.log().contains("did not read its socket"),
+        "{}",
+        server.log()
+    );
+    // Everyone else is served.
+    let value = server.value("query", "big:big", json!({}));
+    assert!(value.as_str().unwrap().ends_with(&ticks.to_string()));
+    drop(socket);
+}
+
+/// Mutations from one connection run in the order sent, one at a time: ten sent in one
+/// burst are stored in that order.
+#[test]
+fn mutations_from_one_connection_run_in_the_order_sent() {
+    let server = sync_server();
+    let mut socket = RawSocket::connect(&server);
+    socket.send(json!({"type": "Connect", "sessionId": "ordered", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}));
+    for n in 0..10 {
+        socket.send(json!({"type": "Mutation", "requestId": n, "udfPath": "messages:send", "args": [{"channel": "ordered", "author": "a", "body": n.to_string()}]}));
+    }
+    let answered: Vec<u64> = (0..10)
+        .map(|_| {
+            socket.next_of("MutationResponse")["requestId"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(answered, (0..10).collect::<Vec<_>>());
+    let stored = server.value("query", "messages:list", json!({"channel": "ordered"}));
+    let bodies: Vec<&str> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+}
