@@ -162,6 +162,18 @@ fn identity_on_the_socket_reaches_queries_and_a_switch_reruns_them() {
     assert_eq!(result["changes"], json!([true, true, false]), "{stdout}");
 }
 
+/// Deploys the Rust chat app (`messages`) beside the JavaScript files `js`, with `tables`.
+fn deploy_with_messages(server: &Server, js: serde_json::Value, tables: serde_json::Value) {
+    let messages = component("messages");
+    let (status, body) = server.post(
+        "/api/deploy",
+        &json!({ "modules": { "messages": base64(&messages) }, "js": js, "tables": tables })
+            .to_string(),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -186,18 +198,11 @@ export const send = mutation({
 #[test]
 fn rust_and_javascript_functions_are_reactive_to_each_other() {
     let server = Server::start();
-    let messages = component("messages");
-    let (status, body) = server.post(
-        "/api/deploy",
-        &json!({
-            "modules": { "messages": base64(&messages) },
-            "js": { "chat.js": CHAT_JS },
-            "tables": { "messages": { "indexes": { "by_channel": ["channel"] } } },
-        })
-        .to_string(),
-        true,
+    deploy_with_messages(
+        &server,
+        json!({ "chat.js": CHAT_JS }),
+        json!({ "messages": { "indexes": { "by_channel": ["channel"] } } }),
     );
-    assert_eq!(status, 200, "{body}");
     let (stdout, result) = run_client_script("sync.mjs", &[server.url.as_str(), "crossLanguage"]);
     assert_eq!(result["rustQuerySees"], json!(["from js"]), "{stdout}");
     assert_eq!(result["jsQuerySees"], json!(["from js", "from rust"]));
@@ -287,21 +292,14 @@ export const remove = mutation({
 #[test]
 fn paginated_queries_stay_live_and_pages_never_overlap_or_drop_documents() {
     let server = Server::start();
-    let messages = component("messages");
-    let (status, body) = server.post(
-        "/api/deploy",
-        &json!({
-            "modules": { "messages": base64(&messages) },
-            "js": { "items.js": ITEMS_JS },
-            "tables": {
-                "messages": { "indexes": { "by_channel": ["channel"] } },
-                "items": { "indexes": { "by_rank": ["rank"] } },
-            },
-        })
-        .to_string(),
-        true,
+    deploy_with_messages(
+        &server,
+        json!({ "items.js": ITEMS_JS }),
+        json!({
+            "messages": { "indexes": { "by_channel": ["channel"] } },
+            "items": { "indexes": { "by_rank": ["rank"] } },
+        }),
     );
-    assert_eq!(status, 200, "{body}");
     let (stdout, result) = run_client_script("sync.mjs", &[server.url.as_str(), "pagination"]);
     assert_eq!(
         result["loaded"],

@@ -175,19 +175,10 @@ impl Transaction {
         writable: bool,
         limits: TransactionLimits,
     ) -> anyhow::Result<Self> {
-        Ok(Self {
-            snapshot: persistence.snapshot()?,
-            persistence,
-            writable,
-            limits,
-            reads: ReadSet::default(),
-            writes: BTreeMap::new(),
-            new_tables: BTreeMap::new(),
-            altered_tables: BTreeMap::new(),
-            usage: Usage::default(),
-            limit_exceeded: None,
-            also_write: None,
-        })
+        let snapshot = persistence.snapshot()?;
+        let mut transaction = Self::at_snapshot(persistence, snapshot, limits);
+        transaction.writable = writable;
+        Ok(transaction)
     }
 
     /// A read-only transaction on `snapshot`, which other transactions may share: the

@@ -48,6 +48,21 @@ pub enum QueryOutcome {
 }
 
 impl QueryResult {
+    /// A failure no commit can change (the function or its arguments are wrong): it
+    /// re-runs only when the query set, identity or deployment does.
+    pub fn unchangeable(message: String, ts: u64) -> Self {
+        Self {
+            outcome: QueryOutcome::Error {
+                message,
+                data: None,
+            },
+            log_lines: Vec::new(),
+            subscription: None,
+            ts,
+            journal: None,
+        }
+    }
+
     /// Whether this result is the query's answer at commit `ts` (every commit up to `ts`
     /// having been checked against the subscriptions).
     pub fn valid_at(&self, ts: u64) -> bool {

@@ -539,16 +539,7 @@ impl Session {
         deployment: Arc<Deployment>,
     ) -> QueryResult {
         let ts = snapshot.ts;
-        let unchangeable = |message: String| QueryResult {
-            outcome: QueryOutcome::Error {
-                message,
-                data: None,
-            },
-            log_lines: Vec::new(),
-            subscription: None,
-            ts,
-            journal: None,
-        };
+        let unchangeable = |message: String| QueryResult::unchangeable(message, ts);
         let args = match &query.args {
             Ok(args) => args,
             Err(message) => return unchangeable(message.clone()),
@@ -615,16 +606,7 @@ impl Session {
         caller: &Caller,
     ) -> QueryResult {
         let ts = snapshot.ts;
-        let failed = |message: String| QueryResult {
-            outcome: QueryOutcome::Error {
-                message,
-                data: None,
-            },
-            log_lines: Vec::new(),
-            subscription: None,
-            ts,
-            journal: None,
-        };
+        let failed = |message: String| QueryResult::unchangeable(message, ts);
         if caller.principal != Principal::Admin || caller.identity.is_some() {
             return failed(format!(
                 "{udf_path} is a system function: only the admin key (not acting as a user) may call it"
