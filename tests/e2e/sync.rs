@@ -640,3 +640,67 @@ fn mutations_from_one_connection_run_in_the_order_sent() {
         .collect();
     assert_eq!(bodies, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
 }
+
+/// A user's token that expires while the socket is open: the next operation gets an
+/// `AuthError` (`authUpdateAttempted: false`, so the client fetches a fresh token) and
+/// the socket closes, as in Convex.
+#[test]
+fn a_token_that_expires_on_an_open_socket_ends_it_with_an_auth_error() {
+    use crate::auth::{HS_ISSUER, SECRET, claims, hs256};
+    let server = Server::start_with_config(Some("[limits]\njwt_clock_skew_s = 0\n"));
+    let hello = component("hello");
+    let (status, body) = server.post(
+        "/api/deploy",
+        &json!({
+            "modules": { "hello": base64(&hello) },
+            "auth": {"providers": [{"type": "hs256", "issuer": HS_ISSUER, "secret": SECRET, "applicationID": "kiln-app"}]},
+        })
+        .to_string(),
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = hs256(&claims(HS_ISSUER, "kiln-app", json!({"exp": now + 2})));
+    let mut socket = RawSocket::connect(&server);
+    socket.send(json!({"type": "Connect", "sessionId": "expiring", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}));
+    socket.send(
+        json!({"type": "Authenticate", "tokenType": "User", "value": token, "baseVersion": 0}),
+    );
+    socket.send(
+        json!({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "hello:whoami", "args": [{}]}
+        ]}),
+    );
+    let first = socket.next_of("Transition");
+    assert_eq!(first["endVersion"]["identity"], 1, "{first}");
+    assert_eq!(first["modifications"][0]["value"]["subject"], "user-1");
+    // Let the token expire (the server allows no clock skew here), then act.
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        < now + 3
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    socket.send(json!({"type": "Mutation", "requestId": 0, "udfPath": "hello:echo", "args": [{"value": 1}]}));
+    let refused = loop {
+        let message = socket.next();
+        if message["type"] != "Transition" {
+            break message;
+        }
+    };
+    assert_eq!(refused["type"], "AuthError", "{refused}");
+    assert_eq!(refused["authUpdateAttempted"], false);
+    assert_eq!(refused["baseVersion"], 1);
+    // Then the socket closes.
+    loop {
+        match socket.0.read() {
+            Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}

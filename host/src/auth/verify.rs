@@ -168,6 +168,12 @@ impl AuthVerifier {
 
     /// The identity in `token`, or why it is refused.
     pub async fn verify(&self, token: &str) -> Result<UserIdentity, TokenError> {
+        Ok(self.verify_with_expiry(token).await?.0)
+    }
+
+    /// [`AuthVerifier::verify`], with when the identity expires: the token's `exp` plus the
+    /// allowed clock skew, in seconds since the epoch (a sync connection re-checks it).
+    pub async fn verify_with_expiry(&self, token: &str) -> Result<(UserIdentity, u64), TokenError> {
         let token = token.trim();
         let unverified = Unverified::parse(token)?;
         if unverified.alg.eq_ignore_ascii_case("none") {
@@ -203,7 +209,16 @@ impl AuthVerifier {
         let claims = jsonwebtoken::decode::<Map<String, Json>>(token, &key, &validation)
             .map_err(|err| self.refusal(err.into_kind(), provider, &unverified.claims))?
             .claims;
-        Ok(UserIdentity::from_claims(&claims, provider.claim_mapping()))
+        // `exp` is a required claim, checked above.
+        let expires_at = claims
+            .get("exp")
+            .and_then(Json::as_f64)
+            .map_or(0, |exp| exp as u64)
+            .saturating_add(self.clock_skew_s);
+        Ok((
+            UserIdentity::from_claims(&claims, provider.claim_mapping()),
+            expires_at,
+        ))
     }
 
     /// The provider for a token: by issuer, then by audience.

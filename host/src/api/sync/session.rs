@@ -100,7 +100,11 @@ struct Received {
     queries: BTreeMap<u64, Subscribed>,
     query_set_version: u64,
     identity_version: u64,
+    /// The identity version of the last Transition sent: what an `AuthError` names.
+    identity_sent: u64,
     caller: Caller,
+    /// When a user's token expires (seconds since the epoch, clock skew included).
+    expires_at: Option<u64>,
 }
 
 /// A mutation waiting in the connection's queue, with who sent it.
@@ -152,10 +156,12 @@ impl Session {
                 queries: BTreeMap::new(),
                 query_set_version: 0,
                 identity_version: 0,
+                identity_sent: 0,
                 caller: Caller {
                     principal: Principal::Public,
                     identity: None,
                 },
+                expires_at: None,
             }),
             mutations,
             actions,
@@ -214,6 +220,7 @@ impl Session {
                 component_path,
             } => {
                 refuse_components(component_path.as_deref())?;
+                self.check_expiry()?;
                 let caller = self.received().caller.clone();
                 let queued = QueuedMutation {
                     request_id,
@@ -239,6 +246,7 @@ impl Session {
                 component_path,
             } => {
                 refuse_components(component_path.as_deref())?;
+                self.check_expiry()?;
                 let caller = self.received().caller.clone();
                 self.start_action(request_id, udf_path, args, caller);
             }
@@ -345,6 +353,7 @@ impl Session {
             })),
             close: None,
         };
+        let mut expires_at = None;
         let caller = match token_type {
             TokenType::None => Caller {
                 principal: Principal::Public,
@@ -353,11 +362,12 @@ impl Session {
             TokenType::User => {
                 let token = value.unwrap_or_default();
                 let deployment = self.app.deployments.current();
-                let identity = deployment
+                let (identity, expiry) = deployment
                     .auth()
-                    .verify(&token)
+                    .verify_with_expiry(&token)
                     .await
                     .map_err(|err| auth_error(err.to_string()))?;
+                expires_at = Some(expiry);
                 Caller {
                     principal: Principal::Public,
                     identity: Some(Arc::new(identity)),
@@ -382,10 +392,36 @@ impl Session {
         };
         let mut received = self.received();
         received.caller = caller;
+        received.expires_at = expires_at;
         received.identity_version = current + 1;
         drop(received);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// A user's token that has expired since it was accepted ends the connection with an
+    /// `AuthError` (`authUpdateAttempted: false`), as Convex does: the client fetches a
+    /// fresh token and reconnects. Checked before each mutation, action and Transition.
+    fn check_expiry(&self) -> Result<(), Closing> {
+        let received = self.received();
+        let Some(expires_at) = received.expires_at else {
+            return Ok(());
+        };
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        if now < expires_at {
+            return Ok(());
+        }
+        Err(Closing {
+            message: Some(Box::new(ServerMessage::AuthError {
+                error: "token expired: the identity's token expired while the connection was open"
+                    .into(),
+                base_version: received.identity_sent,
+                auth_update_attempted: false,
+            })),
+            close: None,
+        })
     }
 
     /// Computes and sends Transitions until the connection ends: one per wake-up, with
@@ -419,6 +455,7 @@ impl Session {
     /// One Transition: every query that is new, whose subscription went stale, or whose
     /// identity or deployment changed re-runs at one snapshot; the changed results go out.
     async fn round(&self, rounds: &mut Rounds) -> Result<(), Closing> {
+        self.check_expiry()?;
         let epoch = *rounds.epoch.borrow_and_update();
         let deployment = self.app.deployments.current();
         let (queries, query_set_version, identity_version, caller) = {
@@ -510,13 +547,18 @@ impl Session {
             identity: identity_version,
             ts: snapshot_ts.max(rounds.version.ts),
         };
+        // Sent even when nothing changed: a mutation's promise resolves only on a
+        // Transition that comes after its MutationResponse (whose change an earlier
+        // Transition may already have carried).
         let transition = ServerMessage::Transition {
             start: rounds.version,
             end,
             modifications,
         };
         rounds.version = end;
-        self.send(transition).await
+        self.send(transition).await?;
+        self.received().identity_sent = end.identity;
+        Ok(())
     }
 
     async fn send(&self, message: ServerMessage) -> Result<(), Closing> {
