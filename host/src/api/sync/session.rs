@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use futures_util::future::join_all;
+use futures_util::StreamExt as _;
 use kiln_values::Value;
 use serde_json::Value as Json;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -34,6 +34,9 @@ use crate::sync::protocol::{
     TokenType, decode_ts,
 };
 use crate::sync::query_cache::{QueryKey, QueryOutcome, QueryResult};
+
+/// Queries one connection re-runs at once in a round (Convex's `UPDATE_QUERY_CONCURRENCY`).
+const QUERY_CONCURRENCY: usize = 20;
 
 /// Why the connection ends: what the client is told, and the close frame.
 #[derive(Debug)]
@@ -219,9 +222,7 @@ impl Session {
                 args,
                 component_path,
             } => {
-                refuse_components(component_path.as_deref())?;
-                self.check_expiry()?;
-                let caller = self.received().caller.clone();
+                let caller = self.caller_for_call(component_path.as_deref())?;
                 let queued = QueuedMutation {
                     request_id,
                     udf_path,
@@ -245,14 +246,20 @@ impl Session {
                 args,
                 component_path,
             } => {
-                refuse_components(component_path.as_deref())?;
-                self.check_expiry()?;
-                let caller = self.received().caller.clone();
+                let caller = self.caller_for_call(component_path.as_deref())?;
                 self.start_action(request_id, udf_path, args, caller);
             }
             ClientMessage::Event {} => {}
         }
         Ok(())
+    }
+
+    /// Who a mutation or action runs as: the identity when it arrives (a later
+    /// Authenticate does not change it), once its token is checked for expiry.
+    fn caller_for_call(&self, component_path: Option<&str>) -> Result<Caller, Closing> {
+        refuse_components(component_path)?;
+        self.check_expiry()?;
+        Ok(self.received().caller.clone())
     }
 
     fn modify_query_set(
@@ -511,7 +518,12 @@ impl Session {
             });
         }
         let mut modifications = Vec::new();
-        for (query_id, mut key, result) in join_all(runs).await {
+        // At most QUERY_CONCURRENCY at once, as Convex: each run holds an instance.
+        let results: Vec<_> = futures_util::stream::iter(runs)
+            .buffered(QUERY_CONCURRENCY)
+            .collect()
+            .await;
+        for (query_id, mut key, result) in results {
             if let Some(subscription) = &result.subscription {
                 subscription.watch(&self.wake);
             }
