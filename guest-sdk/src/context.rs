@@ -106,3 +106,20 @@ impl ActionCtx {
         run(Callee::Action, path, args)
     }
 }
+
+/// `scheduler()`, on the contexts that may schedule.
+macro_rules! scheduler {
+    ($($context:ident: $doc:literal),*) => {$(
+        impl $context {
+            #[doc = $doc]
+            pub fn scheduler(&self) -> crate::scheduler::Scheduler {
+                crate::scheduler::Scheduler::default()
+            }
+        }
+    )*};
+}
+scheduler!(
+    MutationCtx: "Schedules functions to run later, as part of this mutation's transaction: \
+        if the mutation fails, nothing is scheduled.",
+    ActionCtx: "Schedules functions to run later; each call commits at once."
+);

@@ -117,6 +117,36 @@ impl DatabaseReader {
     }
 }
 
+/// The system tables (`_scheduled_functions`), read-only: Convex's `db.system`.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemReader<'a>(&'a DatabaseReader);
+
+impl DatabaseReader {
+    /// Reads the system tables: `ctx.db.system().query("_scheduled_functions")`.
+    pub fn system(&self) -> SystemReader<'_> {
+        SystemReader(self)
+    }
+}
+
+impl SystemReader<'_> {
+    /// The system document with this id (a job's id, say), or `None`.
+    pub fn get(&self, id: &Id) -> Result<Option<Value>, Error> {
+        self.0.get(id)
+    }
+
+    /// A query over the system table `table` (`_scheduled_functions`); its indexes are
+    /// `by_creation_time` and `by_state` (`state.kind`, then `scheduledTime`).
+    pub fn query(&self, table: &str) -> Query {
+        let mut query = self.0.query(table);
+        if !table.starts_with('_') {
+            query.error = Some(Error::new(format!(
+                "db.system() reads system tables, whose names start with _: {table:?} is a user table (use ctx.db.query)"
+            )));
+        }
+        query
+    }
+}
+
 impl DatabaseWriter {
     /// Inserts a document into `table` (created if needed) and returns its id.
     pub fn insert(&self, table: &str, document: &impl Serialize) -> Result<Id, Error> {

@@ -34,6 +34,7 @@ mod functions;
 pub mod http;
 mod http_action;
 pub mod log;
+pub mod scheduler;
 mod validate;
 
 #[doc(hidden)]
@@ -46,6 +47,7 @@ pub use error::Error;
 pub use http_action::{HttpRequest, HttpResponse};
 pub use kiln_sdk_macros::{Validate, action, http_action, mutation, query};
 pub use kiln_values::{FieldValidator, Validator, Value};
+pub use scheduler::Scheduler;
 pub use validate::{Validate, integer_validator};
 
 /// Reads a value (a document, say) into your own type; a mismatch names the field.

@@ -304,6 +304,16 @@ pub struct Limits {
     /// milliseconds. A client that does not read its socket is disconnected, never
     /// buffered for without bound.
     pub sync_send_timeout_ms: u64,
+    /// Jobs one function call may schedule (`scheduler.run-after`/`run-at`); a mutation's
+    /// nested mutations count with it.
+    pub max_jobs_scheduled_per_call: usize,
+    /// Largest arguments object of one scheduled job, in bytes.
+    pub max_scheduled_args_bytes: usize,
+    /// Jobs that may be pending (scheduled, not yet started) at once.
+    pub max_pending_jobs: usize,
+    /// Scheduled jobs (and cron runs) the executor runs at once; due jobs past it wait
+    /// their turn, in due-time order.
+    pub scheduler_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -345,6 +355,10 @@ impl Default for Limits {
             max_pending_mutations_per_connection: 1_000,
             max_pending_actions_per_connection: 1_000,
             sync_send_timeout_ms: 30_000,
+            max_jobs_scheduled_per_call: 1_000,
+            max_scheduled_args_bytes: 1 << 20,
+            max_pending_jobs: 1_000_000,
+            scheduler_concurrency: 16,
             max_requests_in_flight: 512,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 60_000,
@@ -414,6 +428,7 @@ impl Limits {
             ("max_call_depth", self.max_call_depth),
             ("max_jwks_bytes", self.max_jwks_bytes),
             ("max_sync_message_bytes", self.max_sync_message_bytes),
+            ("max_scheduled_args_bytes", self.max_scheduled_args_bytes),
         ] {
             anyhow::ensure!(value > 0, "limits.{name} must be positive");
         }
@@ -435,6 +450,12 @@ impl Limits {
                 self.max_pending_actions_per_connection,
             ),
             ("max_requests_in_flight", self.max_requests_in_flight),
+            (
+                "max_jobs_scheduled_per_call",
+                self.max_jobs_scheduled_per_call,
+            ),
+            ("max_pending_jobs", self.max_pending_jobs),
+            ("scheduler_concurrency", self.scheduler_concurrency),
         ] {
             anyhow::ensure!(
                 (1..=1_000_000).contains(&value),

@@ -17,6 +17,7 @@ pub mod failpoints;
 pub mod fetch;
 pub mod function_path;
 pub mod runtime;
+pub mod scheduler;
 pub mod sync;
 
 /// Convex's value model, shared with the guest SDK.

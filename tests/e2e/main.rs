@@ -23,5 +23,6 @@ mod hostile_http;
 mod http_actions;
 mod javascript;
 mod sandbox;
+mod scheduler;
 mod sync;
 mod validators;

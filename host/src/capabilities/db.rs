@@ -48,7 +48,7 @@ const PARSED_NODE_BYTES: usize = 64;
 
 impl InvocationState {
     /// The transaction, or the error this kind of function gets instead.
-    fn transaction(&mut self) -> Result<&mut Transaction, String> {
+    pub(super) fn transaction(&mut self) -> Result<&mut Transaction, String> {
         if self.kind.is_action() {
             return Err(
                 "actions cannot use the database directly: call a query or mutation (run-query, run-mutation)".into(),
@@ -70,7 +70,7 @@ const INTERNAL_DB_ERROR: &str = "internal database error: the server log has the
 
 /// A database error as the guest sees it: the message, except for internal failures,
 /// whose text stays in the log.
-fn guest_error(err: DbError) -> String {
+pub(super) fn guest_error(err: DbError) -> String {
     match err {
         DbError::Internal(cause) => {
             tracing::error!(error = ?cause, "database call failed");

@@ -7,6 +7,7 @@ pub mod db;
 mod functions;
 pub mod http;
 mod log;
+mod scheduler;
 mod wasi_http;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -35,5 +36,9 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()>
     platform::auth::add_to_linker::<InvocationState, HasSelf<InvocationState>>(linker, |state| {
         state
     })?;
+    platform::scheduler::add_to_linker::<InvocationState, HasSelf<InvocationState>>(
+        linker,
+        |state| state,
+    )?;
     Ok(())
 }

@@ -169,13 +169,12 @@ async fn run_server(
             })?)
         }
     };
-    let mut state = AppState::new(
-        runtime,
-        store,
-        Arc::new(deployments),
-        admin_key,
-        &config.cors,
-    );
+    let deployments = Arc::new(deployments);
+    // Jobs due while the server was down run now; actions a crash cut off are marked failed.
+    crate::scheduler::Executor::start(runtime.clone(), deployments.clone())
+        .await
+        .context("cannot start the scheduler")?;
+    let mut state = AppState::new(runtime, store, deployments, admin_key, &config.cors);
     state.site_address = site_listener
         .as_ref()
         .map(|listener| listener.local_addr())

@@ -15,6 +15,7 @@ pub mod reads;
 pub mod schema;
 pub mod store;
 pub mod subscriptions;
+pub mod system_tables;
 pub mod transaction;
 pub mod validator;
 pub mod write_log;

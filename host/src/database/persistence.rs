@@ -81,17 +81,27 @@ pub struct PendingValidator {
 impl TableRecord {
     /// What a table that does not exist yet would look like: only the system indexes,
     /// with no ids drawn (used to check queries of such a table; never stored).
+    /// A system table that does not exist yet has its fixed indexes.
     pub fn system_only(name: &str) -> TableRecord {
+        let mut indexes = vec![IndexDefinition {
+            id: 0,
+            name: BY_CREATION_TIME.to_string(),
+            fields: Vec::new(),
+            building: false,
+        }];
+        for (index, fields) in super::system_tables::declared_indexes(name).unwrap_or_default() {
+            indexes.push(IndexDefinition {
+                id: 0,
+                name: index,
+                fields,
+                building: false,
+            });
+        }
         TableRecord {
             name: name.to_string(),
             number: 0,
             by_id_index: 0,
-            indexes: vec![IndexDefinition {
-                id: 0,
-                name: BY_CREATION_TIME.to_string(),
-                fields: Vec::new(),
-                building: false,
-            }],
+            indexes,
             last_creation_time: 0.0,
             validator: None,
             pending_validator: None,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::committer::CommitError;
 use super::indexes::{BY_CREATION_TIME, BY_ID, is_system_field};
 use super::store::DocumentStore;
+use super::system_tables::is_system_table;
 use super::transaction::{AlsoWrite, DbError, Prepared, TransactionLimits};
 use super::validator::DocumentValidator;
 
@@ -200,7 +201,7 @@ impl DocumentStore {
                 // A table the schema no longer names keeps its documents but becomes
                 // schemaless again: its declared indexes and its validator go.
                 for table in transaction.table_names() {
-                    if schema.tables.contains_key(&table) {
+                    if schema.tables.contains_key(&table) || is_system_table(&table) {
                         continue;
                     }
                     let change = transaction.declare_table(&table, &[], None)?;

@@ -2,6 +2,7 @@
 //! transactions, commit through the committer, re-run a mutation that conflicts.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::committer::{CommitError, Committer, CommitterOptions};
 use super::persistence::{Persistence, Snapshot};
@@ -20,6 +21,9 @@ pub struct DocumentStore {
     backfilled: std::sync::Mutex<std::collections::HashSet<u32>>,
     /// The query results watching for commits that change them.
     subscriptions: Arc<Subscriptions>,
+    /// Scheduled jobs pending as of the last commit (`max_pending_jobs`): counted by the
+    /// scheduler when it starts, then kept by each commit's [`JobCounts`].
+    pending_jobs: AtomicI64,
 }
 
 /// Why a mutation run through [`DocumentStore::run_mutation`] failed; nothing committed.
@@ -110,6 +114,7 @@ impl DocumentStore {
             max_retries: DEFAULT_MAX_RETRIES,
             backfilled: Default::default(),
             subscriptions,
+            pending_jobs: AtomicI64::new(0),
         })
     }
 
@@ -274,9 +279,22 @@ impl DocumentStore {
         if let Some(exceeded) = transaction.limit_exceeded() {
             return Err(CommitError::LimitExceeded(exceeded.to_string()));
         }
-        self.committer
-            .commit(transaction.into_pending_commit())
-            .await
+        let pending = transaction.into_pending_commit();
+        let pending_jobs_delta = pending.pending_jobs_delta;
+        let ts = self.committer.commit(pending).await?;
+        self.pending_jobs
+            .fetch_add(pending_jobs_delta, Ordering::Relaxed);
+        Ok(ts)
+    }
+
+    /// Scheduled jobs pending now, as far as the commits so far tell.
+    pub fn pending_jobs(&self) -> i64 {
+        self.pending_jobs.load(Ordering::Relaxed)
+    }
+
+    /// Sets the number of pending jobs (the scheduler counts them when it starts).
+    pub fn set_pending_jobs(&self, count: i64) {
+        self.pending_jobs.store(count, Ordering::Relaxed);
     }
 
     /// Runs `body` in a mutation and commits it, re-running it from scratch on a conflict

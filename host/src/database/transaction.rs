@@ -14,6 +14,7 @@ use super::persistence::{
     Order, PendingValidator, Persistence, Snapshot, TableRecord, document_key,
 };
 use super::reads::{KeyRange, MissingTable, ReadSet};
+use super::system_tables::{self, is_system_table};
 use super::validator::DocumentValidator;
 
 /// Per-transaction limits (DESIGN.md section 1).
@@ -87,6 +88,8 @@ pub struct PendingCommit {
     /// Existing tables whose indexes this transaction changed (schema deploys).
     pub altered_tables: BTreeMap<String, TableRecord>,
     pub also_write: Option<AlsoWrite>,
+    /// How many pending scheduled jobs this commit adds (negative: removes).
+    pub pending_jobs_delta: i64,
 }
 
 impl std::fmt::Debug for PendingCommit {
@@ -143,6 +146,16 @@ pub struct Savepoint {
     altered_tables: BTreeMap<String, TableRecord>,
     documents_written: usize,
     bytes_written: usize,
+    jobs: JobCounts,
+}
+
+/// The scheduled jobs a transaction changed: what the scheduler's limits count.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct JobCounts {
+    /// Jobs scheduled in this transaction.
+    pub scheduled: usize,
+    /// Change in the number of pending jobs (scheduled, minus started, done or canceled).
+    pub pending_delta: i64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -167,6 +180,7 @@ pub struct Transaction {
     /// transaction can never commit, even if the function caught the error and returned.
     limit_exceeded: Option<String>,
     also_write: Option<AlsoWrite>,
+    jobs: JobCounts,
 }
 
 impl Transaction {
@@ -200,6 +214,7 @@ impl Transaction {
             usage: Usage::default(),
             limit_exceeded: None,
             also_write: None,
+            jobs: JobCounts::default(),
         }
     }
 
@@ -703,6 +718,7 @@ impl Transaction {
     /// Merges `fields` into the document: a field set to a value replaces it; the others stay.
     pub fn patch(&mut self, id: &DocumentId, fields: Value) -> Result<(), DbError> {
         self.require_writable("patch")?;
+        self.require_user_table(id, "patch")?;
         let mut document = self.existing(id, "patch")?;
         let Value::Object(changes) = fields else {
             return Err(DocumentError::NotAnObject(fields.type_name()).into());
@@ -717,6 +733,7 @@ impl Transaction {
     /// Replaces every field of the document; `_id` and `_creationTime` stay.
     pub fn replace(&mut self, id: &DocumentId, fields: Value) -> Result<(), DbError> {
         self.require_writable("replace")?;
+        self.require_user_table(id, "replace")?;
         let mut document = self.existing(id, "replace")?;
         document.fields = self.user_fields(fields)?;
         self.check_against_schema(id.table_number, &document.fields)?;
@@ -725,6 +742,7 @@ impl Transaction {
 
     pub fn delete(&mut self, id: &DocumentId) -> Result<(), DbError> {
         self.require_writable("delete")?;
+        self.require_user_table(id, "delete")?;
         self.existing(id, "delete")?;
         self.write(*id, None)
     }
@@ -920,6 +938,7 @@ impl Transaction {
             new_tables: self.new_tables,
             altered_tables: self.altered_tables,
             also_write: self.also_write,
+            pending_jobs_delta: self.jobs.pending_delta,
         }
     }
 
@@ -932,6 +951,7 @@ impl Transaction {
             altered_tables: self.altered_tables.clone(),
             documents_written: self.usage.documents_written,
             bytes_written: self.usage.bytes_written,
+            jobs: self.jobs,
         }
     }
 
@@ -944,6 +964,7 @@ impl Transaction {
         self.altered_tables = savepoint.altered_tables;
         self.usage.documents_written = savepoint.documents_written;
         self.usage.bytes_written = savepoint.bytes_written;
+        self.jobs = savepoint.jobs;
     }
 
     /// Whether writes are allowed from now on; returns the previous setting. A mutation's
@@ -957,6 +978,78 @@ impl Transaction {
         self.require_writable("also_write")?;
         self.also_write = Some(write);
         Ok(())
+    }
+
+    /// System tables are the server's to write: a function reads them only.
+    fn require_user_table(&self, id: &DocumentId, operation: &str) -> Result<(), DbError> {
+        match self.table_name(id.table_number) {
+            Some(name) if is_system_table(&name) => Err(DbError::Forbidden(format!(
+                "{operation}: {id} is a document of the system table {name:?}, which functions may read but not write"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Inserts a document into the system table `table_name`, creating the table (with
+    /// its fixed indexes) if need be. For the server's own records only.
+    pub fn system_insert(
+        &mut self,
+        table_name: &str,
+        fields: BTreeMap<String, Value>,
+    ) -> Result<DocumentId, DbError> {
+        self.require_writable("insert")?;
+        let fields = self.user_fields(Value::Object(fields))?;
+        let (table_number, created) = match self.table(table_name) {
+            Some(table) => (table.number, None),
+            None => {
+                let declared = system_tables::declared_indexes(table_name).ok_or_else(|| {
+                    DbError::Internal(anyhow::anyhow!("no system table {table_name:?}"))
+                })?;
+                let record = self.persistence.new_table(table_name, &declared);
+                (record.number, Some(record))
+            }
+        };
+        let id = DocumentId::new_random(table_number);
+        let document = Document {
+            id,
+            creation_time: self.persistence.next_creation_time(),
+            fields,
+        };
+        if let Some(record) = created {
+            self.new_tables.insert(table_name.to_string(), record);
+        }
+        self.write(id, Some(document))?;
+        Ok(id)
+    }
+
+    /// Replaces the fields of a system table's document (`_id` and `_creationTime` stay).
+    pub fn system_replace(
+        &mut self,
+        id: &DocumentId,
+        fields: BTreeMap<String, Value>,
+    ) -> Result<(), DbError> {
+        self.require_writable("replace")?;
+        let mut document = self.existing(id, "replace")?;
+        document.fields = self.user_fields(Value::Object(fields))?;
+        self.write(*id, Some(document))
+    }
+
+    /// Deletes a system table's document.
+    pub fn system_delete(&mut self, id: &DocumentId) -> Result<(), DbError> {
+        self.require_writable("delete")?;
+        self.existing(id, "delete")?;
+        self.write(*id, None)
+    }
+
+    /// The scheduled jobs this transaction changed so far.
+    pub fn jobs(&self) -> JobCounts {
+        self.jobs
+    }
+
+    /// Counts a job scheduled (`scheduled`) and the change in pending jobs.
+    pub fn count_jobs(&mut self, scheduled: usize, pending_delta: i64) {
+        self.jobs.scheduled += scheduled;
+        self.jobs.pending_delta += pending_delta;
     }
 
     fn require_writable(&self, operation: &str) -> Result<(), DbError> {

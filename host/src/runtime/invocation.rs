@@ -68,6 +68,9 @@ pub struct InvocationState {
     pub(crate) calls_made: u64,
     /// Whether this call has paginated (a call may once, as in Convex).
     pub(crate) paginated: bool,
+    /// Jobs this call scheduled (`max_jobs_scheduled_per_call`, for actions: a
+    /// mutation's transaction counts its own).
+    pub(crate) jobs_scheduled: usize,
     /// The database access of a query or mutation; actions have none.
     pub(crate) db: DbAccess,
     /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
@@ -136,6 +139,7 @@ impl InvocationState {
             frozen,
             calls_made: 0,
             paginated: false,
+            jobs_scheduled: 0,
             db,
             max_query_batch: limits.max_query_batch,
             guest_text_limits: GuestTextLimits {

@@ -82,6 +82,10 @@ fn poison_by_limit(invocation: &mut Invocation, transaction: Option<&Transaction
 #[error("timed out")]
 struct TimedOut;
 
+/// What [`Runtime::invoke_mutation_then`] runs in a mutation's transaction before it commits.
+pub type BeforeCommit =
+    dyn Fn(&mut Transaction) -> Result<(), crate::database::transaction::DbError> + Send + Sync;
+
 type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 impl Runtime {
@@ -131,6 +135,51 @@ impl Runtime {
         args: &Value,
         frozen: FrozenInputs,
     ) -> Invocation {
+        self.invoke_deterministic_with(context, module, function, kind, args, frozen, None)
+            .await
+    }
+
+    /// Runs the mutation `function` as [`Runtime::invoke`] does, and, when it succeeds,
+    /// `before_commit` in its transaction just before the commit: what it writes commits
+    /// with the mutation's writes, in each run (a conflict re-runs both). If it fails,
+    /// nothing commits and the call fails with its error. The scheduler records a
+    /// scheduled mutation's job as done this way, so the job runs exactly once.
+    pub async fn invoke_mutation_then(
+        self: &Arc<Self>,
+        context: &CallContext,
+        module: &LoadedModule,
+        function: &str,
+        args: &Value,
+        before_commit: &BeforeCommit,
+    ) -> Invocation {
+        if let Err(failure) = self.check_args(module.function(function), args, None) {
+            return Invocation::refused(failure);
+        }
+        let kind = FunctionKind::Mutation;
+        let frozen = FrozenInputs::now();
+        self.invoke_deterministic_with(
+            context,
+            module,
+            function,
+            kind,
+            args,
+            frozen,
+            Some(before_commit),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke_deterministic_with(
+        self: &Arc<Self>,
+        context: &CallContext,
+        module: &LoadedModule,
+        function: &str,
+        kind: FunctionKind,
+        args: &Value,
+        frozen: FrozenInputs,
+        before_commit: Option<&BeforeCommit>,
+    ) -> Invocation {
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -153,12 +202,32 @@ impl Runtime {
                 }
             };
             poison_by_limit(&mut invocation, transaction.as_ref());
+            // A mutation that wrote nothing has no transaction yet; `before_commit`
+            // needs one.
+            let transaction = match (transaction, before_commit, &invocation.outcome) {
+                (None, Some(_), Ok(_)) => match self.store.begin_mutation() {
+                    Ok(transaction) => Some(transaction),
+                    Err(err) => {
+                        invocation.outcome = Err(FunctionFailure::Internal(format!(
+                            "cannot begin a transaction: {err:#}"
+                        )));
+                        return invocation;
+                    }
+                },
+                (transaction, _, _) => transaction,
+            };
             // A query commits nothing; a mutation that failed leaves nothing behind.
-            let (FunctionKind::Mutation, Ok(_), Some(transaction)) =
+            let (FunctionKind::Mutation, Ok(_), Some(mut transaction)) =
                 (kind, &invocation.outcome, transaction)
             else {
                 return invocation;
             };
+            if let Some(before_commit) = before_commit
+                && let Err(err) = before_commit(&mut transaction)
+            {
+                invocation.outcome = Err(FunctionFailure::Stopped(err.to_string()));
+                return invocation;
+            }
             match self.store.commit(transaction).await {
                 Ok(commit_ts) => {
                     invocation.commit_ts = Some(commit_ts);

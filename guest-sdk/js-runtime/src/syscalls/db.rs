@@ -7,28 +7,21 @@ use serde_json::value::RawValue;
 use super::{OpError, OpResult, json};
 use crate::bindings::kiln::platform::db;
 
-/// `{id, isSystem, table?}`
+/// `{id, isSystem, table?}` (`isSystem`: from `db.system.get`)
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct GetArgs {
     id: String,
-    #[serde(default)]
-    is_system: bool,
     table: Option<String>,
 }
 
+/// `db.system.get` reads system tables the same way: the host lets functions read them
+/// (and refuses writes), and convex/server already checked the id's table is one.
 pub(super) fn get(args: GetArgs) -> OpResult {
-    if args.is_system {
-        return Err(no_system_tables());
-    }
     match db::get(args.table.as_deref(), &args.id).map_err(OpError::new)? {
         Some(document) => Ok(document),
         None => Ok("null".into()),
     }
-}
-
-fn no_system_tables() -> OpError {
-    OpError::new("db.system: Kiln has no system tables yet")
 }
 
 /// `{table, value}` → `{"_id": id}`

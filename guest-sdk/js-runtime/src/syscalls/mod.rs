@@ -7,6 +7,7 @@ mod db;
 mod functions;
 mod meta;
 mod query;
+mod scheduler;
 
 use serde::de::DeserializeOwned;
 
@@ -55,9 +56,8 @@ pub(crate) fn dispatch(op: &str, args: &str) -> OpResult {
         "1.0/getFunctionMetadata" => meta::function_metadata(),
         "1.0/getDeploymentMetadata" => meta::deployment_metadata(),
         "1.0/getRequestMetadata" => meta::request_metadata(),
-        "1.0/schedule" | "1.0/cancel_job" | "1.0/actions/schedule" | "1.0/actions/cancel_job" => {
-            Err(not_yet(op, "the scheduler (ctx.scheduler)"))
-        }
+        "1.0/schedule" | "1.0/actions/schedule" => scheduler::schedule(parse(op, args)?),
+        "1.0/cancel_job" | "1.0/actions/cancel_job" => scheduler::cancel(parse(op, args)?),
         "1.0/storageGetUrl"
         | "1.0/storageGetMetadata"
         | "1.0/storageGenerateUploadUrl"

@@ -1,0 +1,342 @@
+//! The executor: runs due jobs of `_scheduled_functions`, soonest first, at most
+//! `scheduler_concurrency` at once.
+//!
+//! It never polls. Each pass reads the pending jobs (by due time) at one snapshot and
+//! subscribes to what it read, as a subscribed query does: a commit that schedules,
+//! cancels or finishes a job in that range wakes it, and so does the due time of the
+//! next job that is not due yet.
+//!
+//! * A **mutation** job runs through [`Runtime::invoke_mutation_then`]: its job is marked
+//!   done in the mutation's own transaction, after checking it is still pending, so its
+//!   writes and its job's state commit together. A crash before that commit leaves the
+//!   job pending (it runs again after the restart); after it, done (it never runs again).
+//!   A mutation that fails is marked failed with its error in a transaction of its own.
+//! * An **action** job is marked `inProgress` in a commit of its own before it starts,
+//!   and done when it ends. A job still in progress when the server starts was cut off
+//!   by a crash: it is marked failed and never re-run (at most once).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::jobs::{self, Job, JobState, now_ms};
+use crate::database::id::DocumentId;
+use crate::database::store::DocumentStore;
+use crate::database::subscriptions::Subscription;
+use crate::deploy::Deployments;
+use crate::function_path::FunctionPath;
+use crate::runtime::{
+    BeforeCommit, CallContext, FunctionFailure, FunctionKind, Invocation, Runtime,
+};
+
+/// The error a job left in progress by a crash is marked failed with.
+pub const RESTARTED_WHILE_RUNNING: &str = "server restarted while the action was running";
+
+/// Jobs read per pass beyond the free slots: enough to see past the jobs already running.
+const SCAN_SLACK: usize = 64;
+
+/// Jobs marked failed per transaction when the server starts.
+const RECOVERY_CHUNK: usize = 256;
+
+pub struct Executor {
+    runtime: Arc<Runtime>,
+    deployments: Arc<Deployments>,
+    store: Arc<DocumentStore>,
+    slots: Arc<Semaphore>,
+    concurrency: usize,
+    /// Jobs started and not yet recorded as done: a pass that still sees one pending (its
+    /// commit is not in the pass's snapshot) does not start it again.
+    running: Mutex<HashSet<DocumentId>>,
+    wake: Arc<Notify>,
+    /// The last pass's read of the pending jobs: a commit that changes them wakes `wake`.
+    watching: Mutex<Option<Arc<Subscription>>>,
+}
+
+impl Executor {
+    /// Recovers what a crash left (actions in progress), counts the pending jobs, and
+    /// starts running due jobs in the background.
+    pub async fn start(
+        runtime: Arc<Runtime>,
+        deployments: Arc<Deployments>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let store = runtime.store.clone();
+        let concurrency = runtime.limits().scheduler_concurrency;
+        let executor = Arc::new(Self {
+            runtime,
+            deployments,
+            store,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            running: Mutex::new(HashSet::new()),
+            wake: Arc::new(Notify::new()),
+            watching: Mutex::new(None),
+        });
+        let failed = executor.fail_interrupted_actions().await?;
+        if failed > 0 {
+            tracing::warn!(
+                jobs = failed,
+                "scheduled actions were running when the server stopped: marked failed, not re-run"
+            );
+        }
+        executor.count_pending()?;
+        let running = executor.clone();
+        tokio::spawn(async move { running.run().await });
+        Ok(executor)
+    }
+
+    /// Marks every job left in progress failed: each was an action cut off by a crash.
+    async fn fail_interrupted_actions(&self) -> anyhow::Result<usize> {
+        let mut total = 0;
+        loop {
+            let (failed, _) = self
+                .store
+                .run_mutation(|transaction| {
+                    let interrupted =
+                        jobs::in_state(transaction, &JobState::InProgress, RECOVERY_CHUNK, None)?;
+                    for (_, job) in &interrupted {
+                        let started = job.started_time.unwrap_or_else(now_ms);
+                        jobs::finish(
+                            transaction,
+                            &job.id,
+                            &JobState::InProgress,
+                            started,
+                            Err(RESTARTED_WHILE_RUNNING.to_string()),
+                        )?;
+                    }
+                    Ok(interrupted.len())
+                })
+                .await?;
+            total += failed;
+            if failed < RECOVERY_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Counts the pending jobs, for `max_pending_jobs`.
+    fn count_pending(&self) -> anyhow::Result<()> {
+        let mut transaction = self.store.begin_admin_read()?;
+        let mut count = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page =
+                jobs::in_state(&mut transaction, &JobState::Pending, 1024, after.as_deref())?;
+            count += page.len();
+            match page.into_iter().last() {
+                Some((key, _)) => after = Some(key),
+                None => break,
+            }
+        }
+        self.store.set_pending_jobs(count as i64);
+        Ok(())
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            match self.pass().await {
+                Ok(next_due) => self.wait(next_due).await,
+                Err(err) => {
+                    tracing::error!(error = ?err, "the scheduler cannot read its jobs; retrying in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// One pass: starts the due jobs (waiting for free slots as it goes), subscribes to
+    /// the pending jobs it read, and returns when the next one not yet due is due.
+    async fn pass(self: &Arc<Self>) -> anyhow::Result<Option<f64>> {
+        let snapshot = self.store.snapshot()?;
+        let mut transaction = self.store.begin_admin_read_at(snapshot);
+        let limit = self.concurrency + SCAN_SLACK;
+        let pending = jobs::in_state(&mut transaction, &JobState::Pending, limit, None)?;
+        let (ts, reads) = transaction.into_reads();
+        // Subscribed before anything starts, so the commits of what starts wake the next pass.
+        let subscription = self.store.subscriptions().subscribe(reads, ts);
+        subscription.watch(&self.wake);
+
+        let mut next_due = None;
+        for (_, job) in pending {
+            let now = now_ms();
+            if job.scheduled_time > now {
+                next_due = Some(job.scheduled_time);
+                break;
+            }
+            if self.running.lock().expect("running jobs").contains(&job.id) {
+                continue;
+            }
+            let slot = self.slots.clone().acquire_owned().await?;
+            if !self.running.lock().expect("running jobs").insert(job.id) {
+                continue;
+            }
+            let executor = self.clone();
+            tokio::spawn(async move { executor.run_job(job, slot).await });
+        }
+        // The pass's subscription lives until the next pass replaces it.
+        *self.watching.lock().expect("watching") = Some(subscription);
+        Ok(next_due)
+    }
+
+    /// Waits for a commit that changes the pending jobs, or for `next_due`.
+    async fn wait(&self, next_due: Option<f64>) {
+        let sleep = async {
+            match next_due {
+                Some(due) => {
+                    let ms = (due - now_ms()).max(0.0);
+                    tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = sleep => {}
+        }
+    }
+
+    async fn run_job(self: Arc<Self>, job: Job, slot: OwnedSemaphorePermit) {
+        let id = job.id;
+        if let Err(err) = self.run_job_inner(job).await {
+            tracing::error!(job = %id, error = ?err, "a scheduled job could not be recorded");
+        }
+        self.running.lock().expect("running jobs").remove(&id);
+        drop(slot);
+        // A job that could not be recorded stays pending: the next pass tries again.
+        self.wake.notify_one();
+    }
+
+    async fn run_job_inner(&self, job: Job) -> anyhow::Result<()> {
+        let started = now_ms();
+        let deployment = self.deployments.current();
+        let found = FunctionPath::parse(&job.name).ok().and_then(|path| {
+            deployment
+                .function(&path)
+                .map(|(m, s)| (m.clone(), s.clone()))
+        });
+        let Some((module, spec)) = found else {
+            return self
+                .record(
+                    &job,
+                    &JobState::Pending,
+                    started,
+                    Err(format!(
+                        "Could not find function for '{}': the deployment no longer has it",
+                        job.name
+                    )),
+                )
+                .await;
+        };
+        // Scheduled functions run as no user, as in Convex.
+        let context = CallContext::root(deployment.clone(), None);
+        match spec.kind {
+            FunctionKind::Mutation => {
+                let id = job.id;
+                let mark_done: Box<BeforeCommit> = Box::new(move |transaction| {
+                    let started_job = jobs::start(transaction, &id, started, false)?;
+                    if started_job.is_none() {
+                        return Err(crate::database::transaction::DbError::Forbidden(
+                            NO_LONGER_PENDING.to_string(),
+                        ));
+                    }
+                    jobs::finish(transaction, &id, &JobState::Pending, started, Ok(()))
+                });
+                let invocation = self
+                    .runtime
+                    .invoke_mutation_then(&context, &module, &spec.name, &job.args, &*mark_done)
+                    .await;
+                self.log(&job, &invocation);
+                match invocation.outcome {
+                    Ok(_) => Ok(()),
+                    Err(FunctionFailure::Stopped(message)) if message == NO_LONGER_PENDING => {
+                        Ok(())
+                    }
+                    Err(failure) => {
+                        self.record(
+                            &job,
+                            &JobState::Pending,
+                            started,
+                            Err(failure_message(failure)),
+                        )
+                        .await
+                    }
+                }
+            }
+            FunctionKind::Action => {
+                let (started_job, _) = self
+                    .store
+                    .run_mutation(|transaction| jobs::start(transaction, &job.id, started, true))
+                    .await?;
+                if started_job.is_none() {
+                    return Ok(());
+                }
+                let invocation = self
+                    .runtime
+                    .invoke(
+                        &context,
+                        &module,
+                        &spec.name,
+                        FunctionKind::Action,
+                        &job.args,
+                    )
+                    .await;
+                self.log(&job, &invocation);
+                let outcome = invocation.outcome.map(|_| ()).map_err(failure_message);
+                self.record(&job, &JobState::InProgress, started, outcome)
+                    .await
+            }
+            other => {
+                self.record(
+                    &job,
+                    &JobState::Pending,
+                    started,
+                    Err(format!(
+                        "'{}' is {}: only mutations and actions can be scheduled",
+                        job.name,
+                        other.with_article()
+                    )),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Records how `job` ended, if it is still `expected` (pending or in progress).
+    async fn record(
+        &self,
+        job: &Job,
+        expected: &JobState,
+        started: f64,
+        outcome: Result<(), String>,
+    ) -> anyhow::Result<()> {
+        self.store
+            .run_mutation(|transaction| {
+                jobs::finish(transaction, &job.id, expected, started, outcome.clone())
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn log(&self, job: &Job, invocation: &Invocation) {
+        for line in &invocation.log_lines {
+            tracing::info!(target: "kiln::function_log", job = %job.id, function = %job.name, "{line}");
+        }
+        if let Err(failure) = &invocation.outcome {
+            tracing::info!(job = %job.id, function = %job.name, "scheduled job failed: {failure}");
+        }
+    }
+}
+
+/// The error a scheduled mutation's commit is refused with when its job was canceled (or
+/// run) meanwhile: nothing of it commits.
+const NO_LONGER_PENDING: &str = "the scheduled job is no longer pending";
+
+/// What a failed job's state records: the message, as the caller of the function would
+/// have seen it (an internal error's cause stays in the server log).
+fn failure_message(failure: FunctionFailure) -> String {
+    if let FunctionFailure::Internal(cause) = &failure {
+        tracing::error!("internal error in a scheduled job: {cause}");
+    }
+    failure.to_string()
+}
