@@ -359,3 +359,294 @@ fn scheduled_actions_run_at_most_once_across_a_crash() {
     let completed = tally(&server, "slow");
     assert_eq!(completed as usize, succeeded.as_array().unwrap().len());
 }
+
+/// Deploys the jobs module with `crons` (the `[crons]` of kiln.toml, as JSON).
+fn deploy_with_crons(server: &Server, crons: Json) -> (u16, Json) {
+    use base64::Engine as _;
+    let wasm = base64::engine::general_purpose::STANDARD.encode(component("jobs"));
+    server.post(
+        "/api/deploy",
+        &json!({ "modules": { "jobs": wasm }, "crons": crons }).to_string(),
+        true,
+    )
+}
+
+#[test]
+fn an_every_second_cron_fires_once_a_second_and_a_removed_cron_stops() {
+    let server = Server::start();
+    let (status, report) = deploy_with_crons(
+        &server,
+        json!({ "tick": { "function": "jobs:tally", "args": { "name": "tick" }, "interval_seconds": 1 } }),
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["crons"], json!(["tick"]));
+    wait_for(Duration::from_secs(30), "the first tick", || {
+        (tally(&server, "tick") >= 1).then_some(())
+    });
+    // The window is what is measured here: a second per run.
+    let first = tally(&server, "tick");
+    std::thread::sleep(Duration::from_millis(4_000));
+    let fired = tally(&server, "tick") - first;
+    assert!((3..=5).contains(&fired), "{fired} runs in 4 s");
+    // Each run is a job of its own, recorded like any.
+    let done = server.value("query", "jobs:jobs_in_state", json!({ "kind": "success" }));
+    assert!(
+        done.as_array().unwrap().len() as i64 >= first + fired - 1,
+        "{done}"
+    );
+
+    // Renamed: the old name stops, the new one runs; removed: nothing runs.
+    let (status, report) = deploy_with_crons(
+        &server,
+        json!({ "tock": { "function": "jobs:tally", "args": { "name": "tock" }, "interval_seconds": 1 } }),
+    );
+    assert_eq!(status, 200, "{report}");
+    wait_for(Duration::from_secs(30), "the renamed cron", || {
+        (tally(&server, "tock") >= 2).then_some(())
+    });
+    let (status, report) = deploy_with_crons(&server, json!({}));
+    assert_eq!(status, 200, "{report}");
+    let stopped = (tally(&server, "tick"), tally(&server, "tock"));
+    // A run started before the deploy may still finish: let it, then nothing more.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let settled = (tally(&server, "tick"), tally(&server, "tock"));
+    assert!(
+        settled.0 == stopped.0 && settled.1 <= stopped.1 + 1,
+        "{stopped:?} → {settled:?}"
+    );
+    std::thread::sleep(Duration::from_millis(2_000));
+    assert_eq!((tally(&server, "tick"), tally(&server, "tock")), settled);
+}
+
+#[test]
+fn a_cron_whose_last_run_is_still_going_is_not_started_again() {
+    let server = Server::start();
+    let (status, report) = deploy_with_crons(
+        &server,
+        json!({ "slow": {
+            "function": "jobs:slow_action",
+            "args": { "name": "slow", "sleep_ms": int64(2_500) },
+            "cron": "* * * * * *",
+        } }),
+    );
+    assert_eq!(status, 200, "{report}");
+    wait_for(Duration::from_secs(60), "two runs to finish", || {
+        (tally(&server, "slow") >= 2).then_some(())
+    });
+    let runs = server.value("query", "jobs:jobs_in_state", json!({ "kind": "success" }));
+    let mut spans: Vec<(f64, f64)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| {
+            (
+                job["startedTime"].as_f64().unwrap(),
+                job["completedTime"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "two runs overlapped: {spans:?}");
+    }
+}
+
+#[test]
+fn crons_that_cannot_run_are_refused_by_the_deploy() {
+    let server = Server::start();
+    for (cron, expected) in [
+        (
+            json!({ "function": "jobs:tally", "cron": "61 * * * *" }),
+            "invalid cron expression",
+        ),
+        (
+            json!({ "function": "jobs:tally", "cron": "0 9 * * *", "timezone": "Mars/Base" }),
+            "unknown time zone",
+        ),
+        (
+            json!({ "function": "jobs:nothing", "interval_seconds": 5 }),
+            "no function 'jobs:nothing'",
+        ),
+        (
+            json!({ "function": "jobs:count", "interval_seconds": 5 }),
+            "is a query",
+        ),
+        (
+            json!({ "function": "jobs:tally", "interval_seconds": 0.5 }),
+            "at least 1",
+        ),
+        (
+            json!({ "function": "jobs:tally", "args": [1], "interval_seconds": 5 }),
+            "must be an object",
+        ),
+        (json!({ "function": "jobs:tally" }), "exactly one of"),
+    ] {
+        let (status, body) = deploy_with_crons(&server, json!({ "bad": cron }));
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["code"], "InvalidCron", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("cron \"bad\"") && message.contains(expected),
+            "{message}"
+        );
+    }
+}
+
+/// A Convex app's crons.js and scheduler, unchanged: `ctx.scheduler.runAfter(0,
+/// internal...)`, `crons.interval(...)`, and `db.system` reads of the jobs.
+const JS_APP: &str = r#"
+import { mutation, query, internalMutation } from "./_generated/server";
+import { internal } from "./_generated/api";
+import { v } from "convex/values";
+
+export const bump = internalMutation({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) => {
+    const row = await ctx.db.query("bumps").filter((q) => q.eq(q.field("name"), name)).first();
+    if (row === null) await ctx.db.insert("bumps", { name, n: 1 });
+    else await ctx.db.patch(row._id, { n: row.n + 1 });
+  },
+});
+
+export const count = query({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) => {
+    const row = await ctx.db.query("bumps").filter((q) => q.eq(q.field("name"), name)).first();
+    return row === null ? 0 : row.n;
+  },
+});
+
+export const later = mutation({
+  args: { name: v.string(), delayMs: v.number() },
+  handler: async (ctx, { name, delayMs }) =>
+    await ctx.scheduler.runAfter(delayMs, internal.app.bump, { name }),
+});
+
+export const cancel = mutation({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => await ctx.scheduler.cancel(id),
+});
+
+export const job = query({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => await ctx.db.system.get(id),
+});
+
+export const jobs = query({
+  args: {},
+  handler: async (ctx) => await ctx.db.system.query("_scheduled_functions").collect(),
+});
+"#;
+
+const JS_CRONS: &str = r#"
+import { cronJobs } from "convex/server";
+import { internal } from "./_generated/api";
+
+const crons = cronJobs();
+crons.interval("bump every second", { seconds: 1 }, internal.app.bump, { name: "cron" });
+export default crons;
+"#;
+
+#[test]
+fn a_convex_app_schedules_cancels_reads_its_jobs_and_runs_its_crons() {
+    let server = Server::start();
+    let (status, report) = server.deploy_js(&[("app.js", JS_APP), ("crons.js", JS_CRONS)]);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["crons"], json!(["bump every second"]));
+
+    let id = server.value(
+        "mutation",
+        "app:later",
+        json!({ "name": "soon", "delayMs": 0 }),
+    );
+    let canceled = server.value(
+        "mutation",
+        "app:later",
+        json!({ "name": "never", "delayMs": 800 }),
+    );
+    server.value("mutation", "app:cancel", json!({ "id": canceled }));
+    let done = wait_for(Duration::from_secs(30), "the job", || {
+        let job = server.value("query", "app:job", json!({ "id": id }));
+        (job["state"]["kind"] == "success").then_some(job)
+    });
+    assert_eq!(done["name"], "app:bump");
+    assert_eq!(done["args"], json!([{ "name": "soon" }]));
+    wait_for(Duration::from_secs(30), "two cron runs", || {
+        (server
+            .value("query", "app:count", json!({ "name": "cron" }))
+            .as_f64()
+            >= Some(2.0))
+        .then_some(())
+    });
+    let jobs = server.value("query", "app:jobs", json!({}));
+    let canceled_job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["_id"] == canceled)
+        .expect("the canceled job is listed");
+    assert_eq!(canceled_job["state"]["kind"], "canceled");
+    assert_eq!(
+        server.value("query", "app:count", json!({ "name": "soon" })),
+        json!(1.0)
+    );
+    assert_eq!(
+        server.value("query", "app:count", json!({ "name": "never" })),
+        json!(0.0)
+    );
+}
+
+#[test]
+fn kiln_jobs_shows_state_times_and_errors_and_needs_the_admin_key() {
+    let server = Server::start();
+    let (status, report) = deploy_with_crons(
+        &server,
+        json!({ "nightly": { "function": "jobs:tally", "args": { "name": "n" }, "cron": "0 3 * * *", "timezone": "Europe/Berlin" } }),
+    );
+    assert_eq!(status, 200, "{report}");
+    let failed = server.value(
+        "mutation",
+        "jobs:schedule",
+        json!({ "path": "jobs:fail", "args": { "message": "disk on fire" }, "delay_ms": 0.0 }),
+    );
+    finished_job(&server, &failed);
+    let pending = server.value(
+        "mutation",
+        "jobs:tally_after",
+        json!({ "name": "later", "delay_ms": 3_600_000.0 }),
+    );
+
+    let (status, _) = server.get("/api/jobs", false);
+    assert_eq!(status, 401);
+    let (status, body) = server.get("/api/jobs?state=nonsense", true);
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server.get("/api/jobs", true);
+    assert_eq!(status, 200, "{body}");
+    let body: Json = serde_json::from_str(&body).unwrap();
+    let jobs = body["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{body}");
+    // Newest first.
+    assert_eq!(jobs[0]["id"], pending);
+    assert_eq!(jobs[0]["state"], "pending");
+    assert_eq!(jobs[1]["id"], failed);
+    assert_eq!(jobs[1]["state"], "failed");
+    assert_eq!(jobs[1]["error"], "disk on fire");
+    assert!(jobs[1]["durationMs"].as_f64().is_some(), "{body}");
+    assert_eq!(body["crons"][0]["name"], "nightly");
+    assert_eq!(body["crons"][0]["spec"]["timezone"], "Europe/Berlin");
+    assert!(body["crons"][0]["nextRun"].as_f64().unwrap() > now_ms());
+
+    let output = server.cli(&["jobs"]);
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.contains("failed"), "{printed}");
+    assert!(printed.contains("jobs:fail: disk on fire"), "{printed}");
+    assert!(printed.contains("pending"), "{printed}");
+    assert!(
+        printed.contains("cron \"nightly\": jobs:tally cron \"0 3 * * *\" (Europe/Berlin)"),
+        "{printed}"
+    );
+    let output = server.cli(&["jobs", "--state", "failed"]);
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(!printed.contains("pending"), "{printed}");
+}

@@ -40,7 +40,17 @@ struct Route {
 
 thread_local! {
     static FUNCTIONS: RefCell<Vec<Registered>> = const { RefCell::new(Vec::new()) };
+    /// The app's cron jobs: the `crons` of `crons.js`'s default export (`cronJobs()`), as
+    /// JSON; `{}` without one. Kept in the snapshot, read by the host through `CRONS_CALL`.
+    static CRONS: RefCell<String> = RefCell::new("{}".to_string());
 }
+
+/// The function name the host calls (never listed, so no client can) to read the app's
+/// crons: `call("_kiln:crons", "{}")` returns them as JSON text.
+pub(crate) const CRONS_CALL: &str = "_kiln:crons";
+
+/// Where Convex apps declare their cron jobs.
+const CRONS_MODULE: &str = "crons.js";
 
 const GENERATED_SERVER: &str = "_generated/server.js";
 const GENERATED_API: &str = "_generated/api.js";
@@ -74,6 +84,11 @@ pub(crate) fn load(modules: Vec<JsModule>) -> Result<(), String> {
             let mut found = Vec::new();
             for path in app.keys() {
                 let namespace = import(&ctx, path)?;
+                if path == CRONS_MODULE
+                    && let Some(crons) = cron_jobs(&ctx, &namespace)?
+                {
+                    CRONS.with(|slot| *slot.borrow_mut() = crons);
+                }
                 found.extend(register(&ctx, &environment, path, namespace)?);
             }
             FUNCTIONS.with(|functions| *functions.borrow_mut() = found);
@@ -227,6 +242,29 @@ fn register<'js>(
         .unwrap_or_else(|| "[]".into());
     serde_json::from_str(&described)
         .map_err(|err| format!("{path}: cannot read its functions: {err}"))
+}
+
+/// The `crons` of `crons.js`'s default export as JSON, if it is a `cronJobs()` object.
+fn cron_jobs<'js>(ctx: &Ctx<'js>, namespace: &Object<'js>) -> Result<Option<String>, String> {
+    let fail = |err| format!("{CRONS_MODULE}: {}", errors::describe(ctx, err));
+    let default: Value = namespace.get("default").map_err(fail)?;
+    let Some(default) = default.as_object() else {
+        return Ok(None);
+    };
+    if default.get::<_, Value>("isCrons").map_err(fail)?.as_bool() != Some(true) {
+        return Ok(None);
+    }
+    let crons: Value = default.get("crons").map_err(fail)?;
+    let text = ctx
+        .json_stringify(crons)
+        .map_err(fail)?
+        .ok_or_else(|| format!("{CRONS_MODULE}: its crons are not JSON"))?;
+    text.to_string().map(Some).map_err(fail)
+}
+
+/// The app's cron jobs as JSON (see `CRONS`).
+pub(crate) fn crons() -> String {
+    CRONS.with(|crons| crons.borrow().clone())
 }
 
 pub(crate) fn functions() -> Vec<FunctionSpec> {

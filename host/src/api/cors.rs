@@ -35,7 +35,7 @@ impl Audience {
     pub fn of(path: &str) -> Option<Self> {
         match path {
             "/version" | "/api/query" | "/api/mutation" | "/api/action" => Some(Self::Public),
-            "/api/deploy" | "/api/functions" => Some(Self::Admin),
+            "/api/deploy" | "/api/functions" | "/api/jobs" => Some(Self::Admin),
             _ if path.starts_with("/api/run/") => Some(Self::Public),
             _ if path.starts_with("/api/data/") => Some(Self::Admin),
             _ => None,

@@ -21,6 +21,7 @@ use crate::deploy::NewDeployment;
 use crate::deploy::store::JsFile;
 use crate::runtime::js::JsApp;
 use crate::runtime::{FunctionKind, HttpRoute, Visibility};
+use crate::scheduler::crons::CronSpec;
 
 /// `{"modules": {"<module name>": "<base64 of the .wasm>"}, "js": {"<path>.js": "<source>"},
 /// "tables": ..., "auth": ...}`: the complete new set of modules. A module left out is
@@ -43,6 +44,9 @@ pub struct DeployRequest {
     /// Auth providers (`[auth]` of kiln.toml); none means tokens are refused.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Cron jobs by name (`[crons]` of kiln.toml), besides the JS app's `crons.js`.
+    #[serde(default)]
+    pub crons: BTreeMap<String, CronSpec>,
 }
 
 fn unique_modules<'de, D: serde::Deserializer<'de>>(
@@ -155,6 +159,7 @@ pub async fn deploy(
             js_files,
             schema,
             auth: body.auth,
+            crons: body.crons,
         })
         .await?;
     tracing::info!(

@@ -66,6 +66,7 @@ impl From<DeployError> for ApiError {
             }
             DeployError::InvalidSchema(_) => Self::bad_request("InvalidSchema", err.to_string()),
             DeployError::InvalidJs(_) => Self::bad_request("InvalidJs", err.to_string()),
+            DeployError::InvalidCron(_) => Self::bad_request("InvalidCron", err.to_string()),
             DeployError::InvalidAuthConfig(_) => {
                 Self::bad_request("InvalidAuthConfig", err.to_string())
             }

@@ -17,6 +17,7 @@ mod environment;
 mod error;
 mod function_log;
 mod http_actions;
+mod jobs;
 mod router;
 mod service;
 mod sync;

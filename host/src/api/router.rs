@@ -48,6 +48,7 @@ pub async fn route<'a>(
         }
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
+        (&Method::GET, "/api/jobs") => super::jobs::list(state, request).await,
         (&Method::POST, "/api/update_environment_variables") => {
             environment::update(state, request).await
         }
@@ -104,6 +105,7 @@ fn is_route(path: &str) -> bool {
             | "/api/stream_function_logs"
             | "/api/deploy"
             | "/api/functions"
+            | "/api/jobs"
             | "/api/update_environment_variables"
             | "/api/environment_variables"
             | "/api/get_config_hashes"

@@ -40,6 +40,8 @@ struct DeployReport {
     schema: SchemaReport,
     #[serde(default)]
     auth_providers: Vec<String>,
+    #[serde(default)]
+    crons: Vec<String>,
 }
 
 pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
@@ -87,6 +89,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
         "js": js,
         "tables": project.tables,
         "auth": project.auth,
+        "crons": project.crons,
     });
     if let Some(app) = project.prebuilt_app() {
         anyhow::ensure!(
@@ -128,6 +131,9 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     }
     for provider in &report.auth_providers {
         println!("  auth: {provider}");
+    }
+    for cron in &report.crons {
+        println!("  cron: {cron}");
     }
     println!(
         "{} functions: {}",

@@ -1,5 +1,5 @@
 //! The `kiln` command (DESIGN.md section 9): `serve`, `deploy`, `run`, `functions`, `data`,
-//! `env`, `build`.
+//! `jobs`, `env`, `build`.
 //!
 //! Every failure is reported as one line on stderr (`error: ...`) with a non-zero exit.
 
@@ -9,6 +9,7 @@ mod data;
 mod deploy;
 mod env;
 mod functions;
+mod jobs;
 mod js_files;
 mod project;
 mod run;
@@ -43,6 +44,8 @@ enum Command {
     Functions(functions::FunctionsArgs),
     /// Print the documents of a table.
     Data(data::DataArgs),
+    /// List the scheduled jobs and cron jobs.
+    Jobs(jobs::JobsArgs),
     /// List, set or remove the deployment's environment variables.
     Env(env::EnvArgs),
 }
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Functions(args) => functions::functions(args),
         Command::Data(args) => data::data(args),
+        Command::Jobs(args) => jobs::jobs(args),
         Command::Env(args) => env::env(args),
     };
     match result {

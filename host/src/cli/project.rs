@@ -1,5 +1,5 @@
 //! `kiln.toml`, the deployable project (DESIGN.md section 9). Paths are relative to the
-//! file. Later issues add sections (crons, ...) here.
+//! file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,10 @@ pub struct Project {
     /// without a deploy).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Cron jobs by name (`[crons.<name>]`: `function`, `args`, and `interval_seconds` or
+    /// `cron` with an optional `timezone`).
+    #[serde(default)]
+    pub crons: BTreeMap<String, crate::scheduler::crons::CronSpec>,
 }
 
 impl Project {

@@ -29,6 +29,7 @@ use crate::database::schema::{Schema, SchemaError, SchemaReport};
 use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
 use crate::runtime::{CompiledComponent, FunctionSpec, HttpRoute, LoadedModule, Runtime, js};
+use crate::scheduler::crons::CronSpec;
 
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
@@ -64,6 +65,8 @@ pub struct NewDeployment {
     pub js_files: BTreeMap<String, JsFile>,
     pub schema: Schema,
     pub auth: AuthConfig,
+    /// Cron jobs by name (`[crons]` of kiln.toml); the JS app's `crons.js` adds its own.
+    pub crons: BTreeMap<String, CronSpec>,
 }
 
 /// A JavaScript app loaded, snapshotted and compiled, keyed by its app hash.
@@ -73,6 +76,8 @@ struct StagedJsApp {
     snapshot: Vec<u8>,
     memory_bytes: usize,
     modules: BTreeMap<String, Arc<LoadedModule>>,
+    /// The crons of its `crons.js`.
+    crons: BTreeMap<String, CronSpec>,
 }
 
 /// Why a deploy was refused. The old deployment stays live.
@@ -88,6 +93,9 @@ pub enum DeployError {
     /// An `[auth]` provider that cannot be used: names the provider and the field.
     #[error("{0}")]
     InvalidAuthConfig(String),
+    /// A cron job that cannot run: names the cron and what is wrong.
+    #[error("{0}")]
+    InvalidCron(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -107,6 +115,8 @@ pub struct DeployReport {
     pub schema: SchemaReport,
     /// The auth providers now live, described (`oidc https://... (applicationID app)`).
     pub auth_providers: Vec<String>,
+    /// The names of the cron jobs now installed.
+    pub crons: Vec<String>,
     /// When this deploy loaded a JavaScript app: the linear memory each call's instance
     /// starts with (the loaded snapshot's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -270,6 +280,7 @@ impl Deployments {
             js_files,
             schema,
             auth,
+            crons,
         } = new;
         schema
             .validate()
@@ -297,6 +308,8 @@ impl Deployments {
             schema: Schema::default(),
             auth,
             js_files: BTreeMap::new(),
+            crons: BTreeMap::new(),
+            js_crons: BTreeMap::new(),
         };
         let mut loaded_modules = BTreeMap::new();
         let mut new_blobs = Vec::new();
@@ -383,6 +396,12 @@ impl Deployments {
             .await?;
         }
         check_routes(&loaded_modules)?;
+        record.crons = check_crons(
+            crons,
+            &record.js_crons,
+            &loaded_modules,
+            self.runtime.limits(),
+        )?;
         report.removed = old
             .modules
             .keys()
@@ -430,8 +449,15 @@ impl Deployments {
             .functions()
             .map(|(path, _)| path.to_string())
             .collect();
+        report.crons = deployment.record.crons.keys().cloned().collect();
+        let crons = deployment.record.crons.clone();
         *self.live.write().expect("deployment lock poisoned") = Arc::new(deployment);
         self.epoch.send_modify(|epoch| *epoch += 1);
+        // The deployment is stored: if this fails (or the server stops first), the start
+        // of the scheduler installs them from it.
+        if let Err(err) = crate::scheduler::crons::install_all(&self.runtime.store, &crons).await {
+            tracing::error!(error = %err, "cannot install the deployment's cron jobs");
+        }
         // Removed indexes go once the functions that no longer use them are live, in
         // chunks, while the server serves. Until then nothing reads their entries.
         let removed = std::mem::take(&mut report.schema.removed_index_ids);
@@ -472,6 +498,7 @@ impl Deployments {
             .collect();
         let app = if unchanged.is_empty() {
             let staged = self.load_js(js, app_hash.clone()).await?;
+            record.js_crons = staged.crons.clone();
             report.js_memory_bytes = Some(staged.memory_bytes);
             new_blobs.push(NewModuleBlobs {
                 sha256: app_hash.clone(),
@@ -480,6 +507,7 @@ impl Deployments {
             });
             staged.modules.clone()
         } else {
+            record.js_crons = old.record.js_crons.clone();
             unchanged
         };
         for (name, loaded) in app {
@@ -556,6 +584,14 @@ impl Deployments {
             .load_js_app(&compiled.component, None)
             .await
             .map_err(|err| DeployError::InvalidJs(err.to_string()))?;
+        let crons = match loaded.values().next() {
+            Some(module) => {
+                let json = self.runtime.js_app_crons(module).await.map_err(js_error)?;
+                crate::scheduler::crons::from_convex_json(&json)
+                    .map_err(DeployError::InvalidCron)?
+            }
+            None => BTreeMap::new(),
+        };
         let staged = Arc::new(StagedJsApp {
             app_hash,
             compiled,
@@ -565,6 +601,7 @@ impl Deployments {
                 .into_iter()
                 .map(|(name, module)| (name, Arc::new(module)))
                 .collect(),
+            crons,
         });
         *self.staged_js.lock().expect("staged lock") = Some(staged.clone());
         Ok(staged)
@@ -660,6 +697,54 @@ fn check_routes(modules: &BTreeMap<String, Arc<LoadedModule>>) -> Result<(), Dep
         }
     }
     Ok(())
+}
+
+/// The deployment's crons: `declared` (kiln.toml) and `from_js` (crons.js), each of which
+/// must name a mutation or action of `modules` with arguments within the limits and a
+/// schedule that parses. A name declared in both is refused.
+fn check_crons(
+    declared: BTreeMap<String, CronSpec>,
+    from_js: &BTreeMap<String, CronSpec>,
+    modules: &BTreeMap<String, Arc<LoadedModule>>,
+    limits: &crate::config::Limits,
+) -> Result<BTreeMap<String, CronSpec>, DeployError> {
+    let mut crons = declared;
+    for (name, spec) in from_js {
+        if crons.insert(name.clone(), spec.clone()).is_some() {
+            return Err(DeployError::InvalidCron(format!(
+                "cron {name:?} is declared both in kiln.toml and in crons.js"
+            )));
+        }
+    }
+    for (name, spec) in &crons {
+        let invalid = |why: String| DeployError::InvalidCron(format!("cron {name:?}: {why}"));
+        crate::scheduler::crons::check_name(name).map_err(DeployError::InvalidCron)?;
+        spec.schedule().map_err(invalid)?;
+        let args = spec.args_value().map_err(invalid)?;
+        if args.size_bytes() > limits.max_scheduled_args_bytes {
+            return Err(invalid(format!(
+                "its arguments are {} bytes, over the limit of {} bytes (max_scheduled_args_bytes)",
+                args.size_bytes(),
+                limits.max_scheduled_args_bytes
+            )));
+        }
+        let path = crate::function_path::FunctionPath::parse(&spec.function)
+            .map_err(|err| invalid(err.to_string()))?;
+        let spec = modules
+            .get(&path.module)
+            .and_then(|module| module.function(&path.function))
+            .ok_or_else(|| invalid(format!("the deployment has no function '{path}'")))?;
+        if !matches!(
+            spec.kind,
+            crate::runtime::FunctionKind::Mutation | crate::runtime::FunctionKind::Action
+        ) {
+            return Err(invalid(format!(
+                "'{path}' is {}; crons run mutations and actions",
+                spec.kind.with_article()
+            )));
+        }
+    }
+    Ok(crons)
 }
 
 fn now_ms() -> u64 {

@@ -39,6 +39,12 @@ pub struct DeploymentRecord {
     /// files that changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub js_files: BTreeMap<String, JsFileRecord>,
+    /// Its cron jobs by name: those of `kiln.toml` and those of the JS app's `crons.js`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub crons: BTreeMap<String, crate::scheduler::crons::CronSpec>,
+    /// The crons its JS app declared (also in `crons`): a deploy of the same app keeps them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub js_crons: BTreeMap<String, crate::scheduler::crons::CronSpec>,
 }
 
 /// One file of the JavaScript app, as stored.
@@ -225,6 +231,8 @@ mod tests {
             schema: Default::default(),
             auth: Default::default(),
             js_files: Default::default(),
+            crons: Default::default(),
+            js_crons: Default::default(),
             modules: modules
                 .iter()
                 .map(|(name, sha)| {

@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::jobs::{self, Job, JobState, now_ms};
+use super::crons;
+use super::jobs::{self, Job, JobState, ScheduleLimits, now_ms};
 use crate::database::id::DocumentId;
 use crate::database::store::DocumentStore;
 use crate::database::subscriptions::Subscription;
@@ -81,6 +82,9 @@ impl Executor {
             );
         }
         executor.count_pending()?;
+        // A deploy installs its crons after it commits: a crash in between is made up here.
+        let crons = executor.deployments.current().record.crons.clone();
+        crons::install_all(&executor.store, &crons).await?;
         let running = executor.clone();
         tokio::spawn(async move { running.run().await });
         Ok(executor)
@@ -152,16 +156,34 @@ impl Executor {
         let mut transaction = self.store.begin_admin_read_at(snapshot);
         let limit = self.concurrency + SCAN_SLACK;
         let pending = jobs::in_state(&mut transaction, &JobState::Pending, limit, None)?;
+        let (due_crons, next_cron) = crons::due(&mut transaction, now_ms(), SCAN_SLACK)?;
         let (ts, reads) = transaction.into_reads();
         // Subscribed before anything starts, so the commits of what starts wake the next pass.
         let subscription = self.store.subscriptions().subscribe(reads, ts);
         subscription.watch(&self.wake);
 
-        let mut next_due = None;
+        // A cron's run is a job: started here, run below or by the next pass.
+        for cron in due_crons {
+            let limits = self.schedule_limits();
+            self.store
+                .run_mutation(|transaction| {
+                    crons::fire(
+                        transaction,
+                        &cron,
+                        now_ms(),
+                        self.store.pending_jobs(),
+                        &limits,
+                    )
+                })
+                .await?;
+        }
+        let mut next_due = next_cron;
         for (_, job) in pending {
             let now = now_ms();
             if job.scheduled_time > now {
-                next_due = Some(job.scheduled_time);
+                next_due = Some(
+                    next_due.map_or(job.scheduled_time, |due: f64| due.min(job.scheduled_time)),
+                );
                 break;
             }
             if self.running.lock().expect("running jobs").contains(&job.id) {
@@ -177,6 +199,15 @@ impl Executor {
         // The pass's subscription lives until the next pass replaces it.
         *self.watching.lock().expect("watching") = Some(subscription);
         Ok(next_due)
+    }
+
+    fn schedule_limits(&self) -> ScheduleLimits {
+        let limits = self.runtime.limits();
+        ScheduleLimits {
+            max_jobs_per_call: usize::MAX,
+            max_args_bytes: limits.max_scheduled_args_bytes,
+            max_pending_jobs: limits.max_pending_jobs,
+        }
     }
 
     /// Waits for a commit that changes the pending jobs, or for `next_due`.

@@ -3,6 +3,7 @@
 //! through `kiln:platform/scheduler` (`capabilities::scheduler`) and run by the executor
 //! (`executor`): exactly once for mutations, at most once for actions.
 
+pub mod crons;
 pub mod executor;
 pub mod jobs;
 

@@ -299,6 +299,8 @@ pub async fn finish(
             js_files: push.files.clone(),
             schema: push.schema.clone(),
             auth: push.auth.clone(),
+            // A Convex app's crons are its crons.js's, which the app brings.
+            crons: BTreeMap::new(),
         })
         .await
 }

@@ -143,3 +143,46 @@ pub async fn build_offline(
         .collect();
     Ok((snapshot, functions))
 }
+
+/// The function a JS app's instance answers with its cron jobs (`crons.js`), as JSON text;
+/// never listed, so only the host calls it (`guest-sdk/js-runtime/src/loader.rs`).
+const CRONS_CALL: &str = "_kiln:crons";
+
+impl super::Runtime {
+    /// The cron jobs of the JS app `module` belongs to (any of its modules will do): the
+    /// `crons` of its `crons.js` default export, as JSON text (`{}` if it has none).
+    pub async fn js_app_crons(
+        self: &std::sync::Arc<Self>,
+        module: &super::LoadedModule,
+    ) -> Result<String, JsAppError> {
+        use super::determinism::FrozenInputs;
+        use super::invocation::DbAccess;
+        let (outcome, _, _) = self
+            .with_instance(
+                &module.pre,
+                super::CallContext::isolated(),
+                super::FunctionKind::Query,
+                DbAccess::Denied,
+                Some(FrozenInputs::now()),
+                |store, instance| {
+                    Box::pin(async move {
+                        instance
+                            .kiln_platform_module()
+                            .call_call(store, CRONS_CALL, "{}")
+                            .await
+                    })
+                },
+            )
+            .await;
+        match outcome {
+            Ok(Ok(json)) => Ok(json),
+            Ok(Err(error)) => Err(JsAppError::Load(format!(
+                "cannot read the app's crons: {}",
+                error.message
+            ))),
+            Err(failure) => Err(JsAppError::Load(format!(
+                "cannot read the app's crons: {failure}"
+            ))),
+        }
+    }
+}
