@@ -650,3 +650,109 @@ fn kiln_jobs_shows_state_times_and_errors_and_needs_the_admin_key() {
     let printed = String::from_utf8(output.stdout).unwrap();
     assert!(!printed.contains("pending"), "{printed}");
 }
+
+/// A page can watch a job's progress: a subscribed query reading the job through
+/// `db.system` gets a Transition when its state changes.
+#[test]
+fn a_subscribed_query_sees_a_job_go_from_pending_to_success() {
+    use crate::sync::RawSocket;
+    let server = jobs_server(None);
+    let id = server.value(
+        "mutation",
+        "jobs:tally_after",
+        json!({ "name": "watched", "delay_ms": 500.0 }),
+    );
+    let mut socket = RawSocket::connect(&server);
+    socket.send(json!({"type": "Connect", "sessionId": "jobs", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}));
+    socket.send(
+        json!({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "jobs:job", "args": [{ "id": id }]}
+        ]}),
+    );
+    let first = socket.next_of("Transition");
+    assert_eq!(
+        first["modifications"][0]["value"]["state"]["kind"], "pending",
+        "{first}"
+    );
+    let kind = loop {
+        let update = socket.next_of("Transition");
+        if let Some(modification) = update["modifications"].as_array().and_then(|m| m.first()) {
+            break modification["value"]["state"]["kind"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+    };
+    assert_eq!(kind, "success");
+}
+
+/// The example project at `project` (Rust or JavaScript), deployed with `kiln deploy`:
+/// a reminder scheduled from a mutation is delivered, and the compaction its cron runs
+/// keeps the newest messages.
+fn check_reminders_example(project: &str) {
+    let server = Server::start();
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
+    let output = server.cli(&["deploy", project.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kiln deploy failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("cron: compact-messages"), "{stdout}");
+
+    let id = server.value(
+        "mutation",
+        "reminders:remind",
+        json!({ "text": "stretch", "delayMs": 200 }),
+    );
+    let done = wait_for(Duration::from_secs(30), "the reminder", || {
+        let job = server.value("query", "reminders:job", json!({ "id": id }));
+        (job["state"]["kind"] == "success").then_some(job)
+    });
+    assert_eq!(done["name"], "reminders:deliver");
+    let delivered = server.value("query", "reminders:notifications", json!({}));
+    assert_eq!(delivered.as_array().unwrap().len(), 1, "{delivered}");
+    assert_eq!(delivered[0]["text"], "stretch");
+    let message = server.error(
+        "mutation",
+        "reminders:remind",
+        json!({ "text": "never", "delayMs": -1 }),
+    );
+    assert!(message.contains("at least 0"), "{message}");
+
+    for n in 0..7 {
+        server.value(
+            "mutation",
+            "messages:send",
+            json!({ "channel": "c", "author": "a", "body": n.to_string() }),
+        );
+    }
+    let output = server.cli(&["run", "reminders:compactMessages", r#"{"keep": 2}"#]);
+    assert!(output.status.success(), "{output:?}");
+    let kept = server.value("query", "messages:list", json!({ "channel": "c" }));
+    let bodies: Vec<&str> = kept
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["5", "6"]);
+
+    let output = server.cli(&["jobs"]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("cron \"compact-messages\": reminders:compactMessages"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_reminders_example_runs_in_rust() {
+    check_reminders_example("../components");
+}
+
+#[test]
+fn the_reminders_example_runs_in_javascript() {
+    check_reminders_example("../components/js");
+}

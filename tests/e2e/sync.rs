@@ -324,10 +324,10 @@ fn paginated_queries_stay_live_and_pages_never_overlap_or_drop_documents() {
 }
 
 /// A sync socket driven frame by frame (tungstenite's blocking client).
-struct RawSocket(tokio_tungstenite::tungstenite::WebSocket<std::net::TcpStream>);
+pub(crate) struct RawSocket(tokio_tungstenite::tungstenite::WebSocket<std::net::TcpStream>);
 
 impl RawSocket {
-    fn connect(server: &Server) -> Self {
+    pub(crate) fn connect(server: &Server) -> Self {
         let address = server.url.trim_start_matches("http://");
         let stream = std::net::TcpStream::connect(address).unwrap();
         stream
@@ -338,7 +338,7 @@ impl RawSocket {
         Self(socket)
     }
 
-    fn send(&mut self, message: serde_json::Value) {
+    pub(crate) fn send(&mut self, message: serde_json::Value) {
         self.0
             .send(tokio_tungstenite::tungstenite::Message::text(
                 message.to_string(),
@@ -347,7 +347,7 @@ impl RawSocket {
     }
 
     /// The next message of type `kind` (skipping the others).
-    fn next_of(&mut self, kind: &str) -> serde_json::Value {
+    pub(crate) fn next_of(&mut self, kind: &str) -> serde_json::Value {
         loop {
             let message = self.next();
             if message["type"] == kind {
@@ -357,7 +357,7 @@ impl RawSocket {
     }
 
     /// The next message other than a Ping.
-    fn next(&mut self) -> serde_json::Value {
+    pub(crate) fn next(&mut self) -> serde_json::Value {
         loop {
             let frame = self.0.read().unwrap();
             if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
