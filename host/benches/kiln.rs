@@ -26,6 +26,9 @@
 //!   the time until every subscriber has the update (median, p99), the query executions
 //!   it took and the memory per subscription; the re-runs a commit touching nothing
 //!   subscribed causes.
+//! * scheduler (issue 13): jobs/s scheduled from mutations (1 and 100 per mutation, 1 and
+//!   16 clients); for 10 000 jobs due at once, the delay from due time to start (median,
+//!   p99) and how long until all had run.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -34,6 +37,8 @@
 mod convex_cli;
 #[path = "kiln/js.rs"]
 mod js;
+#[path = "kiln/scheduler.rs"]
+mod scheduler;
 #[path = "kiln/sync.rs"]
 mod sync;
 
@@ -63,7 +68,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "runtime",
     "http",
     "mutations",
@@ -75,6 +80,7 @@ const SECTIONS: [&str; 11] = [
     "js",
     "convex",
     "sync",
+    "scheduler",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -167,6 +173,10 @@ fn main() -> anyhow::Result<()> {
     if run("sync") {
         let server = KilnServer::start(None)?;
         tokio.block_on(sync::sync_figures(&server))?;
+    }
+    if run("scheduler") {
+        let server = KilnServer::start(None)?;
+        tokio.block_on(scheduler::scheduler_figures(&server))?;
     }
     if run("attack") {
         println!("== under attack ==");
@@ -815,7 +825,7 @@ impl KilnServer {
         let mut child = command.spawn()?;
         let address = read_address(&mut child)?;
         let mut modules = serde_json::Map::new();
-        for name in ["hello", "messages", "counter", "dbtest", "calls"] {
+        for name in ["hello", "messages", "counter", "dbtest", "calls", "jobs"] {
             let bytes = std::fs::read(components_dir().join(format!("{name}.wasm")))?;
             modules.insert(
                 name.into(),

@@ -314,6 +314,9 @@ pub struct Limits {
     /// Scheduled jobs (and cron runs) the executor runs at once; due jobs past it wait
     /// their turn, in due-time order.
     pub scheduler_concurrency: usize,
+    /// How long a finished job (succeeded, failed or canceled) stays in
+    /// `_scheduled_functions`, in seconds (Convex keeps them a week).
+    pub scheduled_job_retention_s: u64,
 }
 
 impl Default for Limits {
@@ -359,6 +362,7 @@ impl Default for Limits {
             max_scheduled_args_bytes: 1 << 20,
             max_pending_jobs: 1_000_000,
             scheduler_concurrency: 16,
+            scheduled_job_retention_s: 7 * 24 * 3600,
             max_requests_in_flight: 512,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 60_000,

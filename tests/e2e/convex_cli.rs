@@ -581,3 +581,76 @@ fn convex_env_list_and_get_read_the_variables_over_the_sync_socket() {
     let output = app.convex_with_key(&server, "wrong-key", &["env", "list"]);
     assert!(!output.status.success(), "{}", describe(&output));
 }
+
+/// A Convex app's scheduler and crons, pushed with the CLI (TypeScript, bundled by it):
+/// `ctx.scheduler.runAfter(0, internal...)` runs the job; `crons.ts` is installed and
+/// fires; `db.system` reads the job.
+#[test]
+fn a_pushed_apps_scheduler_and_crons_run() {
+    let server = Server::start();
+    let app = App::copy();
+    set_jwks(&app, &server);
+    app.write(
+        "convex/ticks.ts",
+        r#"import { mutation, query, internalMutation } from "./_generated/server";
+import { internal } from "./_generated/api";
+import { v } from "convex/values";
+
+export const tick = internalMutation({
+  args: { source: v.string() },
+  handler: async (ctx, { source }) => {
+    await ctx.db.insert("ticks", { source });
+  },
+});
+
+export const count = query({
+  args: { source: v.string() },
+  handler: async (ctx, { source }): Promise<number> =>
+    (await ctx.db.query("ticks").filter((q) => q.eq(q.field("source"), source)).collect()).length,
+});
+
+export const later = mutation({
+  args: {},
+  handler: async (ctx) => await ctx.scheduler.runAfter(0, internal.ticks.tick, { source: "scheduled" }),
+});
+
+export const job = query({
+  args: { id: v.id("_scheduled_functions") },
+  handler: async (ctx, { id }) => await ctx.db.system.get(id),
+});
+"#,
+    );
+    app.write(
+        "convex/crons.ts",
+        r#"import { cronJobs } from "convex/server";
+import { internal } from "./_generated/api";
+
+const crons = cronJobs();
+crons.interval("tick every second", { seconds: 1 }, internal.ticks.tick, { source: "cron" });
+export default crons;
+"#,
+    );
+    app.deploy_ok(&server);
+    let id = server.value("mutation", "ticks:later", json!({}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job = server.value("query", "ticks:job", json!({ "id": id }));
+        let crons = server.value("query", "ticks:count", json!({ "source": "cron" }));
+        if job["state"]["kind"] == "success" && crons.as_f64() >= Some(2.0) {
+            assert_eq!(job["name"], "ticks:tick");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job} {crons}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        server.value("query", "ticks:count", json!({ "source": "scheduled" })),
+        json!(1.0)
+    );
+    let output = server.cli(&["jobs"]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("cron \"tick every second\": ticks:tick"),
+        "{printed}"
+    );
+}

@@ -290,17 +290,23 @@ fn an_action_schedules_at_once_and_a_scheduled_action_runs() {
 
 #[test]
 fn scheduled_mutations_run_exactly_once_across_a_crash() {
-    let mut server = jobs_server(None);
+    // Two at a time, so the jobs take long enough to be cut off halfway.
+    let mut server = jobs_server(Some("[limits]\nscheduler_concurrency = 2\n"));
     server.value(
         "mutation",
         "jobs:tally_many",
         json!({ "name": "crash", "count": int64(200), "delay_ms": 300.0 }),
     );
     // Kill the server while the jobs run: some done, some not.
-    wait_for(Duration::from_secs(30), "the jobs to start", || {
-        (tally(&server, "crash") > 0).then_some(())
+    let done_before = wait_for(Duration::from_secs(30), "the jobs to start", || {
+        let done = tally(&server, "crash");
+        (done >= 5).then_some(done)
     });
     server.kill();
+    assert!(
+        done_before < 200,
+        "every job ran before the kill: nothing was cut off"
+    );
     server.start_again();
     wait_for(Duration::from_secs(60), "every job to run", || {
         let pending = server.value("query", "jobs:jobs_in_state", json!({ "kind": "pending" }));
@@ -755,4 +761,32 @@ fn the_reminders_example_runs_in_rust() {
 #[test]
 fn the_reminders_example_runs_in_javascript() {
     check_reminders_example("../components/js");
+}
+
+#[test]
+fn finished_jobs_are_deleted_after_their_retention_and_pending_ones_kept() {
+    let mut server = jobs_server(Some("[limits]\nscheduled_job_retention_s = 1\n"));
+    let done = server.value(
+        "mutation",
+        "jobs:tally_after",
+        json!({ "name": "old", "delay_ms": 0.0 }),
+    );
+    finished_job(&server, &done);
+    let waiting = server.value(
+        "mutation",
+        "jobs:tally_after",
+        json!({ "name": "far", "delay_ms": 3_600_000.0 }),
+    );
+    // Past its retention; the server forgets such jobs when it starts (and every hour).
+    wait_for(Duration::from_secs(10), "the retention to pass", || {
+        let completed = job(&server, &done)["completedTime"].as_f64().unwrap();
+        (now_ms() > completed + 1_500.0).then_some(())
+    });
+    server.kill();
+    server.start_again();
+    wait_for(Duration::from_secs(30), "the old job to be deleted", || {
+        job(&server, &done).is_null().then_some(())
+    });
+    assert_eq!(job(&server, &waiting)["state"]["kind"], "pending");
+    assert_eq!(tally(&server, "old"), 1);
 }

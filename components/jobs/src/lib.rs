@@ -258,3 +258,26 @@ fn slow_many(ctx: &MutationCtx, args: SlowMany) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Does nothing: the job the benchmark schedules, so that what it measures is the
+/// scheduler's own work.
+#[mutation(internal)]
+fn noop(_ctx: &MutationCtx) -> Result<(), Error> {
+    Ok(())
+}
+
+#[derive(Deserialize, kiln::Validate)]
+struct NoopAt {
+    count: i64,
+    at_ms: f64,
+}
+
+/// Schedules `count` runs of `jobs:noop`, all due at `at_ms`.
+#[mutation]
+fn noop_at(ctx: &MutationCtx, args: NoopAt) -> Result<(), Error> {
+    for _ in 0..args.count {
+        ctx.scheduler()
+            .run_at_ms(args.at_ms, "jobs:noop", BTreeMap::<String, Value>::new())?;
+    }
+    Ok(())
+}

@@ -87,7 +87,54 @@ impl Executor {
         crons::install_all(&executor.store, &crons).await?;
         let running = executor.clone();
         tokio::spawn(async move { running.run().await });
+        let retention = executor.clone();
+        tokio::spawn(async move { retention.forget_old_jobs().await });
         Ok(executor)
+    }
+
+    /// Deletes the jobs that finished more than `scheduled_job_retention_s` ago, as
+    /// Convex keeps them a week: at start and then every hour, a chunk per transaction.
+    async fn forget_old_jobs(self: Arc<Self>) {
+        let retention_ms = self.runtime.limits().scheduled_job_retention_s as f64 * 1000.0;
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            let cutoff = now_ms() - retention_ms;
+            let mut after: Option<Vec<u8>> = None;
+            let mut total = 0;
+            loop {
+                let step = self
+                    .store
+                    .run_mutation(|transaction| {
+                        jobs::delete_finished_before(
+                            transaction,
+                            cutoff,
+                            RECOVERY_CHUNK,
+                            after.as_deref(),
+                        )
+                    })
+                    .await;
+                match step {
+                    Ok(((deleted, next), _)) => {
+                        total += deleted;
+                        match next {
+                            Some(next) => after = Some(next),
+                            None => break,
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot delete old finished jobs");
+                        break;
+                    }
+                }
+            }
+            if total > 0 {
+                tracing::info!(
+                    deleted = total,
+                    "finished jobs past their retention deleted"
+                );
+            }
+        }
     }
 
     /// Marks every job left in progress failed: each was an action cut off by a crash.

@@ -303,6 +303,51 @@ pub fn finish(
     Ok(())
 }
 
+/// Deletes the jobs that finished (succeeded, failed or were canceled) before `cutoff`
+/// (ms since the epoch) among the `scan` oldest after the index key `after`; returns how
+/// many it deleted and where the next step continues (`None`: no job left to look at).
+pub fn delete_finished_before(
+    transaction: &mut Transaction,
+    cutoff: f64,
+    scan: usize,
+    after: Option<&[u8]>,
+) -> Result<(usize, Option<Vec<u8>>), DbError> {
+    let page = transaction.scan(
+        SCHEDULED_FUNCTIONS,
+        crate::database::indexes::BY_CREATION_TIME,
+        &IndexRange::default(),
+        Order::Asc,
+        scan,
+        after,
+    )?;
+    let mut next = (page.len() == scan)
+        .then(|| page.last().map(|(key, _)| key.clone()))
+        .flatten();
+    let mut deleted = 0;
+    for (_, document) in &page {
+        // Jobs are created before they finish: none created after the cutoff finished
+        // before it.
+        if document.creation_time >= cutoff {
+            next = None;
+            break;
+        }
+        let job = Job::from_document(document)?;
+        let finished = matches!(
+            job.state,
+            JobState::Success | JobState::Failed(_) | JobState::Canceled
+        );
+        if finished
+            && job
+                .completed_time
+                .is_some_and(|completed| completed < cutoff)
+        {
+            transaction.system_delete(&job.id)?;
+            deleted += 1;
+        }
+    }
+    Ok((deleted, next))
+}
+
 /// The range of `by_state` holding the jobs in `state`, by due time.
 pub fn state_range(state: &JobState) -> IndexRange {
     IndexRange {
