@@ -14,14 +14,7 @@ use crate::support::{Server, int64, run_client_script};
 /// A server with the JavaScript example apps deployed by `kiln deploy components/js`.
 fn js_apps_server() -> Server {
     let server = Server::start();
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js");
-    let output = server.cli(&["deploy", project.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "kiln deploy failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = server.deploy_project("../components/js");
     assert!(stdout.contains("+ messages (added)"), "{stdout}");
     assert!(stdout.contains("myAction:default"), "{stdout}");
     server
@@ -316,9 +309,7 @@ export const types = query({ args: { value: v.any() }, handler: async (_, { valu
 /// A server allowed to fetch from loopback, with the JavaScript apps deployed.
 fn js_apps_server_fetching_loopback() -> Server {
     let server = Server::start_with_config(Some(crate::fetch::ALLOW_LOOPBACK));
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js");
-    let output = server.cli(&["deploy", project.to_str().unwrap()]);
-    assert!(output.status.success(), "{output:?}");
+    server.deploy_project("../components/js");
     server
 }
 

@@ -697,14 +697,7 @@ fn a_subscribed_query_sees_a_job_go_from_pending_to_success() {
 /// keeps the newest messages.
 fn check_reminders_example(project: &str) {
     let server = Server::start();
-    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
-    let output = server.cli(&["deploy", project.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "kiln deploy failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = server.deploy_project(project);
     assert!(stdout.contains("cron: compact-messages"), "{stdout}");
 
     let id = server.value(

@@ -233,6 +233,20 @@ impl Server {
         assert_eq!(self.value("query", "hello", json!({})), json!("hello"));
     }
 
+    /// `kiln deploy` of the project at `project` (relative to `host/`, such as
+    /// `../components/js`), asserting success; returns what it printed.
+    pub fn deploy_project(&self, project: &str) -> String {
+        let project = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
+        let output = self.cli(&["deploy", project.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "kiln deploy failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
     /// Runs the `kiln` CLI against this server.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(kiln_binary())

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::router::json_response;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, query_string};
 use crate::database::indexes::{BY_CREATION_TIME, IndexRange};
 use crate::database::persistence::Order;
 use crate::database::transaction::DbError;
@@ -38,25 +38,7 @@ pub async fn documents(
     table: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     state.admin_key.require_admin(request.headers())?;
-    let query = request.uri().query().unwrap_or("");
-    let parameter = |name: &str| {
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-    };
-    let limit = match parameter("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "BadLimit",
-                    format!("limit must be a number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = query_string::limit(&request, DEFAULT_LIMIT, MAX_LIMIT)?;
     let bad_cursor = || {
         ApiError::bad_request(
             "BadCursor",
@@ -64,14 +46,15 @@ pub async fn documents(
         )
     };
     let cursor_key = state.runtime.cursor_key();
-    let after = match parameter("cursor").filter(|cursor| !cursor.is_empty()) {
-        None => None,
-        Some(cursor) => Some(
-            cursor_key
-                .open(table, BY_CREATION_TIME, cursor)
-                .map_err(|_| bad_cursor())?,
-        ),
-    };
+    let after =
+        match query_string::parameter(&request, "cursor").filter(|cursor| !cursor.is_empty()) {
+            None => None,
+            Some(cursor) => Some(
+                cursor_key
+                    .open(table, BY_CREATION_TIME, cursor)
+                    .map_err(|_| bad_cursor())?,
+            ),
+        };
     let store = state.store.clone();
     let table_name = table.to_string();
     let max_page_bytes = store.limits().max_bytes_read;

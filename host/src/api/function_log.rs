@@ -142,12 +142,7 @@ pub async fn stream(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     state.admin_key.require_admin(request.headers())?;
-    let cursor = request
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("cursor="))
+    let cursor = super::query_string::parameter(&request, "cursor")
         .map(|cursor| {
             // The CLI sends back whatever number it was given.
             cursor.parse::<f64>().map_err(|_| {

@@ -11,7 +11,7 @@ use kiln_values::Value;
 use serde_json::{Value as Json, json};
 
 use super::router::json_response;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, query_string};
 use crate::database::indexes::{BY_CREATION_TIME, IndexRange};
 use crate::database::persistence::Order;
 use crate::database::system_tables::{BY_NAME, CRON_JOBS, SCHEDULED_FUNCTIONS};
@@ -30,26 +30,8 @@ pub async fn list(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     state.admin_key.require_admin(request.headers())?;
-    let query = request.uri().query().unwrap_or("");
-    let parameter = |name: &str| {
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-    };
-    let limit = match parameter("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "BadLimit",
-                    format!("limit must be a number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
-    let filter = match parameter("state") {
+    let limit = query_string::limit(&request, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let filter = match query_string::parameter(&request, "state") {
         None => None,
         Some(kind) => Some(state_of(kind).ok_or_else(|| {
             ApiError::bad_request(

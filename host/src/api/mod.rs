@@ -18,6 +18,7 @@ mod error;
 mod function_log;
 mod http_actions;
 mod jobs;
+mod query_string;
 mod router;
 mod service;
 mod sync;

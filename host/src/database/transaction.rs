@@ -689,11 +689,22 @@ impl Transaction {
         self.require_writable("insert")?;
         check_table_name(table_name)?;
         let fields = self.user_fields(fields)?;
-        // A table the insert creates has no schema; it exists only once the write is in.
+        self.insert_fields(table_name, fields, &[])
+    }
+
+    /// Inserts checked `fields` into `table_name`, creating the table with `declared`
+    /// indexes if it does not exist (then it has no schema to check against).
+    fn insert_fields(
+        &mut self,
+        table_name: &str,
+        fields: BTreeMap<String, Value>,
+        declared: &[(String, Vec<String>)],
+    ) -> Result<DocumentId, DbError> {
+        // A table the insert creates exists only once the write is in.
         let (table_number, created) = match self.table(table_name) {
             Some(table) => (table.number, None),
             None => {
-                let record = self.persistence.new_table(table_name, &[]);
+                let record = self.persistence.new_table(table_name, declared);
                 (record.number, Some(record))
             }
         };
@@ -999,27 +1010,9 @@ impl Transaction {
     ) -> Result<DocumentId, DbError> {
         self.require_writable("insert")?;
         let fields = self.user_fields(Value::Object(fields))?;
-        let (table_number, created) = match self.table(table_name) {
-            Some(table) => (table.number, None),
-            None => {
-                let declared = system_tables::declared_indexes(table_name).ok_or_else(|| {
-                    DbError::Internal(anyhow::anyhow!("no system table {table_name:?}"))
-                })?;
-                let record = self.persistence.new_table(table_name, &declared);
-                (record.number, Some(record))
-            }
-        };
-        let id = DocumentId::new_random(table_number);
-        let document = Document {
-            id,
-            creation_time: self.persistence.next_creation_time(),
-            fields,
-        };
-        if let Some(record) = created {
-            self.new_tables.insert(table_name.to_string(), record);
-        }
-        self.write(id, Some(document))?;
-        Ok(id)
+        let declared = system_tables::declared_indexes(table_name)
+            .ok_or_else(|| DbError::Internal(anyhow::anyhow!("no system table {table_name:?}")))?;
+        self.insert_fields(table_name, fields, &declared)
     }
 
     /// Replaces the fields of a system table's document (`_id` and `_creationTime` stay).
