@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod function_path;
 pub mod runtime;
 pub mod scheduler;
+pub mod storage;
 pub mod sync;
 
 /// Convex's value model, shared with the guest SDK.

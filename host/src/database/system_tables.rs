@@ -11,6 +11,10 @@
 pub const SCHEDULED_FUNCTIONS: &str = "_scheduled_functions";
 /// The cron jobs of the live deployment (`scheduler::crons`), one document per cron.
 pub const CRON_JOBS: &str = "_cron_jobs";
+/// Stored files (`storage::records`): `{sha256, size, contentType?}`, as Convex's.
+pub const STORAGE: &str = "_storage";
+/// Upload tokens already used (`storage::tokens`), so that each is used once.
+pub const UPLOAD_TOKENS: &str = "_upload_tokens";
 
 /// `_scheduled_functions` by state, then due time: the executor's queue (pending jobs,
 /// soonest first) and the actions left in progress by a crash.
@@ -19,6 +23,10 @@ pub const BY_STATE: &str = "by_state";
 pub const BY_NAME: &str = "by_name";
 /// `_cron_jobs` by the time of the next run.
 pub const BY_NEXT_RUN: &str = "by_next_run";
+/// `_storage` by content hash: the records that share one file on disk.
+pub const BY_SHA256: &str = "by_sha256";
+/// `_upload_tokens` by the token's nonce.
+pub const BY_NONCE: &str = "by_nonce";
 
 /// Whether `name` is a system table's (or a system table's to be) name.
 pub fn is_system_table(name: &str) -> bool {
@@ -40,6 +48,8 @@ pub fn declared_indexes(name: &str) -> Option<Vec<(String, Vec<String>)>> {
             index(BY_NAME, &["name"]),
             index(BY_NEXT_RUN, &["nextRun"]),
         ]),
+        STORAGE => Some(vec![index(BY_SHA256, &["sha256"])]),
+        UPLOAD_TOKENS => Some(vec![index(BY_NONCE, &["nonce"])]),
         _ => None,
     }
 }
