@@ -18,6 +18,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     pub cors: CorsConfig,
     pub fetch: FetchConfig,
+    /// Where clients reach this server (`https://api.example.com`): the start of upload
+    /// and file URLs. By default `http://` and the address it listens on.
+    pub public_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -317,6 +320,10 @@ pub struct Limits {
     /// How long a finished job (succeeded, failed or canceled) stays in
     /// `_scheduled_functions`, in seconds (Convex keeps them a week).
     pub scheduled_job_retention_s: u64,
+    /// Largest file one upload (or one `store` from an action) may hold, in bytes.
+    pub max_file_bytes: u64,
+    /// Bytes one action may `get` and `store` in all.
+    pub max_action_storage_bytes: u64,
 }
 
 impl Default for Limits {
@@ -363,6 +370,8 @@ impl Default for Limits {
             max_pending_jobs: 1_000_000,
             scheduler_concurrency: 16,
             scheduled_job_retention_s: 7 * 24 * 3600,
+            max_file_bytes: 1 << 30,
+            max_action_storage_bytes: 256 << 20,
             max_requests_in_flight: 512,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 60_000,

@@ -36,6 +36,8 @@ impl Audience {
         match path {
             "/version" | "/api/query" | "/api/mutation" | "/api/action" => Some(Self::Public),
             "/api/deploy" | "/api/functions" | "/api/jobs" => Some(Self::Admin),
+            // Browsers upload to URLs a function made, and show the files.
+            _ if path.starts_with("/api/storage/") => Some(Self::Public),
             _ if path.starts_with("/api/run/") => Some(Self::Public),
             _ if path.starts_with("/api/data/") => Some(Self::Admin),
             _ => None,
@@ -165,11 +167,11 @@ impl Cors {
 
     /// Adds the CORS headers to the response of a non-preflight request to an endpoint of
     /// `audience` that came with `origin`.
-    pub fn decorate(
+    pub fn decorate<B>(
         &self,
         audience: Audience,
         origin: Option<&HeaderValue>,
-        response: &mut Response<Full<Bytes>>,
+        response: &mut Response<B>,
     ) {
         let out = response.headers_mut();
         out.insert(VARY, HeaderValue::from_static(VARY_NORMAL));

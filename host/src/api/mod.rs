@@ -21,9 +21,12 @@ mod jobs;
 mod query_string;
 mod router;
 mod service;
+mod storage;
 mod sync;
 
 use std::net::SocketAddr;
+
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,6 +77,17 @@ pub struct AppState {
     recent_mutations: crate::sync::recent_mutations::RecentMutations,
     /// One permit per open sync socket (`max_sync_connections`).
     sync_connections: Arc<Semaphore>,
+}
+
+/// The body of every answer: whole (`Full`), or, for a stored file, streamed from disk.
+pub type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole answer as a [`ResponseBody`].
+pub(crate) fn boxed(
+    response: hyper::Response<http_body_util::Full<Bytes>>,
+) -> hyper::Response<ResponseBody> {
+    use http_body_util::BodyExt as _;
+    response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }
 
 /// A request's slot among those being handled (`max_requests_in_flight`).

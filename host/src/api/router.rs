@@ -8,8 +8,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::{
-    ApiError, AppState, RequestPermit, calls, convex_push, data, deploy, environment, function_log,
-    http_actions,
+    ApiError, AppState, RequestPermit, ResponseBody, boxed, calls, convex_push, data, deploy,
+    environment, function_log, http_actions, storage,
 };
 use crate::runtime::FunctionKind;
 
@@ -18,9 +18,15 @@ pub async fn route<'a>(
     state: &'a AppState,
     request: Request<Incoming>,
     permit: RequestPermit<'a>,
-) -> Response<Full<Bytes>> {
+) -> Response<ResponseBody> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
+    // A stored file's body is streamed; every other answer is whole.
+    if method == Method::GET && storage::is_file_path(&path) {
+        return storage::download(state, request, &path)
+            .await
+            .unwrap_or_else(|err| boxed(err.into_response()));
+    }
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/version") => Ok(text_response(StatusCode::OK, crate::VERSION)),
         (&Method::POST, "/api/query") => {
@@ -49,6 +55,7 @@ pub async fn route<'a>(
         (&Method::POST, "/api/deploy") => deploy::deploy(state, request).await,
         (&Method::GET, "/api/functions") => deploy::functions(state, request).await,
         (&Method::GET, "/api/jobs") => super::jobs::list(state, request).await,
+        (&Method::POST, "/api/storage/upload") => storage::upload(state, request).await,
         (&Method::POST, "/api/update_environment_variables") => {
             environment::update(state, request).await
         }
@@ -90,7 +97,7 @@ pub async fn route<'a>(
             format!("no endpoint at {path}"),
         )),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    boxed(result.unwrap_or_else(ApiError::into_response))
 }
 
 /// Whether some method is routed at `path` (so another method is a 405, not a 404).
@@ -106,6 +113,7 @@ fn is_route(path: &str) -> bool {
             | "/api/deploy"
             | "/api/functions"
             | "/api/jobs"
+            | "/api/storage/upload"
             | "/api/update_environment_variables"
             | "/api/environment_variables"
             | "/api/get_config_hashes"

@@ -14,6 +14,7 @@ use tracing::Instrument as _;
 
 use super::cors::Audience;
 use super::{ApiError, AppState, router};
+use super::{ResponseBody, boxed};
 
 /// The response header that carries the request id.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -74,7 +75,7 @@ pub async fn handle(
     state: &AppState,
     request: Request<Incoming>,
     surface: Surface,
-) -> Response<Full<Bytes>> {
+) -> Response<ResponseBody> {
     let id = RequestId::new();
     let span = tracing::info_span!("request", id = %id);
     let mut response = match surface {
@@ -94,19 +95,19 @@ pub async fn handle(
     response
 }
 
-async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(state: &AppState, request: Request<Incoming>) -> Response<ResponseBody> {
     let audience = Audience::of(request.uri().path());
     // Preflights are cheap and carry no body: answered even when the server is busy, so
     // that the browser then sees the real answer (a 503 it can read, say).
     if request.method() == Method::OPTIONS
         && let Some(audience) = audience
     {
-        return state.cors.options(audience, request.headers());
+        return boxed(state.cors.options(audience, request.headers()));
     }
     let origin = request.headers().get(ORIGIN).cloned();
     let mut response = match state.requests.try_acquire() {
         Ok(permit) => router::route(state, request, permit).await,
-        Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
+        Err(_) => boxed(overloaded(state.runtime.limits().max_requests_in_flight)),
     };
     if let Some(audience) = audience {
         state
@@ -118,10 +119,10 @@ async fn respond(state: &AppState, request: Request<Incoming>) -> Response<Full<
 
 /// A request on the site listener: no CORS of the server's (HTTP actions answer their
 /// own preflights), the same cap on requests in flight.
-async fn respond_site(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond_site(state: &AppState, request: Request<Incoming>) -> Response<ResponseBody> {
     match state.requests.try_acquire() {
-        Ok(permit) => router::route_site(state, request, permit).await,
-        Err(_) => overloaded(state.runtime.limits().max_requests_in_flight),
+        Ok(permit) => boxed(router::route_site(state, request, permit).await),
+        Err(_) => boxed(overloaded(state.runtime.limits().max_requests_in_flight)),
     }
 }
 

@@ -169,6 +169,21 @@ async fn run_server(
             })?)
         }
     };
+    // Files whose record never committed (a crash in between) go before any upload.
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    let storage = Arc::new(
+        crate::storage::Storage::open(&data, public_url, runtime.cursor_key_arc())
+            .context("cannot open the file storage")?,
+    );
+    match storage.remove_unreferenced(&store).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed files an interrupted upload left"),
+        Err(err) => tracing::error!(error = ?err, "cannot check the stored files"),
+    }
+    runtime.set_storage(storage);
     let deployments = Arc::new(deployments);
     // Jobs due while the server was down run now; actions a crash cut off are marked failed.
     crate::scheduler::Executor::start(runtime.clone(), deployments.clone())

@@ -36,6 +36,9 @@ pub struct Runtime {
     /// The deployment's environment variables, as every call starting now sees them.
     environment: RwLock<Arc<Vec<(String, String)>>>,
     ticker_stop: Arc<AtomicBool>,
+    /// File storage (`ctx.storage`), once the server has opened it: `kiln build` and
+    /// in-process benchmarks have none.
+    storage: std::sync::OnceLock<Arc<crate::storage::Storage>>,
 }
 
 impl Runtime {
@@ -61,6 +64,7 @@ impl Runtime {
             fetch,
             environment: RwLock::new(Arc::new(Vec::new())),
             ticker_stop,
+            storage: std::sync::OnceLock::new(),
         })
     }
 
@@ -89,6 +93,21 @@ impl Runtime {
     /// admin data endpoint's alike.
     pub fn cursor_key(&self) -> &CursorKey {
         &self.cursor_key
+    }
+
+    /// The shared cursor key (upload tokens are sealed with it too).
+    pub fn cursor_key_arc(&self) -> Arc<CursorKey> {
+        self.cursor_key.clone()
+    }
+
+    /// Gives the runtime its file storage (once).
+    pub fn set_storage(&self, storage: Arc<crate::storage::Storage>) {
+        let _ = self.storage.set(storage);
+    }
+
+    /// The file storage, if the server has one.
+    pub fn storage(&self) -> Option<&Arc<crate::storage::Storage>> {
+        self.storage.get()
     }
 }
 

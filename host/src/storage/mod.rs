@@ -1,6 +1,149 @@
-//! File storage (issue 14, in progress): bytes on disk under the data directory
-//! (`files`), records in the system table `_storage`.
+//! File storage (Convex's `ctx.storage`): bytes on disk under the data directory, in
+//! folders reached only through cap-std (`files`), and one record per file in the system
+//! table `_storage` (`records`). Uploads come through URLs carrying sealed, single-use
+//! tokens (`tokens`); files are served at `/api/storage/<id>`.
+//!
+//! The order of things keeps disk and records in step: a file is written to a temporary
+//! name, synced and moved into place before its record commits; a record is deleted before
+//! its file. A crash can only leave a file without a record, which the start-up check
+//! removes ([`Storage::remove_unreferenced`]). Equal files share one file on disk (it is
+//! named by its hash), so a file goes only once no record has its hash; moving a file into
+//! place and recording it, and checking and removing one, take turns (`lifecycle`).
 
 pub mod files;
 pub mod records;
 pub mod tokens;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::database::cursor_seal::CursorKey;
+use crate::database::id::DocumentId;
+use crate::database::store::{DocumentStore, MutationError};
+use crate::database::transaction::DbError;
+use files::{FileStore, WrittenFile};
+use tokens::UploadToken;
+
+pub struct Storage {
+    files: FileStore,
+    /// Where clients reach this server: upload and file URLs start with it.
+    public_url: String,
+    key: Arc<CursorKey>,
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+/// Why a file could not be stored; nothing of it is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<MutationError> for StoreError {
+    fn from(err: MutationError) -> Self {
+        match err {
+            MutationError::Db(DbError::Forbidden(message) | DbError::LimitExceeded(message)) => {
+                StoreError::Refused(message)
+            }
+            other => StoreError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl Storage {
+    pub fn open(data: &Path, public_url: String, key: Arc<CursorKey>) -> anyhow::Result<Self> {
+        Ok(Self {
+            files: FileStore::open(data)?,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            key,
+            lifecycle: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn files(&self) -> &FileStore {
+        &self.files
+    }
+
+    pub fn key(&self) -> &CursorKey {
+        &self.key
+    }
+
+    /// A new upload URL, good for one upload within the hour.
+    pub fn upload_url(&self, now_ms: f64) -> anyhow::Result<String> {
+        let token = UploadToken::new(now_ms)?.seal(&self.key);
+        Ok(format!(
+            "{}/api/storage/upload?token={token}",
+            self.public_url
+        ))
+    }
+
+    /// Where the file with this storage id is served.
+    pub fn file_url(&self, id: &DocumentId) -> String {
+        format!("{}/api/storage/{}", self.public_url, id.encode())
+    }
+
+    /// Moves a written file into place and records it (using up `token`, for an upload),
+    /// in that order; returns its storage id. If the record does not commit, the file goes
+    /// again (unless an equal file's record has it).
+    pub async fn keep(
+        &self,
+        store: &DocumentStore,
+        written: WrittenFile,
+        content_type: Option<&str>,
+        token: Option<&UploadToken>,
+    ) -> Result<DocumentId, StoreError> {
+        let _turn = self.lifecycle.lock().await;
+        self.files.keep(&written)?;
+        let recorded = store
+            .run_mutation(|transaction| {
+                if let Some(token) = token {
+                    token.use_up(transaction)?;
+                }
+                records::insert(transaction, &written.sha256, written.size, content_type)
+            })
+            .await;
+        match recorded {
+            Ok((id, _)) => Ok(id),
+            Err(err) => {
+                self.remove_if_unreferenced(store, &written.sha256).await?;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Removes the file with this hash unless a record has it (after a record's delete
+    /// committed). Takes its turn with [`Storage::keep`].
+    pub async fn forget(&self, store: &DocumentStore, sha256: &[u8; 32]) -> anyhow::Result<()> {
+        let _turn = self.lifecycle.lock().await;
+        self.remove_if_unreferenced(store, sha256).await
+    }
+
+    async fn remove_if_unreferenced(
+        &self,
+        store: &DocumentStore,
+        sha256: &[u8; 32],
+    ) -> anyhow::Result<()> {
+        let mut transaction = store.begin_admin_read()?;
+        if !records::referenced(&mut transaction, sha256)? {
+            self.files.remove_blob(sha256)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every file no record has: what a crash between moving a file into place
+    /// and recording it left. Run at start, before any upload.
+    pub async fn remove_unreferenced(&self, store: &DocumentStore) -> anyhow::Result<usize> {
+        let _turn = self.lifecycle.lock().await;
+        let mut removed = 0;
+        let mut transaction = store.begin_admin_read()?;
+        for sha256 in self.files.stored()? {
+            if !records::referenced(&mut transaction, &sha256)? {
+                self.files.remove_blob(&sha256)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
