@@ -123,3 +123,17 @@ scheduler!(
         if the mutation fails, nothing is scheduled.",
     ActionCtx: "Schedules functions to run later; each call commits at once."
 );
+
+/// `storage()`, on every context.
+macro_rules! storage {
+    ($($context:ident),*) => {$(
+        impl $context {
+            /// Stored files: what this kind of function may do with them (see
+            /// [`crate::storage`]).
+            pub fn storage(&self) -> crate::storage::Storage {
+                crate::storage::Storage::default()
+            }
+        }
+    )*};
+}
+storage!(QueryCtx, MutationCtx, ActionCtx);

@@ -35,6 +35,7 @@ pub mod http;
 mod http_action;
 pub mod log;
 pub mod scheduler;
+pub mod storage;
 mod validate;
 
 #[doc(hidden)]

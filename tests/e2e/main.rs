@@ -24,5 +24,6 @@ mod http_actions;
 mod javascript;
 mod sandbox;
 mod scheduler;
+mod storage;
 mod sync;
 mod validators;

@@ -8,6 +8,7 @@ mod functions;
 pub mod http;
 mod log;
 mod scheduler;
+mod storage;
 mod wasi_http;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -37,6 +38,10 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> anyhow::Result<()>
         state
     })?;
     platform::scheduler::add_to_linker::<InvocationState, HasSelf<InvocationState>>(
+        linker,
+        |state| state,
+    )?;
+    platform::storage::add_to_linker::<InvocationState, HasSelf<InvocationState>>(
         linker,
         |state| state,
     )?;

@@ -147,6 +147,7 @@ pub struct Savepoint {
     documents_written: usize,
     bytes_written: usize,
     jobs: JobCounts,
+    files_deleted: usize,
 }
 
 /// The scheduled jobs a transaction changed: what the scheduler's limits count.
@@ -181,6 +182,9 @@ pub struct Transaction {
     limit_exceeded: Option<String>,
     also_write: Option<AlsoWrite>,
     jobs: JobCounts,
+    /// The contents (SHA-256) of stored files whose records this transaction deleted:
+    /// their bytes go once it has committed.
+    files_deleted: Vec<[u8; 32]>,
 }
 
 impl Transaction {
@@ -215,6 +219,7 @@ impl Transaction {
             limit_exceeded: None,
             also_write: None,
             jobs: JobCounts::default(),
+            files_deleted: Vec::new(),
         }
     }
 
@@ -963,6 +968,7 @@ impl Transaction {
             documents_written: self.usage.documents_written,
             bytes_written: self.usage.bytes_written,
             jobs: self.jobs,
+            files_deleted: self.files_deleted.len(),
         }
     }
 
@@ -976,6 +982,7 @@ impl Transaction {
         self.usage.documents_written = savepoint.documents_written;
         self.usage.bytes_written = savepoint.bytes_written;
         self.jobs = savepoint.jobs;
+        self.files_deleted.truncate(savepoint.files_deleted);
     }
 
     /// Whether writes are allowed from now on; returns the previous setting. A mutation's
@@ -1032,6 +1039,16 @@ impl Transaction {
         self.require_writable("delete")?;
         self.existing(id, "delete")?;
         self.write(*id, None)
+    }
+
+    /// Notes that the record of the stored file with content `sha256` was deleted.
+    pub fn note_file_deleted(&mut self, sha256: [u8; 32]) {
+        self.files_deleted.push(sha256);
+    }
+
+    /// The contents of the stored files whose records this transaction deleted.
+    pub fn files_deleted(&self) -> Vec<[u8; 32]> {
+        self.files_deleted.clone()
     }
 
     /// The scheduled jobs this transaction changed so far.

@@ -71,6 +71,9 @@ pub struct InvocationState {
     /// Jobs this call scheduled (`max_jobs_scheduled_per_call`, for actions: a
     /// mutation's transaction counts its own).
     pub(crate) jobs_scheduled: usize,
+    /// Bytes this call moved through `storage.get` and `storage.store`
+    /// (`max_action_storage_bytes`).
+    pub(crate) storage_bytes: u64,
     /// The database access of a query or mutation; actions have none.
     pub(crate) db: DbAccess,
     /// Most documents a guest may ask one cursor batch for (`max_query_batch`).
@@ -140,6 +143,7 @@ impl InvocationState {
             calls_made: 0,
             paginated: false,
             jobs_scheduled: 0,
+            storage_bytes: 0,
             db,
             max_query_batch: limits.max_query_batch,
             guest_text_limits: GuestTextLimits {

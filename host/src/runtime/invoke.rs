@@ -228,9 +228,11 @@ impl Runtime {
                 invocation.outcome = Err(FunctionFailure::Stopped(err.to_string()));
                 return invocation;
             }
+            let files_deleted = transaction.files_deleted();
             match self.store.commit(transaction).await {
                 Ok(commit_ts) => {
                     invocation.commit_ts = Some(commit_ts);
+                    self.forget_files(&files_deleted).await;
                     return invocation;
                 }
                 Err(err) if err.is_retryable() && attempts <= self.limits.max_mutation_retries => {
@@ -252,6 +254,19 @@ impl Runtime {
                         commit_ts: None,
                     };
                 }
+            }
+        }
+    }
+
+    /// After a commit that deleted file records: their files go (unless another record
+    /// has the same content).
+    async fn forget_files(&self, files: &[[u8; 32]]) {
+        let Some(storage) = self.storage() else {
+            return;
+        };
+        for sha256 in files {
+            if let Err(err) = storage.forget(&self.store, sha256).await {
+                tracing::error!(error = ?err, "cannot remove a deleted file's bytes");
             }
         }
     }

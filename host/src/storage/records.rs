@@ -108,6 +108,7 @@ pub fn delete(
         return Ok(None);
     };
     transaction.system_delete(id)?;
+    transaction.note_file_deleted(file.sha256);
     Ok(Some(file))
 }
 
