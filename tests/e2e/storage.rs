@@ -307,3 +307,54 @@ fn a_crash_during_an_upload_leaves_no_record_and_no_file() {
     let (status, answer) = post(&upload_url(&server), b"after", &[]);
     assert_eq!(status, 200, "{answer}");
 }
+
+/// The JavaScript photos example through Convex's own `ctx.storage`: an upload URL from a
+/// mutation, `getUrl` in a query, `store`/`get` with Blobs in actions, `db.system` reads of
+/// `_storage`, and a delete.
+#[test]
+fn the_javascript_photos_app_uploads_serves_stores_and_deletes() {
+    let server = Server::start();
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/js/photos.js"),
+    )
+    .unwrap();
+    let (status, report) = server.deploy_js(&[("photos.js", &source)]);
+    assert_eq!(status, 200, "{report}");
+    let url = upload_url(&server);
+    let (status, answer) = post(&url, b"<svg/>", &[("Content-Type", "image/svg+xml")]);
+    assert_eq!(status, 200, "{answer}");
+    let storage_id = answer["storageId"].clone();
+    let photo = server.value(
+        "mutation",
+        "photos:send",
+        json!({ "storageId": storage_id, "author": "ada" }),
+    );
+    let listed = server.value("query", "photos:list", json!({}));
+    let file_url = listed[0]["url"].as_str().unwrap().to_string();
+    let (status, headers, body) = get(&file_url, &[]);
+    assert_eq!((status, body.as_slice()), (200, b"<svg/>".as_slice()));
+    assert_eq!(headers["content-type"], "image/svg+xml");
+    let record = server.value(
+        "query",
+        "photos:metadata",
+        json!({ "storageId": storage_id }),
+    );
+    assert_eq!(record["size"], json!(6.0), "{record}");
+    assert_eq!(record["contentType"], "image/svg+xml");
+
+    let stored = server.value(
+        "action",
+        "photos:storeText",
+        json!({ "text": "from a blob", "contentType": "text/plain" }),
+    );
+    let read = server.value("action", "photos:read", json!({ "storageId": stored }));
+    assert_eq!(
+        read,
+        json!({ "text": "from a blob", "contentType": "text/plain" })
+    );
+
+    server.value("mutation", "photos:remove", json!({ "id": photo }));
+    let (status, _, _) = get(&file_url, &[]);
+    assert_eq!(status, 404);
+    assert_eq!(files_in(&server, "blobs"), 1);
+}

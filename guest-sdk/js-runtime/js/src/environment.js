@@ -63,9 +63,60 @@ function jsSyscall(op, args) {
       const { status, statusText, headers, body } = partsFromResponse(args.response);
       return { status, statusText, headerPairs: headers, bodyId: putBody(body) };
     }
+    // An action's ctx.storage.store(blob) and get(id): the bytes cross as base64.
+    case "storage/storeBlob":
+      return (async () => {
+        if (!(args.blob instanceof Blob)) throw new Error("store() expects a Blob");
+        const bytes = new Uint8Array(await args.blob.arrayBuffer());
+        const request = {
+          blob: bytesToBase64(bytes),
+          contentType: args.blob.type || null,
+          sha256: args.options?.sha256,
+        };
+        return JSON.parse(await asyncSyscall("1.0/storageStore", JSON.stringify(request)));
+      })();
+    case "storage/getBlob":
+      return (async () => {
+        const result = JSON.parse(
+          await asyncSyscall("1.0/storageGet", JSON.stringify({ storageId: args.storageId })),
+        );
+        if (result === null) return null;
+        return new Blob([base64ToBytes(result.blob)], { type: result.contentType ?? "" });
+      })();
     default:
       throw new Error(`Unknown JS syscall: ${op}`);
   }
+}
+
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+function bytesToBase64(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const [a, b = 0, c = 0] = [bytes[i], bytes[i + 1], bytes[i + 2]];
+    const n = (a << 16) | (b << 8) | c;
+    out += BASE64[(n >> 18) & 63] + BASE64[(n >> 12) & 63];
+    out += i + 1 < bytes.length ? BASE64[(n >> 6) & 63] : "=";
+    out += i + 2 < bytes.length ? BASE64[n & 63] : "=";
+  }
+  return out;
+}
+
+function base64ToBytes(text) {
+  const clean = text.replace(/=+$/, "");
+  const bytes = new Uint8Array(Math.floor((clean.length * 3) / 4));
+  let at = 0;
+  for (let i = 0; i < clean.length; i += 4) {
+    const n =
+      (BASE64.indexOf(clean[i]) << 18) |
+      (BASE64.indexOf(clean[i + 1]) << 12) |
+      ((i + 2 < clean.length ? BASE64.indexOf(clean[i + 2]) : 0) << 6) |
+      (i + 3 < clean.length ? BASE64.indexOf(clean[i + 3]) : 0);
+    bytes[at++] = (n >> 16) & 255;
+    if (i + 2 < clean.length) bytes[at++] = (n >> 8) & 255;
+    if (i + 3 < clean.length) bytes[at++] = n & 255;
+  }
+  return bytes;
 }
 
 globalThis.Convex = Object.freeze({ syscall, asyncSyscall, jsSyscall });

@@ -8,6 +8,7 @@ mod functions;
 mod meta;
 mod query;
 mod scheduler;
+mod storage;
 
 use serde::de::DeserializeOwned;
 
@@ -58,22 +59,16 @@ pub(crate) fn dispatch(op: &str, args: &str) -> OpResult {
         "1.0/getRequestMetadata" => meta::request_metadata(),
         "1.0/schedule" | "1.0/actions/schedule" => scheduler::schedule(parse(op, args)?),
         "1.0/cancel_job" | "1.0/actions/cancel_job" => scheduler::cancel(parse(op, args)?),
-        "1.0/storageGetUrl"
-        | "1.0/storageGetMetadata"
-        | "1.0/storageGenerateUploadUrl"
-        | "1.0/storageDelete"
-        | "1.0/storageStore"
-        | "1.0/storageGet" => Err(not_yet(op, "file storage (ctx.storage)")),
+        "1.0/storageGenerateUploadUrl" => storage::generate_upload_url(),
+        "1.0/storageGetUrl" => storage::get_url(parse(op, args)?),
+        "1.0/storageGetMetadata" => storage::get_metadata(parse(op, args)?),
+        "1.0/storageDelete" => storage::delete(parse(op, args)?),
+        "1.0/storageStore" => storage::store(parse(op, args)?),
+        "1.0/storageGet" => storage::get(parse(op, args)?),
         // Convex's backend answers an op it does not know with exactly this text (and
         // convex/server's getTransactionMetrics looks for it).
         _ => Err(OpError::new(format!("Unknown async operation {op}"))),
     }
-}
-
-fn not_yet(op: &str, what: &str) -> OpError {
-    OpError::new(format!(
-        "`{op}`: {what} is not available in Kiln's JavaScript runtime yet"
-    ))
 }
 
 /// The op's JSON arguments, or Convex's error for arguments it cannot read.
