@@ -358,3 +358,63 @@ fn the_javascript_photos_app_uploads_serves_stores_and_deletes() {
     assert_eq!(status, 404);
     assert_eq!(files_in(&server, "blobs"), 1);
 }
+
+#[test]
+fn the_official_clients_upload_flow_works() {
+    let server = photos_server(None);
+    let (_, result) = crate::support::run_client_script("storage.mjs", &[server.url.as_str()]);
+    assert_eq!(
+        result,
+        json!({
+            "uploadStatus": 200,
+            "author": "official client",
+            "servedStatus": 200,
+            "servedType": "image/png",
+            "sameBytes": true,
+        })
+    );
+}
+
+#[test]
+fn an_expired_upload_url_is_refused() {
+    let server = Server::start_with(None, &[("KILN_FAILPOINT_UPLOAD_TOKENS", "expired")]);
+    server.deploy_ok(&[("photos", &component("photos"))]);
+    let (status, answer) = post(&upload_url(&server), b"late", &[]);
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("expired"),
+        "{answer}"
+    );
+    assert_eq!(files_in(&server, "blobs"), 0);
+}
+
+#[test]
+fn an_action_fetches_an_image_and_stores_it_within_its_storage_budget() {
+    let origin = crate::fetch::Origin::start("127.0.0.1");
+    let config = format!(
+        "{}\n[limits]\nmax_action_storage_bytes = 64\n",
+        crate::fetch::ALLOW_LOOPBACK
+    );
+    let server = photos_server(Some(&config));
+    let id = server.value(
+        "action",
+        "photos:fetchAndStore",
+        json!({ "url": origin.url("/hello"), "author": "bot" }),
+    );
+    let listed = server.value("query", "photos:list", json!({}));
+    assert_eq!(listed[0]["author"], "bot");
+    let (status, headers, body) = get(listed[0]["url"].as_str().unwrap(), &[]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, b"hello from the origin".as_slice())
+    );
+    assert_eq!(headers["content-type"], "text/plain");
+    // Each call has a budget of its own: reading the 21 bytes back fits; storing 65 does not.
+    server.value("action", "photos:read", json!({ "storageId": id }));
+    let message = server.error(
+        "action",
+        "photos:storeText",
+        json!({ "text": "x".repeat(65) }),
+    );
+    assert!(message.contains("max_action_storage_bytes"), "{message}");
+}
