@@ -29,6 +29,8 @@
 //! * scheduler (issue 13): jobs/s scheduled from mutations (1 and 100 per mutation, 1 and
 //!   16 clients); for 10 000 jobs due at once, the delay from due time to start (median,
 //!   p99) and how long until all had run.
+//! * storage (issue 14): a 100 MB file uploaded and downloaded, in MB/s beside `cp` of
+//!   the same file on the same disk, and the server's peak memory.
 //!
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
@@ -39,6 +41,8 @@ mod convex_cli;
 mod js;
 #[path = "kiln/scheduler.rs"]
 mod scheduler;
+#[path = "kiln/storage.rs"]
+mod storage;
 #[path = "kiln/sync.rs"]
 mod sync;
 
@@ -68,7 +72,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "runtime",
     "http",
     "mutations",
@@ -81,6 +85,7 @@ const SECTIONS: [&str; 12] = [
     "convex",
     "sync",
     "scheduler",
+    "storage",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -177,6 +182,10 @@ fn main() -> anyhow::Result<()> {
     if run("scheduler") {
         let server = KilnServer::start(None)?;
         tokio.block_on(scheduler::scheduler_figures(&server))?;
+    }
+    if run("storage") {
+        let server = KilnServer::start(None)?;
+        storage::storage_figures(&server)?;
     }
     if run("attack") {
         println!("== under attack ==");
@@ -825,7 +834,9 @@ impl KilnServer {
         let mut child = command.spawn()?;
         let address = read_address(&mut child)?;
         let mut modules = serde_json::Map::new();
-        for name in ["hello", "messages", "counter", "dbtest", "calls", "jobs"] {
+        for name in [
+            "hello", "messages", "counter", "dbtest", "calls", "jobs", "photos",
+        ] {
             let bytes = std::fs::read(components_dir().join(format!("{name}.wasm")))?;
             modules.insert(
                 name.into(),
@@ -845,6 +856,11 @@ impl KilnServer {
             "counters": { "indexes": { "by_name": ["name"] } },
         }))?;
         Ok(server)
+    }
+
+    /// The server's data directory (a scratch file there is on the same disk).
+    fn data_dir(&self) -> &Path {
+        self._data.path()
     }
 
     /// Deploys the example apps with `tables`.

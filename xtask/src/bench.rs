@@ -4,7 +4,8 @@
 use crate::{cargo, components};
 
 /// Runs the named sections of the harness (`runtime`, `http`, `mutations`, `queries`,
-/// `actions`, `attack`, `fetch`, `auth`, `js`), or all of them.
+/// `actions`, `attack`, `fetch`, `auth`, `js`, `convex`, `sync`, `scheduler`, `storage`), or
+/// all of them.
 pub fn run(sections: &[String]) -> anyhow::Result<()> {
     crate::js_runtime::build()?;
     components::build()?;
