@@ -297,6 +297,8 @@ fn a_crash_during_an_upload_leaves_no_record_and_no_file() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The upload in flight holds up nobody.
+    assert_eq!(server.value("query", "photos:list", json!({})), json!([]));
     server.kill();
     drop(stream);
     server.start_again();
@@ -417,4 +419,24 @@ fn an_action_fetches_an_image_and_stores_it_within_its_storage_budget() {
         json!({ "text": "x".repeat(65) }),
     );
     assert!(message.contains("max_action_storage_bytes"), "{message}");
+}
+
+/// A crash after a file is moved into place but before its record commits: the file is
+/// removed when the server starts again.
+#[test]
+fn a_file_whose_record_never_committed_is_removed_at_start() {
+    let mut server = Server::start_with(None, &[("KILN_FAILPOINT_STORAGE", "crash-before-record")]);
+    server.deploy_ok(&[("photos", &component("photos"))]);
+    let url = upload_url(&server);
+    // The server aborts in the middle of answering.
+    let _ = agent().post(&url).send(&b"orphan"[..]);
+    server.kill();
+    assert_eq!(
+        files_in(&server, "blobs"),
+        1,
+        "the file was moved into place"
+    );
+    server.start_again();
+    assert_eq!(files_in(&server, "blobs"), 0);
+    assert_eq!(storage_records(&server), 0);
 }

@@ -96,6 +96,10 @@ impl Storage {
     ) -> Result<DocumentId, StoreError> {
         let _turn = self.lifecycle.lock().await;
         self.files.keep(&written)?;
+        // The tests' crash between a file's move into place and its record.
+        if crate::failpoints::armed("STORAGE", "crash-before-record") {
+            std::process::abort();
+        }
         let recorded = store
             .run_mutation(|transaction| {
                 if let Some(token) = token {
