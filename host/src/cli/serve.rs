@@ -183,6 +183,7 @@ async fn run_server(
         Ok(removed) => tracing::info!(removed, "removed files an interrupted upload left"),
         Err(err) => tracing::error!(error = ?err, "cannot check the stored files"),
     }
+    tokio::spawn(storage.clone().forget_used_tokens(store.clone()));
     runtime.set_storage(storage);
     let deployments = Arc::new(deployments);
     // Jobs due while the server was down run now; actions a crash cut off are marked failed.

@@ -136,6 +136,31 @@ impl Storage {
         Ok(())
     }
 
+    /// Deletes the records of used upload tokens that have expired (they are refused for
+    /// their expiry alone): at start and every hour, so `_upload_tokens` does not grow
+    /// without bound.
+    pub async fn forget_used_tokens(self: Arc<Self>, store: Arc<DocumentStore>) {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            loop {
+                let step = store
+                    .run_mutation(|transaction| {
+                        tokens::forget_expired(transaction, crate::scheduler::jobs::now_ms(), 256)
+                    })
+                    .await;
+                match step {
+                    Ok(((_, true), _)) => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot forget expired upload tokens");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// Removes every file no record has: what a crash between moving a file into place
     /// and recording it left. Run at start, before any upload.
     pub async fn remove_unreferenced(&self, store: &DocumentStore) -> anyhow::Result<usize> {

@@ -104,9 +104,74 @@ impl UploadToken {
     }
 }
 
+/// Deletes the records of used tokens that have surely expired (used more than a token's
+/// lifetime before `now_ms`: a token is used before it expires), oldest first, at most
+/// `limit`; returns how many, and whether older ones may remain.
+pub fn forget_expired(
+    transaction: &mut Transaction,
+    now_ms: f64,
+    limit: usize,
+) -> Result<(usize, bool), DbError> {
+    let oldest = transaction.scan(
+        UPLOAD_TOKENS,
+        crate::database::indexes::BY_CREATION_TIME,
+        &IndexRange::default(),
+        Order::Asc,
+        limit,
+        None,
+    )?;
+    let mut deleted = 0;
+    for (_, document) in &oldest {
+        if document.creation_time >= now_ms - TOKEN_LIFETIME_MS {
+            return Ok((deleted, false));
+        }
+        transaction.system_delete(&document.id)?;
+        deleted += 1;
+    }
+    Ok((deleted, oldest.len() == limit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn used_tokens_are_forgotten_once_they_have_surely_expired() {
+        use crate::database::committer::CommitterOptions;
+        use crate::database::store::DocumentStore;
+        use crate::database::transaction::TransactionLimits;
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(crate::database::open(dir.path()).unwrap());
+        let store = DocumentStore::open(
+            db,
+            TransactionLimits::default(),
+            CommitterOptions::default(),
+        )
+        .unwrap();
+        let now = crate::scheduler::jobs::now_ms();
+        let token = UploadToken::new(now).unwrap();
+        store
+            .run_mutation(|transaction| token.use_up(transaction))
+            .await
+            .unwrap();
+        let (forgotten, _) = store
+            .run_mutation(|transaction| forget_expired(transaction, now, 10))
+            .await
+            .unwrap();
+        assert_eq!(forgotten.0, 0, "a token used just now is kept");
+        // It is still refused as used.
+        let again = store
+            .run_mutation(|transaction| token.use_up(transaction))
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("used already"), "{again}");
+        let later = now + TOKEN_LIFETIME_MS + 1_000.0;
+        let (forgotten, _) = store
+            .run_mutation(|transaction| forget_expired(transaction, later, 10))
+            .await
+            .unwrap();
+        assert_eq!(forgotten, (1, false));
+    }
 
     #[test]
     fn a_token_opens_until_it_expires_and_only_with_its_key() {
