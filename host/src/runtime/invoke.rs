@@ -101,6 +101,21 @@ impl Runtime {
         kind: FunctionKind,
         args: &Value,
     ) -> Invocation {
+        self.invoke_with(context, module, function, kind, args, None)
+            .await
+    }
+
+    /// [`Runtime::invoke`], with `before_commit` run in a mutation's transaction before it
+    /// commits (see [`Runtime::invoke_mutation_then`]).
+    async fn invoke_with(
+        self: &Arc<Self>,
+        context: &CallContext,
+        module: &LoadedModule,
+        function: &str,
+        kind: FunctionKind,
+        args: &Value,
+        before_commit: Option<&BeforeCommit>,
+    ) -> Invocation {
         if let Err(failure) = self.check_args(module.function(function), args, None) {
             return Invocation::refused(failure);
         }
@@ -120,12 +135,22 @@ impl Runtime {
         }
         // The clock and seed are fixed here, once per call and before the retry loop, so
         // that a re-run after a conflict sees the same inputs as the first run.
-        self.invoke_deterministic(context, module, function, kind, args, FrozenInputs::now())
-            .await
+        self.invoke_deterministic_with(
+            context,
+            module,
+            function,
+            kind,
+            args,
+            FrozenInputs::now(),
+            before_commit,
+        )
+        .await
     }
 
     /// Runs a query or mutation with `frozen` as its clock and seed: every run of it (a
-    /// mutation re-run after a conflict) gets the same.
+    /// mutation re-run after a conflict) gets the same. (The determinism tests give it
+    /// their own inputs; calls get theirs in [`Runtime::invoke`].)
+    #[cfg(test)]
     pub(crate) async fn invoke_deterministic(
         self: &Arc<Self>,
         context: &CallContext,
@@ -152,21 +177,9 @@ impl Runtime {
         args: &Value,
         before_commit: &BeforeCommit,
     ) -> Invocation {
-        if let Err(failure) = self.check_args(module.function(function), args, None) {
-            return Invocation::refused(failure);
-        }
         let kind = FunctionKind::Mutation;
-        let frozen = FrozenInputs::now();
-        self.invoke_deterministic_with(
-            context,
-            module,
-            function,
-            kind,
-            args,
-            frozen,
-            Some(before_commit),
-        )
-        .await
+        self.invoke_with(context, module, function, kind, args, Some(before_commit))
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]

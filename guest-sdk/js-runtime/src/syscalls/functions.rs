@@ -42,22 +42,30 @@ pub(super) fn run_udf(args: CallArgs) -> OpResult {
     run(kind, args)
 }
 
+/// The path a function address names (convex/server's `getFunctionAddress`: a `name`, or a
+/// function handle or component reference, which Kiln does not have); `verb` is what the
+/// op does with it, for the error ("call", "schedule").
+pub(super) fn function_path<'a>(
+    name: &'a Option<String>,
+    function_handle: &Option<String>,
+    reference: &Option<String>,
+    verb: &str,
+) -> Result<&'a str, OpError> {
+    match (name, function_handle, reference) {
+        (Some(name), _, _) => Ok(name.as_str()),
+        (None, Some(handle), _) => Err(OpError::new(format!(
+            "function handles ({handle}) are not supported by Kiln yet: {verb} the function by name"
+        ))),
+        (None, None, Some(reference)) => Err(OpError::new(format!(
+            "components ({reference}) are not supported by Kiln yet"
+        ))),
+        (None, None, None) => Err(OpError::new(format!("no function named to {verb}"))),
+    }
+}
+
 /// `{name, args, version, requestId}` → the callee's result.
 pub(super) fn run(kind: Kind, args: CallArgs) -> OpResult {
-    let path = match (&args.name, &args.function_handle, &args.reference) {
-        (Some(name), _, _) => name.as_str(),
-        (None, Some(handle), _) => {
-            return Err(OpError::new(format!(
-                "function handles ({handle}) are not supported by Kiln yet: call the function by name"
-            )));
-        }
-        (None, None, Some(reference)) => {
-            return Err(OpError::new(format!(
-                "components ({reference}) are not supported by Kiln yet"
-            )));
-        }
-        (None, None, None) => return Err(OpError::new("no function named to call")),
-    };
+    let path = function_path(&args.name, &args.function_handle, &args.reference, "call")?;
     let outcome = match kind {
         Kind::Query => functions::run_query(path, args.args.get()),
         Kind::Mutation => functions::run_mutation(path, args.args.get()),

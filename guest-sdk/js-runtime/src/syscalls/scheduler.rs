@@ -22,20 +22,12 @@ pub(super) struct ScheduleArgs {
 }
 
 pub(super) fn schedule(args: ScheduleArgs) -> OpResult {
-    let path = match (&args.name, &args.function_handle, &args.reference) {
-        (Some(name), _, _) => name.as_str(),
-        (None, Some(handle), _) => {
-            return Err(OpError::new(format!(
-                "function handles ({handle}) are not supported by Kiln yet: schedule the function by name"
-            )));
-        }
-        (None, None, Some(reference)) => {
-            return Err(OpError::new(format!(
-                "components ({reference}) are not supported by Kiln yet"
-            )));
-        }
-        (None, None, None) => return Err(OpError::new("no function named to schedule")),
-    };
+    let path = super::functions::function_path(
+        &args.name,
+        &args.function_handle,
+        &args.reference,
+        "schedule",
+    )?;
     let id = scheduler::run_at(args.ts * 1000.0, path, args.args.get()).map_err(OpError::new)?;
     json(&id)
 }
