@@ -667,7 +667,7 @@ fn large_body_figures(kiln: &KilnServer) -> anyhow::Result<()> {
 /// A runtime over a fresh database in `data`, with default limits and no server: for the
 /// figures measured in process.
 pub(crate) fn in_process_runtime(data: &Path) -> anyhow::Result<Arc<Runtime>> {
-    let db = Arc::new(kiln_host::database::open(data)?);
+    let db = kiln_host::database::open(data)?;
     let store = Arc::new(DocumentStore::open(
         db,
         TransactionLimits::default(),

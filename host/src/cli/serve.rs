@@ -106,7 +106,7 @@ async fn run_server(
     admin_key: AdminKey,
     cursor_key: CursorKey,
 ) -> anyhow::Result<()> {
-    let db = Arc::new(crate::database::open(&data)?);
+    let db = crate::database::open(&data)?;
     let store = Arc::new(
         DocumentStore::open(
             db.clone(),

@@ -2,7 +2,7 @@
 //!
 //! Finished mutations queue up; one thread takes every mutation waiting, validates each
 //! against what committed after its snapshot (optimistic concurrency control), and writes
-//! all the valid ones in **one** redb write transaction — one fsync for many mutations
+//! all the valid ones in **one** write transaction of the store — one fsync for many mutations
 //! (group commit). Each gets its own commit timestamp, strictly increasing and persisted.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tokio::sync::oneshot;
 
+use super::kv::KvWrite;
 use super::persistence::{
     Persistence, TableRecord, alter_indexes, apply_writes, backfill_chunk, drop_index_chunk,
     save_commit_ts,
@@ -26,7 +27,7 @@ use super::write_log::{Conflict, WriteLog};
 /// How the committer batches.
 #[derive(Clone, Debug)]
 pub struct CommitterOptions {
-    /// Most mutations written in one redb transaction; 1 turns group commit off.
+    /// Most mutations written in one write transaction; 1 turns group commit off.
     pub max_batch: usize,
     /// Bytes of recent commits remembered for validation (`max_write_log_bytes`); a
     /// mutation whose snapshot is older than what fits re-runs.
@@ -344,13 +345,8 @@ impl CommitterState {
 
     /// One maintenance step in a write transaction of its own.
     fn maintain(&mut self, maintenance: Maintenance) -> anyhow::Result<Step> {
-        let mut txn = self.persistence.begin_write()?;
-        // No fsync per step: a build is only used once the durable schema commit makes
-        // its index ready (which persists every step before it), and a drop that a crash
-        // undoes is redone by the startup sweep. The steps stay short for the commits
-        // waiting behind them.
-        txn.set_durability(redb::Durability::None)
-            .map_err(|err| anyhow::anyhow!("cannot skip the fsync of an index step: {err}"))?;
+        let persistence = self.persistence.clone();
+        let mut txn = persistence.begin_write()?;
         let step = match maintenance {
             Maintenance::Backfill {
                 table_number,
@@ -368,7 +364,7 @@ impl CommitterState {
                 else {
                     return Ok(Step::Finished);
                 };
-                match backfill_chunk(&txn, table, index, after.as_deref(), limit)? {
+                match backfill_chunk(&mut *txn, table, index, after.as_deref(), limit)? {
                     Some(last) => Step::More(Some(last)),
                     None => Step::Finished,
                 }
@@ -379,18 +375,22 @@ impl CommitterState {
                     .values()
                     .any(|table| table.indexes.iter().any(|index| index.id == index_id));
                 anyhow::ensure!(!in_use, "index {index_id} is still in use: not dropping it");
-                if drop_index_chunk(&txn, index_id, limit)? {
+                if drop_index_chunk(&mut *txn, index_id, limit)? {
                     Step::More(None)
                 } else {
                     Step::Finished
                 }
             }
         };
-        txn.commit().context("redb commit failed")?;
+        // No fsync per step: a build is only used once the durable schema commit makes
+        // its index ready (which persists every step before it), and a drop that a crash
+        // undoes is redone by the startup sweep. The steps stay short for the commits
+        // waiting behind them.
+        txn.commit(false)?;
         Ok(step)
     }
 
-    /// Commits a batch in one redb write transaction. A member whose own writes the store
+    /// Commits a batch in one write transaction. A member whose own writes the store
     /// refuses (a deploy's extra write that fails, say) fails alone: the transaction is
     /// abandoned and the rest of the batch is written again without it, so a mutation
     /// fails only for its own fault. A failure of the commit itself fails the batch.
@@ -424,7 +424,8 @@ impl CommitterState {
 
     /// One attempt at writing `batch`; on failure, the committer's state is as before it.
     fn try_batch(&mut self, batch: &[Request]) -> BatchOutcome {
-        let txn = match self.persistence.begin_write() {
+        let persistence = self.persistence.clone();
+        let mut txn = match persistence.begin_write() {
             Ok(txn) => txn,
             Err(err) => return BatchOutcome::Failed(err),
         };
@@ -432,12 +433,12 @@ impl CommitterState {
         let last_ts_before = self.last_ts;
         let mut results = Vec::with_capacity(batch.len());
         for (index, request) in batch.iter().enumerate() {
-            match self.validate_and_apply(&txn, &request.pending) {
+            match self.validate_and_apply(&mut *txn, &request.pending) {
                 Ok(Some(ts)) => results.push(Ok(ts)),
                 Ok(None) => unreachable!("empty write sets are answered without the committer"),
                 Err(Validation::Rejected(err)) => results.push(Err(err)),
                 Err(Validation::Failed(error)) => {
-                    // The write transaction is in an unknown state: drop it (redb aborts
+                    // The write transaction is in an unknown state: drop it (which aborts
                     // it) and forget what this attempt applied.
                     drop(txn);
                     self.roll_back(tables_before, last_ts_before);
@@ -445,9 +446,9 @@ impl CommitterState {
                 }
             }
         }
-        let result = save_commit_ts(&txn, self.last_ts)
-            .and_then(|()| self.persistence.save_counters(&txn))
-            .and_then(|()| txn.commit().context("redb commit failed"));
+        let result = save_commit_ts(&mut *txn, self.last_ts)
+            .and_then(|()| self.persistence.save_counters(&mut *txn))
+            .and_then(|()| txn.commit(true));
         match result {
             Ok(()) => {
                 let effects = std::mem::take(&mut self.attempt);
@@ -477,7 +478,7 @@ impl CommitterState {
     /// earlier mutations of this batch) and, if valid, applies it to `txn`.
     fn validate_and_apply(
         &mut self,
-        txn: &redb::WriteTransaction,
+        txn: &mut dyn KvWrite,
         pending: &PendingCommit,
     ) -> Result<Option<u64>, Validation> {
         self.write_log
@@ -513,7 +514,7 @@ impl CommitterState {
             let old = self.tables.get(&altered.number).cloned().ok_or_else(|| {
                 Validation::Rejected(CommitError::TableCreatedConcurrently(altered.name.clone()))
             })?;
-            alter_indexes(txn, &old, altered).map_err(Validation::Failed)?;
+            alter_indexes(&mut *txn, &old, altered).map_err(Validation::Failed)?;
             // The altered record was read at the deploy's snapshot: keep the creation-time
             // floor that commits since then have raised.
             let altered = TableRecord {
@@ -528,10 +529,10 @@ impl CommitterState {
             .chain(pending.altered_tables.values())
             .map(|table| table.number);
         let violations = self.check_pending_validators(pending);
-        let mut touched = apply_writes(txn, &mut self.tables, new_tables, &pending.writes)
+        let mut touched = apply_writes(&mut *txn, &mut self.tables, new_tables, &pending.writes)
             .map_err(Validation::Failed)?;
         if let Some(also_write) = &pending.also_write {
-            also_write(txn).map_err(Validation::Failed)?;
+            also_write(&mut *txn).map_err(Validation::Failed)?;
         }
         let ts = next_ts(self.last_ts);
         self.last_ts = ts;

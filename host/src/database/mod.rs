@@ -1,7 +1,6 @@
-//! The persistence layer: one redb database file in the server's data directory.
-//!
-//! Each layer that stores something declares its own typed tables in it (the deployment's
-//! tables live in `deploy::store`). Knows nothing of wasm or HTTP.
+//! The database: documents, indexes, transactions and subscriptions, kept through the
+//! persistence interface (`kv`), whose default is one redb file in the data directory.
+//! Knows nothing of wasm or HTTP.
 
 pub mod committer;
 pub mod cursor_seal;
@@ -10,6 +9,7 @@ pub mod filter;
 pub mod id;
 pub mod index_key;
 pub mod indexes;
+pub mod kv;
 pub mod persistence;
 pub mod reads;
 pub mod schema;
@@ -24,15 +24,11 @@ pub mod write_log;
 mod tests;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::Context;
+use kv::KvStore;
 
-/// The database file inside the data directory.
-pub const DATABASE_FILE: &str = "kiln.redb";
-
-/// Opens (or creates) the server's database in `data_dir`.
-pub fn open(data_dir: &Path) -> anyhow::Result<redb::Database> {
-    let path = data_dir.join(DATABASE_FILE);
-    redb::Database::create(&path)
-        .with_context(|| format!("cannot open the database {}", path.display()))
+/// Opens (or creates) the server's embedded database (redb) in `data_dir`.
+pub fn open(data_dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+    Ok(Arc::new(kv::redb_kv::RedbStore::open(data_dir)?))
 }

@@ -1,32 +1,25 @@
-//! The document store's redb tables (STYLE.md section 6), read snapshots, and the one
-//! function that applies a committed write set. Only the committer writes these tables.
+//! The document store's layout in the persistence interface (`kv`): documents, index
+//! entries, table records and counters; read snapshots; and the one function that applies
+//! a committed write set. Only the committer writes these spaces.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::ops::Bound;
+
 use anyhow::Context;
 use kiln_values::Value;
-use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
-};
 use serde::{Deserialize, Serialize};
 
 use super::documents::{CREATION_TIME_FIELD, Document, ID_FIELD};
 use super::id::DocumentId;
 use super::indexes::{BY_CREATION_TIME, IndexDefinition, by_id_key};
+pub use super::kv::Order;
+use super::kv::{KvRead, KvStore, KvWrite, Op, Space};
 use super::reads::KeyRange;
 use super::validator::DocumentValidator;
-
-/// `document_key(id)` → the document as Convex JSON text, system fields included.
-const DOCUMENTS: TableDefinition<&[u8], &str> = TableDefinition::new("documents");
-/// Index key (see `indexes`) → `document_key` of the document it points at.
-const INDEX_ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_entries");
-/// Table name → its [`TableRecord`] as JSON.
-const TABLES: TableDefinition<&str, &str> = TableDefinition::new("tables");
-/// Counter name → value; see the `*_COUNTER` constants.
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
 /// The timestamp of the last commit (nanoseconds; strictly increasing across restarts).
 const COMMIT_TS_COUNTER: &str = "commit_ts";
@@ -129,7 +122,7 @@ impl TableRecord {
 
 /// The store: the database and the id counters new tables and indexes draw from.
 pub struct Persistence {
-    db: Arc<Database>,
+    kv: Arc<dyn KvStore>,
     next_table_number: AtomicU32,
     next_index_id: AtomicU32,
     /// The last `_creationTime` handed out, in any table.
@@ -139,24 +132,19 @@ pub struct Persistence {
 }
 
 impl Persistence {
-    pub fn open(db: Arc<Database>) -> anyhow::Result<Self> {
-        let txn = db.begin_write()?;
+    pub fn open(kv: Arc<dyn KvStore>) -> anyhow::Result<Self> {
         let (next_table_number, next_index_id) = {
-            txn.open_table(DOCUMENTS)?;
-            txn.open_table(INDEX_ENTRIES)?;
-            txn.open_table(TABLES)?;
-            let counters = txn.open_table(COUNTERS)?;
+            let view = kv.snapshot()?;
             let read = |name: &str, default: u32| -> anyhow::Result<u32> {
-                Ok(counters.get(name)?.map_or(default, |v| v.value() as u32))
+                Ok(view.counter(name)?.map_or(default, |value| value as u32))
             };
             (
                 read(NEXT_TABLE_NUMBER_COUNTER, FIRST_TABLE_NUMBER)?,
                 read(NEXT_INDEX_ID_COUNTER, FIRST_INDEX_ID)?,
             )
         };
-        txn.commit()?;
         let persistence = Self {
-            db,
+            kv,
             next_table_number: AtomicU32::new(next_table_number),
             next_index_id: AtomicU32::new(next_index_id),
             last_creation_time: Mutex::new(0.0),
@@ -189,24 +177,25 @@ impl Persistence {
         *last
     }
 
+    /// The persistence interface this store keeps its data in.
+    pub fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
+    }
+
     /// A consistent read view of the last commit.
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
-        let txn = self.db.begin_read()?;
-        let ts = txn
-            .open_table(COUNTERS)?
-            .get(COMMIT_TS_COUNTER)?
-            .map_or(0, |v| v.value());
+        let view = self.kv.snapshot()?;
+        let ts = view.counter(COMMIT_TS_COUNTER)?.unwrap_or(0);
         // The catalog changes only when a commit changes it: parse it once per commit.
         let mut cache = self.catalog_cache.lock().expect("catalog cache poisoned");
         let tables = match &*cache {
             Some((cached_ts, tables)) if *cached_ts == ts => tables.clone(),
             _ => {
                 let mut tables = BTreeMap::new();
-                for entry in txn.open_table(TABLES)?.iter()? {
-                    let (name, record) = entry?;
+                for (_, record) in super::kv::all_entries(view.as_ref(), Space::Tables)? {
                     let record: TableRecord =
-                        serde_json::from_str(record.value()).context("corrupt table record")?;
-                    tables.insert(name.value().to_string(), record);
+                        serde_json::from_slice(&record).context("corrupt table record")?;
+                    tables.insert(record.name.clone(), record);
                 }
                 let tables = Arc::new(tables);
                 *cache = Some((ts, tables.clone()));
@@ -214,11 +203,7 @@ impl Persistence {
             }
         };
         drop(cache);
-        Ok(Snapshot {
-            txn: Arc::new(txn),
-            ts,
-            tables,
-        })
+        Ok(Snapshot { view, ts, tables })
     }
 
     /// Ids of indexes that have entries but belong to no table: left behind when the
@@ -230,16 +215,24 @@ impl Persistence {
             .tables()
             .flat_map(|table| table.indexes.iter().map(|index| index.id))
             .collect();
-        let entries = snapshot.txn.open_table(INDEX_ENTRIES)?;
         let mut orphaned = Vec::new();
         let mut from = 0u64;
         while from <= u64::from(u32::MAX) {
             let start = (from as u32).to_be_bytes();
-            let Some(entry) = entries.range::<&[u8]>(&start[..]..)?.next() else {
+            let mut first = None;
+            snapshot.view.scan(
+                Space::IndexEntries,
+                (Bound::Included(&start[..]), Bound::Unbounded),
+                Order::Asc,
+                &mut |key, _| {
+                    first = Some(key.to_vec());
+                    Ok(false)
+                },
+            )?;
+            let Some(key) = first else {
                 break;
             };
-            let (key, _) = entry?;
-            let id_bytes: [u8; 4] = key.value()[..4].try_into()?;
+            let id_bytes: [u8; 4] = key[..4].try_into()?;
             let id = u32::from_be_bytes(id_bytes);
             if !in_use.contains(&id) {
                 orphaned.push(id);
@@ -252,11 +245,20 @@ impl Persistence {
     /// How many entries the index with this id has.
     #[cfg(test)]
     pub fn count_index_entries(&self, index_id: u32) -> anyhow::Result<usize> {
-        let txn = self.db.begin_read()?;
-        let entries = txn.open_table(INDEX_ENTRIES)?;
+        let view = self.kv.snapshot()?;
         let start = index_id.to_be_bytes();
         let end = (index_id + 1).to_be_bytes();
-        Ok(entries.range::<&[u8]>(&start[..]..&end[..])?.count())
+        let mut count = 0;
+        view.scan(
+            Space::IndexEntries,
+            (Bound::Included(&start[..]), Bound::Excluded(&end[..])),
+            Order::Asc,
+            &mut |_, _| {
+                count += 1;
+                Ok(true)
+            },
+        )?;
+        Ok(count)
     }
 
     /// A record for a table that does not exist yet: fresh table number and index ids.
@@ -294,39 +296,30 @@ impl Persistence {
         self.next_index_id.fetch_add(1, Ordering::SeqCst)
     }
 
-    pub fn begin_write(&self) -> anyhow::Result<WriteTransaction> {
-        Ok(self.db.begin_write()?)
+    pub fn begin_write(&self) -> anyhow::Result<Box<dyn KvWrite + '_>> {
+        self.kv.begin_write()
     }
 
     /// Persists the counters new tables and indexes draw from (inside a commit).
-    pub fn save_counters(&self, txn: &WriteTransaction) -> anyhow::Result<()> {
-        let mut counters = txn.open_table(COUNTERS)?;
-        counters.insert(
+    pub fn save_counters(&self, txn: &mut dyn KvWrite) -> anyhow::Result<()> {
+        txn.set_counter(
             NEXT_TABLE_NUMBER_COUNTER,
             u64::from(self.next_table_number.load(Ordering::SeqCst)),
         )?;
-        counters.insert(
+        txn.set_counter(
             NEXT_INDEX_ID_COUNTER,
             u64::from(self.next_index_id.load(Ordering::SeqCst)),
-        )?;
-        Ok(())
+        )
     }
 }
 
-/// One read transaction of redb, with the commit timestamp it sees and the tables then.
-/// Clones share the read transaction: the queries of one sync round all read one snapshot.
+/// One read snapshot of the store, with the commit timestamp it sees and the tables then.
+/// Clones share the snapshot: the queries of one sync round all read one commit.
 #[derive(Clone)]
 pub struct Snapshot {
-    txn: Arc<ReadTransaction>,
+    view: Arc<dyn KvRead + Send + Sync>,
     pub ts: u64,
     tables: Catalog,
-}
-
-/// Scan direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    Asc,
-    Desc,
 }
 
 impl Snapshot {
@@ -343,11 +336,7 @@ impl Snapshot {
     }
 
     pub fn get(&self, id: &DocumentId) -> anyhow::Result<Option<Document>> {
-        let documents = self.txn.open_table(DOCUMENTS)?;
-        let Some(text) = documents.get(document_key(id).as_slice())? else {
-            return Ok(None);
-        };
-        Ok(Some(decode_document(text.value())?))
+        load_document(self.view.as_ref(), &document_key(id))
     }
 
     /// Up to `limit` documents of table `table_number` (or fewer, once they add up to
@@ -359,21 +348,17 @@ impl Snapshot {
         after: Option<&[u8]>,
         limit: usize,
     ) -> anyhow::Result<Vec<(Vec<u8>, Document)>> {
-        let documents = self.txn.open_table(DOCUMENTS)?;
-        let (start, end) = table_document_bounds(table_number);
-        let start = match after {
-            Some(after) => key_after(after),
-            None => start.to_vec(),
-        };
         let (mut found, mut bytes) = (Vec::new(), 0);
-        for entry in documents.range::<&[u8]>(start.as_slice()..end.as_slice())? {
-            let (key, text) = entry?;
-            bytes += text.value().len();
-            found.push((key.value().to_vec(), decode_document(text.value())?));
-            if found.len() == limit || bytes >= MAX_STEP_BYTES {
-                break;
-            }
-        }
+        self.view.scan(
+            Space::Documents,
+            table_documents_after(table_number, after).as_range(),
+            Order::Asc,
+            &mut |key, text| {
+                bytes += text.len();
+                found.push((key.to_vec(), decode_document(text)?));
+                Ok(found.len() < limit && bytes < MAX_STEP_BYTES)
+            },
+        )?;
         Ok(found)
     }
 
@@ -387,35 +372,31 @@ impl Snapshot {
         order: Order,
         mut visit: impl FnMut(&[u8], &[u8], &dyn Fn() -> anyhow::Result<Document>) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let entries = self
-            .txn
-            .open_table(INDEX_ENTRIES)
-            .map_err(anyhow::Error::from)?;
-        let documents = self
-            .txn
-            .open_table(DOCUMENTS)
-            .map_err(anyhow::Error::from)?;
-        let iter = entries
-            .range::<&[u8]>(range.bounds())
-            .map_err(anyhow::Error::from)?;
-        let entries: Box<dyn Iterator<Item = _>> = match order {
-            Order::Asc => Box::new(iter),
-            Order::Desc => Box::new(iter.rev()),
-        };
-        for entry in entries {
-            let (key, document_key) = entry.map_err(anyhow::Error::from)?;
-            let document_key = document_key.value();
-            let load = || -> anyhow::Result<Document> {
-                let text = documents
-                    .get(document_key)?
-                    .context("an index entry points at a missing document")?;
-                decode_document(text.value())
-            };
-            if !visit(key.value(), document_key, &load)? {
-                break;
-            }
+        // The visitor's own error stops the scan and is handed back as it was.
+        let mut visitor_error = None;
+        let view = self.view.as_ref();
+        view.scan(
+            Space::IndexEntries,
+            range.bounds(),
+            order,
+            &mut |key, document_key| {
+                let load = || -> anyhow::Result<Document> {
+                    load_document(view, document_key)?
+                        .context("an index entry points at a missing document")
+                };
+                match visit(key, document_key, &load) {
+                    Ok(go_on) => Ok(go_on),
+                    Err(error) => {
+                        visitor_error = Some(error);
+                        Ok(false)
+                    }
+                }
+            },
+        )?;
+        match visitor_error {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -423,28 +404,29 @@ impl Snapshot {
 /// index entries, and new or updated table records. Returns every index key touched (old
 /// and new), for the write log.
 pub fn apply_writes(
-    txn: &WriteTransaction,
+    txn: &mut dyn KvWrite,
     tables: &mut BTreeMap<u32, TableRecord>,
     new_tables: impl IntoIterator<Item = u32>,
     writes: &BTreeMap<DocumentId, Option<Document>>,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut documents = txn.open_table(DOCUMENTS)?;
-    let mut entries = txn.open_table(INDEX_ENTRIES)?;
     let mut touched = Vec::new();
     let mut changed_tables: std::collections::BTreeSet<u32> = new_tables.into_iter().collect();
+    // What the writes change, gathered and then applied as one batch: the keys and texts
+    // the batch's ops borrow.
+    let mut removed_keys: Vec<Vec<u8>> = Vec::new();
+    let mut added_entries: Vec<(Vec<u8>, [u8; 20])> = Vec::new();
+    let mut documents: Vec<([u8; 20], Option<String>)> = Vec::new();
     for (id, new) in writes {
         changed_tables.insert(id.table_number);
         let table = tables
             .get_mut(&id.table_number)
             .with_context(|| format!("write to unknown table number {}", id.table_number))?;
         let key = document_key(id);
-        let old = match documents.get(key.as_slice())? {
-            Some(text) => Some(decode_document(text.value())?),
-            None => None,
-        };
-        if let Some(old) = &old {
-            for index_key in table.keys_for(old) {
-                entries.remove(index_key.as_slice())?;
+        if let Some(old) = load_document(&*txn, &key)? {
+            for index_key in table.keys_for(&old) {
+                if !table.by_id_key_is(&index_key) {
+                    removed_keys.push(index_key.clone());
+                }
                 touched.push(index_key);
             }
         }
@@ -452,28 +434,49 @@ pub fn apply_writes(
             Some(document) => {
                 for index_key in table.keys_for(document) {
                     if !table.by_id_key_is(&index_key) {
-                        entries.insert(index_key.as_slice(), key.as_slice())?;
+                        added_entries.push((index_key.clone(), key));
                     }
                     touched.push(index_key);
                 }
-                documents.insert(
-                    key.as_slice(),
-                    document.to_value().to_convex_json_string().as_str(),
-                )?;
+                documents.push((key, Some(document.to_value().to_convex_json_string())));
                 if document.creation_time > table.last_creation_time {
                     table.last_creation_time = document.creation_time;
                 }
             }
-            None => {
-                documents.remove(key.as_slice())?;
-            }
+            None => documents.push((key, None)),
         }
     }
-    let mut table_records = txn.open_table(TABLES)?;
-    for number in changed_tables {
-        let table = &tables[&number];
-        table_records.insert(table.name.as_str(), serde_json::to_string(table)?.as_str())?;
-    }
+    let records: Vec<(String, String)> = changed_tables
+        .iter()
+        .map(|number| {
+            let table = &tables[number];
+            Ok((table.name.clone(), serde_json::to_string(table)?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut ops = Vec::with_capacity(
+        removed_keys.len() + added_entries.len() + documents.len() + records.len(),
+    );
+    // Removals first: a write that keeps an index key removes and re-adds it.
+    ops.extend(
+        removed_keys
+            .iter()
+            .map(|key| Op::Delete(Space::IndexEntries, key)),
+    );
+    ops.extend(
+        added_entries
+            .iter()
+            .map(|(key, document)| Op::Put(Space::IndexEntries, key, document)),
+    );
+    ops.extend(documents.iter().map(|(key, text)| match text {
+        Some(text) => Op::Put(Space::Documents, key, text.as_bytes()),
+        None => Op::Delete(Space::Documents, key),
+    }));
+    ops.extend(
+        records
+            .iter()
+            .map(|(name, json)| Op::Put(Space::Tables, name.as_bytes(), json.as_bytes())),
+    );
+    txn.apply(&ops)?;
     Ok(touched)
 }
 
@@ -483,7 +486,7 @@ pub fn apply_writes(
 /// that is not building (a deploy whose background build was lost to a concurrent one)
 /// is backfilled here, in the commit.
 pub fn alter_indexes(
-    txn: &WriteTransaction,
+    txn: &mut dyn KvWrite,
     old: &TableRecord,
     new: &TableRecord,
 ) -> anyhow::Result<()> {
@@ -496,17 +499,28 @@ pub fn alter_indexes(
     if added.is_empty() {
         return Ok(());
     }
-    let mut entries = txn.open_table(INDEX_ENTRIES)?;
-    let documents = txn.open_table(DOCUMENTS)?;
-    let (start, end) = table_document_bounds(new.number);
-    for entry in documents.range::<&[u8]>(&start[..]..&end[..])? {
-        let (key, text) = entry?;
-        let document = decode_document(text.value())?;
-        for index in &added {
-            entries.insert(index.key_for(&document).as_slice(), key.value())?;
-        }
-    }
-    Ok(())
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    txn.scan(
+        Space::Documents,
+        table_documents_after(new.number, None).as_range(),
+        Order::Asc,
+        &mut |key, text| {
+            let document = decode_document(text)?;
+            for index in &added {
+                entries.push((index.key_for(&document), key.to_vec()));
+            }
+            Ok(true)
+        },
+    )?;
+    put_entries(txn, &entries)
+}
+
+fn put_entries(txn: &mut dyn KvWrite, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+    let ops: Vec<Op<'_>> = entries
+        .iter()
+        .map(|(key, document)| Op::Put(Space::IndexEntries, key, document))
+        .collect();
+    txn.apply(&ops)
 }
 
 /// The most document bytes one background step (an index backfill, a validator check)
@@ -518,32 +532,32 @@ const MAX_STEP_BYTES: usize = 4 << 20;
 /// index was added already has its entry: inserting it again changes nothing). Returns
 /// the last document key done, or `None` once the table is covered.
 pub fn backfill_chunk(
-    txn: &WriteTransaction,
+    txn: &mut dyn KvWrite,
     table: &TableRecord,
     index: &IndexDefinition,
     after: Option<&[u8]>,
     limit: usize,
 ) -> anyhow::Result<Option<Vec<u8>>> {
-    let mut entries = txn.open_table(INDEX_ENTRIES)?;
-    let documents = txn.open_table(DOCUMENTS)?;
-    let (start, end) = table_document_bounds(table.number);
-    let start = match after {
-        Some(after) => key_after(after),
-        None => start.to_vec(),
-    };
-    let (mut done, mut bytes) = (0, 0);
-    for entry in documents.range::<&[u8]>(start.as_slice()..end.as_slice())? {
-        let (key, text) = entry?;
-        let document = decode_document(text.value())?;
-        entries.insert(index.key_for(&document).as_slice(), key.value())?;
-        done += 1;
-        bytes += text.value().len();
-        // Large documents end a step early: its cost is what it decodes.
-        if done == limit || bytes >= MAX_STEP_BYTES {
-            return Ok(Some(key.value().to_vec()));
-        }
-    }
-    Ok(None)
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let (mut bytes, mut stopped_early) = (0, false);
+    txn.scan(
+        Space::Documents,
+        table_documents_after(table.number, after).as_range(),
+        Order::Asc,
+        &mut |key, text| {
+            let document = decode_document(text)?;
+            entries.push((index.key_for(&document), key.to_vec()));
+            bytes += text.len();
+            // Large documents end a step early: its cost is what it decodes.
+            stopped_early = entries.len() == limit || bytes >= MAX_STEP_BYTES;
+            Ok(!stopped_early)
+        },
+    )?;
+    put_entries(txn, &entries)?;
+    Ok(match entries.pop() {
+        Some((_, last)) if stopped_early => Some(last),
+        _ => None,
+    })
 }
 
 /// The smallest key after `key`.
@@ -556,35 +570,62 @@ fn key_after(key: &[u8]) -> Vec<u8> {
 /// Removes up to `limit` entries of the index with id `index_id`; returns whether any
 /// remain.
 pub fn drop_index_chunk(
-    txn: &WriteTransaction,
+    txn: &mut dyn KvWrite,
     index_id: u32,
     limit: usize,
 ) -> anyhow::Result<bool> {
-    let mut entries = txn.open_table(INDEX_ENTRIES)?;
     let prefix = index_id.to_be_bytes();
     let end = (u64::from(index_id) + 1).to_be_bytes();
     let end: &[u8] = &end[4..];
-    let keys: Vec<Vec<u8>> = entries
-        .range::<&[u8]>(&prefix[..]..end)?
-        .take(limit + 1)
-        .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
-        .collect::<Result<_, _>>()?;
-    for key in keys.iter().take(limit) {
-        entries.remove(key.as_slice())?;
-    }
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    txn.scan(
+        Space::IndexEntries,
+        (Bound::Included(&prefix[..]), Bound::Excluded(end)),
+        Order::Asc,
+        &mut |key, _| {
+            keys.push(key.to_vec());
+            Ok(keys.len() <= limit)
+        },
+    )?;
+    let ops: Vec<Op<'_>> = keys
+        .iter()
+        .take(limit)
+        .map(|key| Op::Delete(Space::IndexEntries, key))
+        .collect();
+    txn.apply(&ops)?;
     Ok(keys.len() > limit)
 }
 
-/// The first key of a table's documents and the first key after them.
-fn table_document_bounds(number: u32) -> ([u8; 4], [u8; 4]) {
+/// The keys of a table's documents after `after` (all of them without it): from the
+/// table number, up to the next table number.
+struct DocumentRange {
+    start: Vec<u8>,
+    end: [u8; 4],
+}
+
+impl DocumentRange {
+    fn as_range(&self) -> super::kv::KeyRange<'_> {
+        (
+            Bound::Included(self.start.as_slice()),
+            Bound::Excluded(&self.end[..]),
+        )
+    }
+}
+
+fn table_documents_after(number: u32, after: Option<&[u8]>) -> DocumentRange {
     // Table numbers are far below u32::MAX, so the next number bounds the range.
-    (number.to_be_bytes(), (number + 1).to_be_bytes())
+    DocumentRange {
+        start: match after {
+            Some(after) => key_after(after),
+            None => number.to_be_bytes().to_vec(),
+        },
+        end: (number + 1).to_be_bytes(),
+    }
 }
 
 /// Sets the commit timestamp inside a commit.
-pub fn save_commit_ts(txn: &WriteTransaction, ts: u64) -> anyhow::Result<()> {
-    txn.open_table(COUNTERS)?.insert(COMMIT_TS_COUNTER, ts)?;
-    Ok(())
+pub fn save_commit_ts(txn: &mut dyn KvWrite, ts: u64) -> anyhow::Result<()> {
+    txn.set_counter(COMMIT_TS_COUNTER, ts)
 }
 
 impl TableRecord {
@@ -594,7 +635,18 @@ impl TableRecord {
     }
 }
 
-fn decode_document(text: &str) -> anyhow::Result<Document> {
+/// The document stored under `key`, decoded.
+fn load_document(read: &dyn KvRead, key: &[u8]) -> anyhow::Result<Option<Document>> {
+    let mut document = None;
+    read.get_with(Space::Documents, key, &mut |text| {
+        document = Some(decode_document(text)?);
+        Ok(())
+    })?;
+    Ok(document)
+}
+
+fn decode_document(text: &[u8]) -> anyhow::Result<Document> {
+    let text = std::str::from_utf8(text).context("corrupt document: not UTF-8")?;
     let Value::Object(mut fields) =
         Value::from_convex_json_str(text).context("corrupt document")?
     else {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::committer::{CommitError, Committer, CommitterOptions};
+use super::kv::KvStore;
 use super::persistence::{Persistence, Snapshot};
 use super::subscriptions::Subscriptions;
 use super::transaction::{DbError, Transaction, TransactionLimits};
@@ -100,11 +101,11 @@ pub(crate) async fn conflict_backoff(attempt: usize) {
 
 impl DocumentStore {
     pub fn open(
-        db: Arc<redb::Database>,
+        kv: Arc<dyn KvStore>,
         limits: TransactionLimits,
         options: CommitterOptions,
     ) -> anyhow::Result<Self> {
-        let persistence = Arc::new(Persistence::open(db)?);
+        let persistence = Arc::new(Persistence::open(kv)?);
         let (subscriptions, feed) = Subscriptions::start(persistence.snapshot()?.ts)?;
         let committer = Committer::start(persistence.clone(), options, feed)?;
         Ok(Self {
@@ -116,6 +117,12 @@ impl DocumentStore {
             subscriptions,
             pending_jobs: AtomicI64::new(0),
         })
+    }
+
+    /// The persistence interface the store keeps its data in (deployments keep theirs
+    /// there too).
+    pub fn kv(&self) -> &Arc<dyn KvStore> {
+        self.persistence.kv()
     }
 
     pub fn limits(&self) -> &TransactionLimits {

@@ -72,10 +72,10 @@ pub enum DbError {
     Internal(#[from] anyhow::Error),
 }
 
-/// Writes outside the document store that must commit in the same redb transaction as a
+/// Writes outside the document store that must commit in the same write transaction as a
 /// mutation, or not at all (a deploy stores its deployment record with its schema change).
 /// Called once per commit attempt, inside the committer's write transaction.
-pub type AlsoWrite = Arc<dyn Fn(&redb::WriteTransaction) -> anyhow::Result<()> + Send + Sync>;
+pub type AlsoWrite = Arc<dyn Fn(&mut dyn super::kv::KvWrite) -> anyhow::Result<()> + Send + Sync>;
 
 /// What a finished transaction hands the committer.
 pub struct PendingCommit {

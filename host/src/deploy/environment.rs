@@ -1,16 +1,14 @@
 //! Deployment environment variables (Convex's): names and values that every function sees
 //! (`process.env` in JavaScript, `std::env::var` in Rust), set with `kiln env` or `[env]` in
-//! kiln.toml, and kept in redb apart from the deployment so changing one needs no deploy.
+//! kiln.toml, and kept in the store apart from the deployment so changing one needs no
+//! deploy.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Deserialize;
 
-/// Name → value.
-const ENVIRONMENT_VARIABLES: TableDefinition<&str, &str> =
-    TableDefinition::new("environment_variables");
+use crate::database::kv::{KvStore, Op, Space, all_entries};
 
 /// Convex's limits: a name like a C identifier of at most 40 characters, values of at most
 /// 8 KiB, at most 100 variables.
@@ -32,25 +30,21 @@ pub struct Change {
 #[error("{0}")]
 pub struct InvalidChange(pub String);
 
-pub fn load(db: &Database) -> anyhow::Result<BTreeMap<String, String>> {
-    let txn = db.begin_read()?;
-    let table = match txn.open_table(ENVIRONMENT_VARIABLES) {
-        Ok(table) => table,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
-        Err(err) => return Err(err.into()),
-    };
-    table
-        .iter()?
-        .map(|entry| {
-            let (name, value) = entry?;
-            Ok((name.value().to_string(), value.value().to_string()))
+pub fn load(kv: &dyn KvStore) -> anyhow::Result<BTreeMap<String, String>> {
+    all_entries(kv.snapshot()?.as_ref(), Space::EnvironmentVariables)?
+        .into_iter()
+        .map(|(name, value)| {
+            Ok((
+                String::from_utf8(name).context("corrupt environment variable name")?,
+                String::from_utf8(value).context("corrupt environment variable value")?,
+            ))
         })
         .collect()
 }
 
 /// Applies `changes` to `current` (all or none) and stores the result; the new variables.
 pub fn update(
-    db: &Database,
+    kv: &dyn KvStore,
     current: &BTreeMap<String, String>,
     changes: &[Change],
 ) -> Result<BTreeMap<String, String>, UpdateError> {
@@ -82,16 +76,21 @@ pub fn update(
         .into());
     }
     let store = || -> anyhow::Result<()> {
-        let txn = db.begin_write()?;
-        {
-            let mut table = txn.open_table(ENVIRONMENT_VARIABLES)?;
-            table.retain(|_, _| false)?;
-            for (name, value) in &next {
-                table.insert(name.as_str(), value.as_str())?;
-            }
-        }
-        txn.commit()?;
-        Ok(())
+        let mut txn = kv.begin_write()?;
+        let stored = all_entries(&*txn, Space::EnvironmentVariables)?;
+        let mut ops: Vec<Op<'_>> = stored
+            .iter()
+            .map(|(name, _)| Op::Delete(Space::EnvironmentVariables, name))
+            .collect();
+        ops.extend(next.iter().map(|(name, value)| {
+            Op::Put(
+                Space::EnvironmentVariables,
+                name.as_bytes(),
+                value.as_bytes(),
+            )
+        }));
+        txn.apply(&ops)?;
+        txn.commit(true)
     };
     store()
         .context("cannot store the environment variables")
@@ -128,27 +127,24 @@ mod tests {
     #[test]
     fn changes_apply_all_or_none_and_persist() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("db")).unwrap();
+        let db = crate::database::open(dir.path()).unwrap();
+        let db = db.as_ref();
         let set = |name: &str, value: Option<&str>| Change {
             name: name.into(),
             value: value.map(Into::into),
         };
         let first = update(
-            &db,
+            db,
             &BTreeMap::new(),
             &[set("API_KEY", Some("k")), set("B", Some("2"))],
         )
         .unwrap();
-        assert_eq!(load(&db).unwrap(), first);
-        let refused = update(&db, &first, &[set("B", None), set("1BAD", Some("x"))]);
+        assert_eq!(load(db).unwrap(), first);
+        let refused = update(db, &first, &[set("B", None), set("1BAD", Some("x"))]);
         assert!(matches!(refused, Err(UpdateError::Invalid(_))));
-        assert_eq!(
-            load(&db).unwrap(),
-            first,
-            "a refused update changes nothing"
-        );
-        let second = update(&db, &first, &[set("B", None)]).unwrap();
-        assert_eq!(load(&db).unwrap(), second);
+        assert_eq!(load(db).unwrap(), first, "a refused update changes nothing");
+        let second = update(db, &first, &[set("B", None)]).unwrap();
+        assert_eq!(load(db).unwrap(), second);
         assert_eq!(second.keys().collect::<Vec<_>>(), ["API_KEY"]);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A deploy validates and compiles every module first (off the async threads), links each
 //! and reads its function list, and only then stores the new deployment, together with
-//! its schema changes, in one redb transaction (through the committer) and swaps it in.
+//! its schema changes, in one write transaction (through the committer) and swaps it in.
 //! Any failure leaves the old deployment live and names the module and the reason.
 
 pub mod convex;
@@ -15,7 +15,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use redb::Database;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -25,6 +24,7 @@ use store::{DeploymentRecord, JsFile, JsFileRecord, ModuleRecord, NewModuleBlobs
 
 use crate::auth::fetch::Fetcher;
 use crate::auth::{AuthConfig, AuthSettings, AuthVerifier};
+use crate::database::kv::{KvStore, KvWrite};
 use crate::database::schema::{Schema, SchemaError, SchemaReport};
 use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
@@ -35,7 +35,7 @@ use crate::scheduler::crons::CronSpec;
 pub struct Deployments {
     runtime: Arc<Runtime>,
     /// Where the environment variables are kept (the deployment goes through the store).
-    db: Arc<Database>,
+    db: Arc<dyn KvStore>,
     /// Serialises changes to the environment variables.
     environment: tokio::sync::Mutex<()>,
     /// Fetches the keys of every deployment's auth providers.
@@ -137,19 +137,19 @@ impl Deployments {
     /// Loads the stored deployment, reusing compiled artifacts where the engine accepts them.
     pub async fn load(
         runtime: Arc<Runtime>,
-        db: Arc<Database>,
+        db: Arc<dyn KvStore>,
     ) -> anyhow::Result<(Self, LoadReport)> {
         let mut report = LoadReport::default();
         let variables = blocking({
             let db = db.clone();
-            move || environment::load(&db)
+            move || environment::load(db.as_ref())
         })
         .await
         .context("cannot read the environment variables")?;
         runtime.set_environment(variables);
         let record = blocking({
             let db = db.clone();
-            move || store::current_deployment(&db)
+            move || store::current_deployment(db.as_ref())
         })
         .await?
         .unwrap_or_default();
@@ -228,14 +228,13 @@ impl Deployments {
         let _one_at_a_time = self.environment.lock().await;
         let current = self.runtime.environment_map();
         let db = self.db.clone();
-        let next =
-            tokio::task::spawn_blocking(move || environment::update(&db, &current, &changes))
-                .await
-                .map_err(|err| {
-                    environment::UpdateError::Store(anyhow::anyhow!(
-                        "the update task failed: {err}"
-                    ))
-                })??;
+        let next = tokio::task::spawn_blocking(move || {
+            environment::update(db.as_ref(), &current, &changes)
+        })
+        .await
+        .map_err(|err| {
+            environment::UpdateError::Store(anyhow::anyhow!("the update task failed: {err}"))
+        })??;
         self.runtime.set_environment(next.clone());
         self.epoch.send_modify(|epoch| *epoch += 1);
         Ok(next)
@@ -244,7 +243,7 @@ impl Deployments {
     /// A stored file of the JavaScript app, by its hash.
     pub async fn stored_js_file(&self, sha256: String) -> anyhow::Result<Option<JsFile>> {
         let db = self.db.clone();
-        blocking(move || store::js_file(&db, &sha256)).await
+        blocking(move || store::js_file(db.as_ref(), &sha256)).await
     }
 
     /// Watches what calls run against: the value changes with every deploy and every
@@ -415,7 +414,7 @@ impl Deployments {
         record.schema = schema;
         let stored_record = record.clone();
         let new_blobs = Arc::new(new_blobs);
-        let store_deployment: AlsoWrite = Arc::new(move |txn: &redb::WriteTransaction| {
+        let store_deployment: AlsoWrite = Arc::new(move |txn: &mut dyn KvWrite| {
             store::write_deployment(txn, &stored_record, &new_blobs)
                 .context("cannot store the deployment")
         });
@@ -646,20 +645,21 @@ fn js_error(err: js::JsAppError) -> DeployError {
 /// its stored source (which then replaces the artifact).
 async fn load_component(
     runtime: &Arc<Runtime>,
-    db: &Arc<Database>,
+    db: &Arc<dyn KvStore>,
     sha256: &str,
     report: &mut LoadReport,
 ) -> anyhow::Result<Component> {
     let (runtime, db, sha256) = (runtime.clone(), db.clone(), sha256.to_string());
     let (component, recompiled) = blocking(move || {
-        if let Some(artifact) = store::compiled_artifact(&db, &sha256)?
+        if let Some(artifact) = store::compiled_artifact(db.as_ref(), &sha256)?
             && let Some(component) = runtime.load_artifact(&artifact)
         {
             return Ok((component, false));
         }
-        let source = store::module_source(&db, &sha256)?.context("its stored source is missing")?;
+        let source =
+            store::module_source(db.as_ref(), &sha256)?.context("its stored source is missing")?;
         let compiled = runtime.compile(&source)?;
-        store::save_artifact(&db, &sha256, &compiled.artifact)?;
+        store::save_artifact(db.as_ref(), &sha256, &compiled.artifact)?;
         Ok((compiled.component, true))
     })
     .await?;
@@ -671,7 +671,7 @@ async fn load_component(
     Ok(component)
 }
 
-/// Runs blocking work (compilation, redb) off the async threads.
+/// Runs blocking work (compilation, the store) off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {

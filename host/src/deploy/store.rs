@@ -1,24 +1,21 @@
-//! Where deployments persist: three redb tables (STYLE.md section 6). A deployment is
-//! replaced in one write transaction, so a restarted server sees the old one or the new
-//! one, never a mix.
+//! Where deployments persist: three key spaces of the persistence interface (module
+//! sources, compiled artifacts, the deployment record). A deployment is replaced in one
+//! write transaction, so a restarted server sees the old one or the new one, never a mix.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
-use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use crate::database::kv::{ALL_KEYS, KvStore, KvWrite, Op, Order, Space};
 use crate::runtime::FunctionSpec;
 
-/// SHA-256 of a module's `.wasm` → the `.wasm` bytes as uploaded; and
-/// [`JsFileRecord::sha256`] of a JavaScript file → its [`JsFile`] as JSON.
-const MODULE_SOURCES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("module_sources");
-/// SHA-256 of a module's `.wasm` → its component compiled by this server's engine.
-const COMPILED_ARTIFACTS: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("compiled_artifacts");
-/// `"current"` → the live deployment, as a JSON [`DeploymentRecord`].
-const DEPLOYMENT: TableDefinition<&str, &str> = TableDefinition::new("deployment");
-const CURRENT: &str = "current";
+// `Space::ModuleSources`: SHA-256 of a module's `.wasm` → the `.wasm` bytes as uploaded;
+// and [`JsFileRecord::sha256`] of a JavaScript file → its [`JsFile`] as JSON.
+// `Space::CompiledArtifacts`: SHA-256 of a module's `.wasm` → its component compiled by
+// this server's engine.
+// `Space::Deployment`: `"current"` → the live deployment, as a JSON [`DeploymentRecord`].
+const CURRENT: &[u8] = b"current";
 
 /// What a deployment is made of, as stored.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -107,68 +104,48 @@ impl NewModuleBlobs {
     }
 }
 
-pub fn current_deployment(db: &Database) -> anyhow::Result<Option<DeploymentRecord>> {
-    let txn = db.begin_read()?;
-    let table = match txn.open_table(DEPLOYMENT) {
-        Ok(table) => table,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    };
-    let Some(json) = table.get(CURRENT)? else {
+pub fn current_deployment(kv: &dyn KvStore) -> anyhow::Result<Option<DeploymentRecord>> {
+    let Some(json) = kv.snapshot()?.get(Space::Deployment, CURRENT)? else {
         return Ok(None);
     };
     let record =
-        serde_json::from_str(json.value()).context("the stored deployment record is corrupt")?;
+        serde_json::from_slice(&json).context("the stored deployment record is corrupt")?;
     Ok(Some(record))
 }
 
-pub fn compiled_artifact(db: &Database, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    blob(db, COMPILED_ARTIFACTS, sha256)
+pub fn compiled_artifact(kv: &dyn KvStore, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    blob(kv, Space::CompiledArtifacts, sha256)
 }
 
-pub fn module_source(db: &Database, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    blob(db, MODULE_SOURCES, sha256)
+pub fn module_source(kv: &dyn KvStore, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    blob(kv, Space::ModuleSources, sha256)
 }
 
 /// A file of the JavaScript app, by its [`JsFileRecord::sha256`].
-pub fn js_file(db: &Database, sha256: &str) -> anyhow::Result<Option<JsFile>> {
-    blob(db, MODULE_SOURCES, sha256)?
+pub fn js_file(kv: &dyn KvStore, sha256: &str) -> anyhow::Result<Option<JsFile>> {
+    blob(kv, Space::ModuleSources, sha256)?
         .map(|json| serde_json::from_slice(&json).context("a stored JavaScript file is corrupt"))
         .transpose()
 }
 
-fn blob(
-    db: &Database,
-    table: TableDefinition<&[u8], &[u8]>,
-    sha256: &str,
-) -> anyhow::Result<Option<Vec<u8>>> {
+fn blob(kv: &dyn KvStore, space: Space, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let key = hex::decode(sha256).context("invalid module hash")?;
-    let txn = db.begin_read()?;
-    let table = match txn.open_table(table) {
-        Ok(table) => table,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    };
-    Ok(table
-        .get(key.as_slice())?
-        .map(|bytes| bytes.value().to_vec()))
+    kv.snapshot()?.get(space, &key)
 }
 
 /// Replaces a stale artifact (compiled by another engine) with a fresh one.
-pub fn save_artifact(db: &Database, sha256: &str, artifact: &[u8]) -> anyhow::Result<()> {
+pub fn save_artifact(kv: &dyn KvStore, sha256: &str, artifact: &[u8]) -> anyhow::Result<()> {
     let key = hex::decode(sha256).context("invalid module hash")?;
-    let txn = db.begin_write()?;
-    txn.open_table(COMPILED_ARTIFACTS)?
-        .insert(key.as_slice(), artifact)?;
-    txn.commit()?;
-    Ok(())
+    let mut txn = kv.begin_write()?;
+    txn.put(Space::CompiledArtifacts, &key, artifact)?;
+    txn.commit(true)
 }
 
 /// Makes `record` the stored deployment inside `txn` (a deploy's schema commit, so the
 /// two land together): stores the new modules' blobs, writes the record, and deletes the
 /// blobs no module refers to any more.
 pub fn write_deployment(
-    txn: &WriteTransaction,
+    txn: &mut dyn KvWrite,
     record: &DeploymentRecord,
     new_modules: &[NewModuleBlobs],
 ) -> anyhow::Result<()> {
@@ -190,19 +167,33 @@ pub fn write_deployment(
         .map(hex::decode)
         .collect::<Result<_, _>>()
         .context("invalid module hash")?;
-    {
-        let mut sources = txn.open_table(MODULE_SOURCES)?;
-        let mut artifacts = txn.open_table(COMPILED_ARTIFACTS)?;
-        for module in new_modules {
-            let key = hex::decode(&module.sha256).context("invalid module hash")?;
-            sources.insert(key.as_slice(), module.source.as_slice())?;
-            if !module.artifact.is_empty() {
-                artifacts.insert(key.as_slice(), module.artifact.as_slice())?;
-            }
+    let keys: Vec<Vec<u8>> = new_modules
+        .iter()
+        .map(|module| hex::decode(&module.sha256).context("invalid module hash"))
+        .collect::<anyhow::Result<_>>()?;
+    let mut ops = Vec::new();
+    for (module, key) in new_modules.iter().zip(&keys) {
+        ops.push(Op::Put(Space::ModuleSources, key, &module.source));
+        if !module.artifact.is_empty() {
+            ops.push(Op::Put(Space::CompiledArtifacts, key, &module.artifact));
         }
-        sources.retain(|key, _| referenced.contains(key))?;
-        artifacts.retain(|key, _| referenced.contains(key))?;
-        txn.open_table(DEPLOYMENT)?.insert(CURRENT, json.as_str())?;
+    }
+    ops.push(Op::Put(Space::Deployment, CURRENT, json.as_bytes()));
+    txn.apply(&ops)?;
+    // The blobs no module refers to any more.
+    for space in [Space::ModuleSources, Space::CompiledArtifacts] {
+        let mut unreferenced = Vec::new();
+        txn.scan(space, ALL_KEYS, Order::Asc, &mut |key, _| {
+            if !referenced.contains(key) {
+                unreferenced.push(key.to_vec());
+            }
+            Ok(true)
+        })?;
+        let ops: Vec<Op<'_>> = unreferenced
+            .iter()
+            .map(|key| Op::Delete(space, key))
+            .collect();
+        txn.apply(&ops)?;
     }
     Ok(())
 }
@@ -214,14 +205,13 @@ mod tests {
 
     /// `write_deployment` in a transaction of its own.
     fn replace_deployment(
-        db: &Database,
+        kv: &dyn KvStore,
         record: &DeploymentRecord,
         new_modules: &[NewModuleBlobs],
     ) -> anyhow::Result<()> {
-        let txn = db.begin_write()?;
-        write_deployment(&txn, record, new_modules)?;
-        txn.commit()?;
-        Ok(())
+        let mut txn = kv.begin_write()?;
+        write_deployment(&mut *txn, record, new_modules)?;
+        txn.commit(true)
     }
 
     fn record(id: u64, modules: &[(&str, &str)]) -> DeploymentRecord {
@@ -269,29 +259,30 @@ mod tests {
     fn a_replaced_deployment_drops_unreferenced_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::database::open(dir.path()).unwrap();
-        assert!(current_deployment(&db).unwrap().is_none());
+        let db = db.as_ref();
+        assert!(current_deployment(db).unwrap().is_none());
 
         replace_deployment(
-            &db,
+            db,
             &record(1, &[("a", "aa"), ("b", "bb")]),
             &[blobs("aa"), blobs("bb")],
         )
         .unwrap();
-        replace_deployment(&db, &record(2, &[("a", "aa"), ("c", "cc")]), &[blobs("cc")]).unwrap();
+        replace_deployment(db, &record(2, &[("a", "aa"), ("c", "cc")]), &[blobs("cc")]).unwrap();
 
-        let current = current_deployment(&db).unwrap().unwrap();
+        let current = current_deployment(db).unwrap().unwrap();
         assert_eq!(current.id, 2);
         assert_eq!(current.modules.keys().collect::<Vec<_>>(), ["a", "c"]);
         assert_eq!(
-            module_source(&db, "aa").unwrap().as_deref(),
+            module_source(db, "aa").unwrap().as_deref(),
             Some(&b"src"[..])
         );
         assert_eq!(
-            compiled_artifact(&db, "cc").unwrap().as_deref(),
+            compiled_artifact(db, "cc").unwrap().as_deref(),
             Some(&b"art"[..])
         );
-        assert!(module_source(&db, "bb").unwrap().is_none());
-        assert!(compiled_artifact(&db, "bb").unwrap().is_none());
+        assert!(module_source(db, "bb").unwrap().is_none());
+        assert!(compiled_artifact(db, "bb").unwrap().is_none());
     }
 
     #[test]

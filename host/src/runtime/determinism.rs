@@ -170,7 +170,7 @@ mod tests {
 
     async fn probe_runtime() -> (tempfile::TempDir, Arc<Runtime>, LoadedModule) {
         let data = tempfile::tempdir().unwrap();
-        let db = Arc::new(crate::database::open(data.path()).unwrap());
+        let db = crate::database::open(data.path()).unwrap();
         let store = Arc::new(
             DocumentStore::open(
                 db,

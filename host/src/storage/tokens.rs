@@ -141,7 +141,7 @@ mod tests {
         use crate::database::store::DocumentStore;
         use crate::database::transaction::TransactionLimits;
         let dir = tempfile::tempdir().unwrap();
-        let db = std::sync::Arc::new(crate::database::open(dir.path()).unwrap());
+        let db = crate::database::open(dir.path()).unwrap();
         let store = DocumentStore::open(
             db,
             TransactionLimits::default(),

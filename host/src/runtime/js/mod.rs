@@ -106,11 +106,9 @@ pub async fn build_offline(
     use crate::fetch::FetchClient;
 
     let limits = Limits::default();
-    let db = redb::Database::builder()
-        .create_with_backend(redb::backends::InMemoryBackend::new())
-        .map_err(anyhow::Error::from)?;
+    let kv = crate::database::kv::redb_kv::RedbStore::in_memory()?;
     let store = Arc::new(DocumentStore::open(
-        Arc::new(db),
+        Arc::new(kv),
         limits.transaction_limits(),
         CommitterOptions {
             max_batch: limits.max_commit_batch,
