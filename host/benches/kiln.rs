@@ -37,6 +37,8 @@
 
 #[path = "kiln/convex_cli.rs"]
 mod convex_cli;
+#[path = "kiln/hosts.rs"]
+mod hosts;
 #[path = "kiln/js.rs"]
 mod js;
 #[path = "kiln/scheduler.rs"]
@@ -72,7 +74,7 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "runtime",
     "http",
     "mutations",
@@ -86,6 +88,7 @@ const SECTIONS: [&str; 13] = [
     "sync",
     "scheduler",
     "storage",
+    "hosts",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -186,6 +189,9 @@ fn main() -> anyhow::Result<()> {
     if run("storage") {
         let server = KilnServer::start(None)?;
         storage::storage_figures(&server)?;
+    }
+    if run("hosts") {
+        tokio.block_on(hosts::hosts_figures(trivial))?;
     }
     if run("attack") {
         println!("== under attack ==");
@@ -756,6 +762,15 @@ async fn requests_per_second(
     clients: usize,
     request: fn() -> Request<Full<Bytes>>,
 ) -> anyhow::Result<f64> {
+    requests_per_second_spread(&[address], clients, request).await
+}
+
+/// [`requests_per_second`] with the clients spread evenly over `addresses` (several hosts).
+async fn requests_per_second_spread(
+    addresses: &[SocketAddr],
+    clients: usize,
+    request: fn() -> Request<Full<Bytes>>,
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     let measure_from = start + HTTP_WARMUP;
     let end = measure_from + HTTP_DURATION;
@@ -763,7 +778,8 @@ async fn requests_per_second(
     let counts = local
         .run_until(async move {
             let mut tasks = Vec::new();
-            for _ in 0..clients {
+            for client in 0..clients {
+                let address = addresses[client % addresses.len()];
                 tasks.push(tokio::task::spawn_local(async move {
                     let stream = tokio::net::TcpStream::connect(address).await?;
                     stream.set_nodelay(true)?;
@@ -806,6 +822,27 @@ struct KilnServer {
 impl KilnServer {
     /// Starts `kiln serve` (with an optional config file) and deploys the example apps.
     fn start(config: Option<&str>) -> anyhow::Result<Self> {
+        let server = Self::start_bare(config, None)?;
+        server.deploy(serde_json::json!({
+            "messages": { "indexes": { "by_channel": ["channel"] } },
+            "counters": { "indexes": { "by_name": ["name"] } },
+        }))?;
+        Ok(server)
+    }
+
+    /// [`KilnServer::start`] over the PostgreSQL database `database`.
+    fn start_over(database: &str) -> anyhow::Result<Self> {
+        let server = Self::start_bare(None, Some(database))?;
+        server.deploy(serde_json::json!({
+            "messages": { "indexes": { "by_channel": ["channel"] } },
+            "counters": { "indexes": { "by_name": ["name"] } },
+        }))?;
+        Ok(server)
+    }
+
+    /// Starts `kiln serve` and deploys nothing (a second host over the database of a first
+    /// serves the deployment it finds there).
+    fn start_bare(config: Option<&str>, database: Option<&str>) -> anyhow::Result<Self> {
         use base64::Engine as _;
         let data = tempfile::tempdir()?;
         // `KILN_BENCH_SERVER=<path>` measures another build of `kiln` (an older commit's,
@@ -826,6 +863,9 @@ impl KilnServer {
             .env("KILN_ADMIN_KEY", ADMIN_KEY)
             .env("KILN_LOG", "warn")
             .stdout(Stdio::piped());
+        if let Some(database) = database {
+            command.env("KILN_DATABASE", database);
+        }
         if let Some(config) = config {
             let path = data.path().join("bench-config.toml");
             std::fs::write(&path, config)?;
@@ -845,17 +885,12 @@ impl KilnServer {
                     .into(),
             );
         }
-        let server = Self {
+        Ok(Self {
             child,
             address,
             _data: data,
             modules,
-        };
-        server.deploy(serde_json::json!({
-            "messages": { "indexes": { "by_channel": ["channel"] } },
-            "counters": { "indexes": { "by_name": ["name"] } },
-        }))?;
-        Ok(server)
+        })
     }
 
     /// The server's data directory (a scratch file there is on the same disk).

@@ -21,6 +21,10 @@ pub struct ServerConfig {
     /// Where clients reach this server (`https://api.example.com`): the start of upload
     /// and file URLs. By default `http://` and the address it listens on.
     pub public_url: Option<String>,
+    /// The database to keep data in: `postgres://user:password@host:port/database` for
+    /// PostgreSQL (several hosts may share it); by default redb in the data directory.
+    /// `kiln serve --database` overrides it.
+    pub database: Option<String>,
 }
 
 impl ServerConfig {

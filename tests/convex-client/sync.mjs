@@ -5,8 +5,8 @@ import { ConvexClient } from "convex/browser";
 
 const [url, scenario, ...rest] = process.argv.slice(2);
 const clients = [];
-function client() {
-  const created = new ConvexClient(url, { unsavedChangesWarning: false });
+function client(at = url) {
+  const created = new ConvexClient(at, { unsavedChangesWarning: false });
   clients.push(created);
   return created;
 }
@@ -271,6 +271,23 @@ const scenarios = {
     await writer.mutation("messages:send", { channel, author: "x", body: "e" });
     await rust[1].until((page) => page.page.length === 3);
     result.rustAfterAppend = bodies();
+  },
+
+  // Two hosts over one database: a subscriber on this host (argv[2]) sees a mutation made
+  // through the other (argv[4]), as do the other's own subscribers.
+  async crossHost() {
+    const [otherUrl] = rest;
+    const here = client();
+    const there = client(otherUrl);
+    const watchedHere = live(here, "counter:get", { name: "cross" });
+    const watchedThere = live(there, "counter:get", { name: "cross" });
+    result.before = await watchedHere.until(() => true);
+    await watchedThere.until(() => true);
+    const started = Date.now();
+    result.incremented = await there.mutation("counter:increment", { name: "cross" });
+    result.afterHere = await watchedHere.until((value) => Number(value) === Number(result.before) + 1);
+    result.latencyMs = Date.now() - started;
+    result.afterThere = await watchedThere.until((value) => Number(value) === Number(result.before) + 1);
   },
 
   // `count` increments through `clients` connections at once end at exactly `count`, and

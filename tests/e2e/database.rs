@@ -554,7 +554,7 @@ fn a_mutation_over_a_transaction_limit_names_it_and_commits_nothing() {
 }
 
 /// Every document of `table`, read through `/api/data` a page of `limit` at a time.
-fn all_documents(server: &Server, table: &str, limit: usize) -> Vec<Json> {
+pub(crate) fn all_documents(server: &Server, table: &str, limit: usize) -> Vec<Json> {
     let mut documents = Vec::new();
     let mut cursor = String::new();
     loop {

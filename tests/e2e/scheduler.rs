@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 
 use crate::support::{Server, component, int64};
 
-fn jobs_server(config: Option<&str>) -> Server {
+pub(crate) fn jobs_server(config: Option<&str>) -> Server {
     let server = Server::start_with_config(config);
     server.deploy_ok(&[("jobs", &component("jobs")), ("hello", &component("hello"))]);
     server
@@ -25,7 +25,11 @@ fn now_ms() -> f64 {
 
 /// Polls `check` until it returns `Some`, for at most `deadline`: the jobs run in the
 /// server's own time, and their documents are what a test can watch.
-fn wait_for<T>(deadline: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(
+    deadline: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(found) = check() {
@@ -49,7 +53,7 @@ fn finished_job(server: &Server, id: &Json) -> Json {
     })
 }
 
-fn tally(server: &Server, name: &str) -> i64 {
+pub(crate) fn tally(server: &Server, name: &str) -> i64 {
     let value = server.value("query", "jobs:count", json!({ "name": name }));
     decode_int64(&value)
 }

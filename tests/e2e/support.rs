@@ -21,6 +21,34 @@ pub fn int64(n: i64) -> Json {
     json!({ "$integer": BASE64.encode(n.to_le_bytes()) })
 }
 
+/// With `KILN_TEST_DATABASE` (a PostgreSQL server's URL, set by `cargo xtask
+/// test-postgres`), a new empty database on it for one server, as a URL; without, `None`
+/// (the server uses redb in its data directory).
+pub fn test_database() -> Option<String> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let server = std::env::var("KILN_TEST_DATABASE").ok()?;
+    let name = format!(
+        "kiln_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let output = Command::new("psql")
+        .arg(&server)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "cannot create a test database: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a database URL ends in /database");
+    Some(format!("{base}/{name}"))
+}
+
 /// A built component from `target/components/`.
 pub fn component(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,6 +76,8 @@ pub struct Server {
     config: Option<PathBuf>,
     /// Extra environment for the server process (failpoints).
     env: Vec<(String, String)>,
+    /// The PostgreSQL database it keeps its data in, if not redb (see [`test_database`]).
+    pub database: Option<String>,
     _dir: tempfile::TempDir,
     agent: ureq::Agent,
 }
@@ -65,6 +95,35 @@ impl Server {
     /// Starts a server with `config` and extra environment variables (a debug build's
     /// `KILN_FAILPOINT_*`, see `host/src/failpoints.rs`).
     pub fn start_with(config: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::start_over(test_database(), config, env)
+    }
+
+    /// Another host over this server's database (PostgreSQL), with its config: several
+    /// hosts serving one deployment.
+    pub fn another_host(&self) -> Self {
+        let database = self
+            .database
+            .clone()
+            .expect("several hosts need PostgreSQL: run through `cargo xtask test-postgres`");
+        let config = self
+            .config
+            .as_ref()
+            .map(|path| std::fs::read_to_string(path).unwrap());
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .filter(|(name, _)| name != "KILN_DATABASE")
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        Self::start_over(Some(database), config.as_deref(), &env)
+    }
+
+    /// Starts a server over the PostgreSQL database at `url`.
+    pub fn start_over_database(url: &str) -> Self {
+        Self::start_over(Some(url.to_string()), None, &[])
+    }
+
+    fn start_over(database: Option<String>, config: Option<&str>, env: &[(&str, &str)]) -> Self {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -76,6 +135,10 @@ impl Server {
             std::fs::write(&path, text).unwrap();
             path
         });
+        let mut env = env;
+        if let Some(database) = &database {
+            env.push(("KILN_DATABASE".to_string(), database.clone()));
+        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
@@ -90,6 +153,7 @@ impl Server {
             data,
             config,
             env,
+            database,
             _dir: dir,
             agent,
         }

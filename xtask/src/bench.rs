@@ -4,12 +4,17 @@
 use crate::{cargo, components};
 
 /// Runs the named sections of the harness (`runtime`, `http`, `mutations`, `queries`,
-/// `actions`, `attack`, `fetch`, `auth`, `js`, `convex`, `sync`, `scheduler`, `storage`), or
-/// all of them.
+/// `actions`, `attack`, `fetch`, `auth`, `js`, `convex`, `sync`, `scheduler`, `storage`,
+/// `hosts`), or all of them.
 pub fn run(sections: &[String]) -> anyhow::Result<()> {
     crate::js_runtime::build()?;
     components::build()?;
     let mut args = vec!["bench", "-p", "kiln-host", "--bench", "kiln", "--"];
     args.extend(sections.iter().map(String::as_str));
+    // The `hosts` section compares redb with PostgreSQL: a throwaway server for it.
+    if sections.is_empty() || sections.iter().any(|section| section == "hosts") {
+        let postgres = crate::postgres::Throwaway::start()?;
+        return crate::cargo_with_env(&args, &[("KILN_BENCH_POSTGRES", &postgres.url)]);
+    }
     cargo(&args)
 }

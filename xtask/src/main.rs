@@ -9,12 +9,14 @@
 //! * `ci` — the README's test command: components, formatting, lints, the npm packages the
 //!   client tests use, every test.
 //! * `bench` — the benchmark harness; prints numbers, asserts nothing.
+//! * `test-postgres` — the end-to-end suite with Kiln over a throwaway PostgreSQL.
 
 mod apt;
 mod bench;
 mod components;
 mod demo;
 mod js_runtime;
+mod postgres;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -40,8 +42,12 @@ enum Verb {
     /// Set up and run every check and test (what CI runs).
     Ci,
     /// Run the benchmarks and print their figures: every section, or the ones named
-    /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js, convex, sync).
+    /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js, convex, sync,
+    /// scheduler, storage, hosts).
     Bench { sections: Vec<String> },
+    /// Run the end-to-end tests (or those matching the filters) with every server over a
+    /// throwaway PostgreSQL instead of redb.
+    TestPostgres { filters: Vec<String> },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Verb::Demo => demo::run(),
         Verb::Ci => ci(),
         Verb::Bench { sections } => bench::run(&sections),
+        Verb::TestPostgres { filters } => test_postgres(&filters),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,8 +107,26 @@ fn ci() -> anyhow::Result<()> {
         .current_dir(&client_tests))?;
     js_runtime::test_js()?;
     apt::ensure_chromium()?;
-    cargo(&["test", "--workspace"])?;
-    Ok(())
+    // Over redb; the tests of several hosts need PostgreSQL and run in the pass below.
+    cargo(&["test", "--workspace", "--", "--skip", "hosts::"])?;
+    // The same end-to-end tests again, over PostgreSQL.
+    test_postgres(&[])
+}
+
+/// The end-to-end suite with every test server over a throwaway PostgreSQL: the harness
+/// gives each server a database of its own there (`KILN_TEST_DATABASE`).
+fn test_postgres(filters: &[String]) -> anyhow::Result<()> {
+    let postgres = postgres::Throwaway::start()?;
+    let mut args = vec!["test", "-p", "kiln-host", "--test", "e2e", "--"];
+    args.extend(filters.iter().map(String::as_str));
+    let bin = postgres.bin.to_string_lossy();
+    cargo_with_env(
+        &args,
+        &[
+            ("KILN_TEST_DATABASE", &postgres.url),
+            ("KILN_TEST_POSTGRES_BIN", &bin),
+        ],
+    )
 }
 
 /// The repository root (xtask lives one level below it).

@@ -16,7 +16,7 @@ const CONNECTIONS: usize = 50;
 const QUERIES_PER_CONNECTION: usize = 20;
 const CHANNEL: &str = "bench-sync";
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn connect(kiln: &KilnServer) -> anyhow::Result<Socket> {
     let stream = tokio::net::TcpStream::connect(kiln.address).await?;
@@ -26,7 +26,7 @@ async fn connect(kiln: &KilnServer) -> anyhow::Result<Socket> {
 }
 
 /// The next Transition on `socket` (skipping Pings), with its modifications.
-async fn next_transition(socket: &mut Socket) -> anyhow::Result<Json> {
+pub(crate) async fn next_transition(socket: &mut Socket) -> anyhow::Result<Json> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
             .await?

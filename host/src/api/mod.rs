@@ -19,6 +19,7 @@ mod function_log;
 mod http_actions;
 mod jobs;
 mod query_string;
+mod ready;
 mod router;
 mod service;
 mod storage;

@@ -29,6 +29,7 @@ pub async fn route<'a>(
     }
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/version") => Ok(text_response(StatusCode::OK, crate::VERSION)),
+        (&Method::GET, "/ready") => return super::ready::ready(state).await,
         (&Method::POST, "/api/query") => {
             calls::call(state, request, permit, Some(FunctionKind::Query)).await
         }

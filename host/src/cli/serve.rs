@@ -35,9 +35,15 @@ pub struct ServeArgs {
     /// A TOML file with limits, CORS and the fetch policy (see the README); defaults otherwise.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The admin key; if unset, the one stored in the data directory, generated on first start.
+    /// The admin key; if unset, the one stored in the data directory (in the database if
+    /// it is PostgreSQL), generated on first start.
     #[arg(long, env = "KILN_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// Keep the data in PostgreSQL (`postgres://user:password@host:port/database`) instead
+    /// of redb in the data directory; several hosts may share one. Overrides `database` in
+    /// the config file.
+    #[arg(long, env = "KILN_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
 }
 
 /// Where HTTP actions are served besides `/http/` on the main address.
@@ -73,14 +79,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),
     };
+    if args.database.is_some() {
+        config.database = args.database;
+    }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
-    let admin_key = resolve_admin_key(&args.data, args.admin_key)?;
-    let cursor_key = resolve_cursor_key(&args.data)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -92,8 +99,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.listen,
         args.site_listen,
         config,
-        admin_key,
-        cursor_key,
+        args.admin_key,
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -103,10 +109,23 @@ async fn run_server(
     listen: SocketAddr,
     site_listen: SiteListen,
     config: ServerConfig,
-    admin_key: AdminKey,
-    cursor_key: CursorKey,
+    admin_key: Option<String>,
 ) -> anyhow::Result<()> {
-    let db = crate::database::open(&data)?;
+    let db = crate::database::open_database(&data, config.database.as_deref()).await?;
+    // Hosts over a shared database share their keys through it: a cursor or upload token
+    // sealed by one opens on every other, and one admin key works on all.
+    let (admin_key, cursor_key) = if db.shared() {
+        (
+            resolve_shared_admin_key(db.as_ref(), admin_key)?,
+            resolve_shared_cursor_key(db.as_ref())?,
+        )
+    } else {
+        (
+            resolve_admin_key(&data, admin_key)?,
+            resolve_cursor_key(&data)?,
+        )
+    };
+    tracing::info!(database = db.kind(), "database open");
     let store = Arc::new(
         DocumentStore::open(
             db.clone(),
@@ -186,6 +205,7 @@ async fn run_server(
     tokio::spawn(storage.clone().forget_used_tokens(store.clone()));
     runtime.set_storage(storage);
     let deployments = Arc::new(deployments);
+    deployments.follow_other_hosts();
     // Jobs due while the server was down run now; actions a crash cut off are marked failed.
     crate::scheduler::Executor::start(runtime.clone(), deployments.clone())
         .await
@@ -265,6 +285,46 @@ fn resolve_admin_key(data: &Path, given: Option<String>) -> anyhow::Result<Admin
         data.join(ADMIN_KEY_FILE).display()
     );
     Ok(AdminKey::new(key))
+}
+
+/// The key from the flag or environment; else the one stored in the shared database; else
+/// a new one, stored there and printed this once.
+fn resolve_shared_admin_key(
+    kv: &dyn crate::database::kv::KvStore,
+    given: Option<String>,
+) -> anyhow::Result<AdminKey> {
+    if let Some(key) = given.filter(|key| !key.trim().is_empty()) {
+        return Ok(AdminKey::new(key.trim().to_string()));
+    }
+    let (key, generated) = crate::database::setting_or_insert(kv, ADMIN_KEY_FILE, || {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random)
+            .map_err(|err| anyhow::anyhow!("cannot generate an admin key: {err}"))?;
+        Ok(format!("kiln-admin-{}", hex::encode(random)).into_bytes())
+    })
+    .context("cannot read or store the admin key in the database")?;
+    let key = String::from_utf8(key).context("the admin key stored in the database is corrupt")?;
+    if generated {
+        println!("admin key (generated; stored in the database): {key}");
+    } else {
+        println!("admin key: stored in the database (or pass --admin-key / KILN_ADMIN_KEY)");
+    }
+    Ok(AdminKey::new(key))
+}
+
+/// The cursor key stored in the shared database, or a new one stored there.
+fn resolve_shared_cursor_key(kv: &dyn crate::database::kv::KvStore) -> anyhow::Result<CursorKey> {
+    let (key, _) = crate::database::setting_or_insert(kv, CURSOR_KEY_FILE, || {
+        let mut key = [0u8; CURSOR_KEY_BYTES];
+        getrandom::fill(&mut key)
+            .map_err(|err| anyhow::anyhow!("cannot generate a cursor key: {err}"))?;
+        Ok(key.to_vec())
+    })
+    .context("cannot read or store the cursor key in the database")?;
+    let key: [u8; CURSOR_KEY_BYTES] = key
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the cursor key stored in the database is corrupt"))?;
+    Ok(CursorKey::from_bytes(key))
 }
 
 /// The stored cursor key, or a new random one, stored readable by the owner only. It must

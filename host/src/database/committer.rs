@@ -14,10 +14,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tokio::sync::oneshot;
 
+use super::commit_log;
 use super::kv::KvWrite;
 use super::persistence::{
     Persistence, TableRecord, alter_indexes, apply_writes, backfill_chunk, drop_index_chunk,
-    save_commit_ts,
+    load_tables, save_commit_ts, stored_commit_ts,
 };
 use super::reads::MissingTable;
 use super::subscriptions::{CommitFeed, CommitNotice};
@@ -184,7 +185,14 @@ impl Committer {
             .map(|table| (table.number, table.clone()))
             .collect();
         let violations = Arc::new(Violations::default());
+        let shared = persistence
+            .kv()
+            .commit_signal()
+            .filter(|_| persistence.kv().shared());
         let state = CommitterState {
+            shared,
+            last_trim: std::time::Instant::now(),
+            write_log_bytes: options.write_log_bytes,
             write_log: WriteLog::new(snapshot.ts, options.write_log_bytes),
             last_ts: snapshot.ts,
             tables,
@@ -286,6 +294,13 @@ impl Committer {
 
 struct CommitterState {
     persistence: Arc<Persistence>,
+    /// A shared store's commit signal: other hosts commit too, so each batch first catches
+    /// up with their commits, logs its own for them (`commit_log`), and leaves publishing
+    /// to the subscriptions to the follower, which this signal wakes.
+    shared: Option<Arc<tokio::sync::Notify>>,
+    /// When the shared commit log was last trimmed.
+    last_trim: std::time::Instant,
+    write_log_bytes: usize,
     write_log: WriteLog,
     last_ts: u64,
     /// Table number → record, as of the last commit.
@@ -347,6 +362,7 @@ impl CommitterState {
     fn maintain(&mut self, maintenance: Maintenance) -> anyhow::Result<Step> {
         let persistence = self.persistence.clone();
         let mut txn = persistence.begin_write()?;
+        self.catch_up(&*txn)?;
         let step = match maintenance {
             Maintenance::Backfill {
                 table_number,
@@ -431,6 +447,11 @@ impl CommitterState {
         };
         let tables_before = self.tables.clone();
         let last_ts_before = self.last_ts;
+        if let Err(error) = self.catch_up(&*txn) {
+            drop(txn);
+            self.roll_back(tables_before, last_ts_before);
+            return BatchOutcome::Failed(error);
+        }
         let mut results = Vec::with_capacity(batch.len());
         for (index, request) in batch.iter().enumerate() {
             match self.validate_and_apply(&mut *txn, &request.pending) {
@@ -446,16 +467,31 @@ impl CommitterState {
                 }
             }
         }
+        let trim =
+            self.shared.is_some() && self.last_trim.elapsed() > std::time::Duration::from_secs(60);
         let result = save_commit_ts(&mut *txn, self.last_ts)
             .and_then(|()| self.persistence.save_counters(&mut *txn))
+            .and_then(|()| match trim {
+                true => commit_log::trim(&mut *txn, self.last_ts),
+                false => Ok(()),
+            })
             .and_then(|()| txn.commit(true));
         match result {
             Ok(()) => {
+                if trim {
+                    self.last_trim = std::time::Instant::now();
+                }
                 let effects = std::mem::take(&mut self.attempt);
                 self.violations.record(effects.violations);
                 self.violations.forget(&effects.resolved);
-                for notice in effects.notices {
-                    self.feed.publish(notice);
+                match &self.shared {
+                    // The follower publishes every host's commits, in order.
+                    Some(signal) => signal.notify_one(),
+                    None => {
+                        for notice in effects.notices {
+                            self.feed.publish(notice);
+                        }
+                    }
                 }
                 BatchOutcome::Committed(results)
             }
@@ -464,6 +500,32 @@ impl CommitterState {
                 BatchOutcome::Failed(error)
             }
         }
+    }
+
+    /// Learns the commits other hosts made since this committer's last (a shared store;
+    /// `txn` holds the commit lock, so none can commit meanwhile): their writes go into the
+    /// write log, so mutations are validated against them, and the tables are re-read.
+    fn catch_up(&mut self, txn: &dyn super::kv::KvRead) -> anyhow::Result<()> {
+        if self.shared.is_none() {
+            return Ok(());
+        }
+        let stored = stored_commit_ts(txn)?;
+        if stored <= self.last_ts {
+            return Ok(());
+        }
+        match commit_log::read_after(txn, self.last_ts)? {
+            Some(notices) => {
+                for notice in notices {
+                    self.write_log
+                        .push(notice.ts, notice.touched, notice.altered_tables);
+                }
+            }
+            // Some were trimmed: mutations older than now cannot be checked, and re-run.
+            None => self.write_log = WriteLog::new(stored, self.write_log_bytes),
+        }
+        self.tables = load_tables(txn)?;
+        self.last_ts = stored;
+        Ok(())
     }
 
     /// Forgets an abandoned attempt: its tables, timestamps and write-log entries.
@@ -546,7 +608,7 @@ impl CommitterState {
             .collect();
         touched.sort_unstable();
         touched.dedup();
-        self.attempt.notices.push(CommitNotice {
+        let notice = CommitNotice {
             ts,
             touched: touched.clone(),
             altered_tables: altered.clone(),
@@ -555,7 +617,11 @@ impl CommitterState {
                 .values()
                 .map(|table| (table.name.clone(), table.number))
                 .collect(),
-        });
+        };
+        if self.shared.is_some() {
+            commit_log::append(&mut *txn, &notice).map_err(Validation::Failed)?;
+        }
+        self.attempt.notices.push(notice);
         self.write_log.push(ts, touched, altered);
         self.attempt.violations.extend(violations);
         self.attempt.resolved.extend(resolved);

@@ -143,6 +143,12 @@ impl Persistence {
                 read(NEXT_INDEX_ID_COUNTER, FIRST_INDEX_ID)?,
             )
         };
+        if kv.shared() {
+            // A store copied from a redb directory (`kiln migrate`) brings its counters:
+            // the sequences start after them.
+            kv.set_sequence_at_least(NEXT_TABLE_NUMBER_COUNTER, u64::from(next_table_number))?;
+            kv.set_sequence_at_least(NEXT_INDEX_ID_COUNTER, u64::from(next_index_id))?;
+        }
         let persistence = Self {
             kv,
             next_table_number: AtomicU32::new(next_table_number),
@@ -263,45 +269,67 @@ impl Persistence {
 
     /// A record for a table that does not exist yet: fresh table number and index ids.
     /// The committer refuses it if another transaction created the table first.
-    pub fn new_table(&self, name: &str, declared: &[(String, Vec<String>)]) -> TableRecord {
-        let next_index = || self.next_index_id.fetch_add(1, Ordering::SeqCst);
-        let by_id_index = next_index();
+    pub fn new_table(
+        &self,
+        name: &str,
+        declared: &[(String, Vec<String>)],
+    ) -> anyhow::Result<TableRecord> {
+        let by_id_index = self.new_index_id()?;
         let mut indexes = vec![IndexDefinition {
-            id: next_index(),
+            id: self.new_index_id()?,
             name: BY_CREATION_TIME.to_string(),
             fields: Vec::new(),
             building: false,
         }];
         for (index_name, fields) in declared {
             indexes.push(IndexDefinition {
-                id: next_index(),
+                id: self.new_index_id()?,
                 name: index_name.clone(),
                 fields: fields.clone(),
                 building: false,
             });
         }
-        TableRecord {
+        let number = if self.kv.shared() {
+            self.next_shared(NEXT_TABLE_NUMBER_COUNTER, FIRST_TABLE_NUMBER)?
+        } else {
+            self.next_table_number.fetch_add(1, Ordering::SeqCst)
+        };
+        Ok(TableRecord {
             name: name.to_string(),
-            number: self.next_table_number.fetch_add(1, Ordering::SeqCst),
+            number,
             by_id_index,
             indexes,
             last_creation_time: 0.0,
             validator: None,
             pending_validator: None,
-        }
+        })
     }
 
     /// A fresh index id (for an index added to an existing table).
-    pub fn new_index_id(&self) -> u32 {
-        self.next_index_id.fetch_add(1, Ordering::SeqCst)
+    pub fn new_index_id(&self) -> anyhow::Result<u32> {
+        if self.kv.shared() {
+            return self.next_shared(NEXT_INDEX_ID_COUNTER, FIRST_INDEX_ID);
+        }
+        Ok(self.next_index_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// The next id of a shared store's sequence: hosts draw from it, so none hands out an
+    /// id another has.
+    fn next_shared(&self, counter: &str, first: u32) -> anyhow::Result<u32> {
+        let next = self.kv.next_in_sequence(counter, u64::from(first))?;
+        u32::try_from(next).with_context(|| format!("the sequence {counter} is exhausted"))
     }
 
     pub fn begin_write(&self) -> anyhow::Result<Box<dyn KvWrite + '_>> {
         self.kv.begin_write()
     }
 
-    /// Persists the counters new tables and indexes draw from (inside a commit).
+    /// Persists the counters new tables and indexes draw from (inside a commit; a shared
+    /// store's sequences keep themselves).
     pub fn save_counters(&self, txn: &mut dyn KvWrite) -> anyhow::Result<()> {
+        if self.kv.shared() {
+            return Ok(());
+        }
         txn.set_counter(
             NEXT_TABLE_NUMBER_COUNTER,
             u64::from(self.next_table_number.load(Ordering::SeqCst)),
@@ -333,6 +361,12 @@ impl Snapshot {
 
     pub fn tables(&self) -> impl Iterator<Item = &TableRecord> {
         self.tables.values()
+    }
+
+    /// Runs `read` on the snapshot's view of the store (for layouts other than the
+    /// document store's, such as the commit log).
+    pub fn with_view<T>(&self, read: impl FnOnce(&dyn KvRead) -> T) -> T {
+        read(self.view.as_ref())
     }
 
     pub fn get(&self, id: &DocumentId) -> anyhow::Result<Option<Document>> {
@@ -621,6 +655,22 @@ fn table_documents_after(number: u32, after: Option<&[u8]>) -> DocumentRange {
         },
         end: (number + 1).to_be_bytes(),
     }
+}
+
+/// The timestamp of the last commit, as `read` sees it.
+pub fn stored_commit_ts(read: &dyn KvRead) -> anyhow::Result<u64> {
+    Ok(read.counter(COMMIT_TS_COUNTER)?.unwrap_or(0))
+}
+
+/// Every table's record, by number, as `read` sees them.
+pub fn load_tables(read: &dyn KvRead) -> anyhow::Result<BTreeMap<u32, TableRecord>> {
+    let mut tables = BTreeMap::new();
+    for (_, record) in super::kv::all_entries(read, Space::Tables)? {
+        let record: TableRecord =
+            serde_json::from_slice(&record).context("corrupt table record")?;
+        tables.insert(record.number, record);
+    }
+    Ok(tables)
 }
 
 /// Sets the commit timestamp inside a commit.

@@ -106,7 +106,18 @@ impl DocumentStore {
         options: CommitterOptions,
     ) -> anyhow::Result<Self> {
         let persistence = Arc::new(Persistence::open(kv)?);
-        let (subscriptions, feed) = Subscriptions::start(persistence.snapshot()?.ts)?;
+        let current_ts = persistence.snapshot()?.ts;
+        let (subscriptions, feed) = Subscriptions::start(current_ts)?;
+        if persistence.kv().shared() {
+            // Other hosts commit too: the subscriptions learn of every commit, theirs and
+            // this host's, from the commit log.
+            super::commit_log::start_follower(
+                persistence.clone(),
+                persistence.kv().clone(),
+                feed.clone(),
+                current_ts,
+            )?;
+        }
         let committer = Committer::start(persistence.clone(), options, feed)?;
         Ok(Self {
             persistence,

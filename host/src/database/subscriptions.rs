@@ -157,9 +157,10 @@ struct State {
 pub struct CommitFeed(mpsc::Sender<CommitNotice>);
 
 impl CommitFeed {
-    pub fn publish(&self, notice: CommitNotice) {
+    /// Hands `notice` to the invalidator; false if it has stopped.
+    pub fn publish(&self, notice: CommitNotice) -> bool {
         // The invalidator ends only when every feed is gone.
-        let _ = self.0.send(notice);
+        self.0.send(notice).is_ok()
     }
 }
 
@@ -242,6 +243,11 @@ impl Subscriptions {
         let mut processed = self.processed.clone();
         // The sender lives as long as the committer; if it is gone, nothing commits more.
         let _ = processed.wait_for(|processed| *processed >= ts).await;
+    }
+
+    /// Changes each time commits have been checked (its value: the last one).
+    pub fn processed_watch(&self) -> watch::Receiver<u64> {
+        self.processed.clone()
     }
 
     /// The last commit checked.

@@ -332,7 +332,7 @@ impl Transaction {
                 None => {
                     change.added.push(name.clone());
                     indexes.push(IndexDefinition {
-                        id: self.persistence.new_index_id(),
+                        id: self.persistence.new_index_id()?,
                         name: name.clone(),
                         fields: fields.clone(),
                         building: false,
@@ -391,11 +391,11 @@ impl Transaction {
         let Some(existing) = self.table(table_name).cloned() else {
             return Ok(prepared);
         };
-        let indexes = self.with_declared_indexes(&existing, declared, &mut prepared.building);
+        let indexes = self.with_declared_indexes(&existing, declared, &mut prepared.building)?;
         let pending_validator = match validator {
             Some(validator) if existing.validator.as_ref() != Some(validator) => {
                 let pending = PendingValidator {
-                    id: self.persistence.new_index_id(),
+                    id: self.persistence.new_index_id()?,
                     validator: validator.clone(),
                 };
                 prepared.validating.push((existing.number, pending.id));
@@ -421,7 +421,7 @@ impl Transaction {
         existing: &TableRecord,
         declared: &[(String, Vec<String>)],
         building: &mut Vec<(u32, u32)>,
-    ) -> Vec<IndexDefinition> {
+    ) -> anyhow::Result<Vec<IndexDefinition>> {
         let mut indexes = existing.indexes.clone();
         for (name, fields) in declared {
             match indexes[1..]
@@ -431,7 +431,7 @@ impl Transaction {
                 Some(index) if index.building => building.push((existing.number, index.id)),
                 Some(_) => {}
                 None => {
-                    let id = self.persistence.new_index_id();
+                    let id = self.persistence.new_index_id()?;
                     indexes.push(IndexDefinition {
                         id,
                         name: name.clone(),
@@ -442,7 +442,7 @@ impl Transaction {
                 }
             }
         }
-        indexes
+        Ok(indexes)
     }
 
     /// Step 1 for indexes only: [`Transaction::prepare_table`] without touching the
@@ -458,7 +458,7 @@ impl Transaction {
         let Some(existing) = self.table(table_name).cloned() else {
             return Ok(building);
         };
-        let indexes = self.with_declared_indexes(&existing, declared, &mut building);
+        let indexes = self.with_declared_indexes(&existing, declared, &mut building)?;
         if indexes != existing.indexes {
             let altered = TableRecord {
                 indexes,
@@ -685,7 +685,7 @@ impl Transaction {
                 "table {table_name:?} already exists"
             ))));
         }
-        let record = self.persistence.new_table(table_name, indexes);
+        let record = self.persistence.new_table(table_name, indexes)?;
         self.new_tables.insert(table_name.to_string(), record);
         Ok(())
     }
@@ -709,7 +709,7 @@ impl Transaction {
         let (table_number, created) = match self.table(table_name) {
             Some(table) => (table.number, None),
             None => {
-                let record = self.persistence.new_table(table_name, declared);
+                let record = self.persistence.new_table(table_name, declared)?;
                 (record.number, Some(record))
             }
         };

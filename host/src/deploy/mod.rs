@@ -12,7 +12,7 @@ pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -30,6 +30,10 @@ use crate::database::transaction::AlsoWrite;
 use crate::function_path::check_module_name;
 use crate::runtime::{CompiledComponent, FunctionSpec, HttpRoute, LoadedModule, Runtime, js};
 use crate::scheduler::crons::CronSpec;
+
+/// How often a host over a shared database checks for a deployment another host made,
+/// when no commit wakes it sooner.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Owns the live deployment and replaces it.
 pub struct Deployments {
@@ -153,56 +157,17 @@ impl Deployments {
         })
         .await?
         .unwrap_or_default();
-        let mut modules = BTreeMap::new();
-        let mut js_app = BTreeMap::new();
-        for (name, module) in &record.modules {
-            if module.js {
-                js_app.insert(name.clone(), module.functions.clone());
-                continue;
-            }
-            let component = load_component(&runtime, &db, &module.sha256, &mut report)
-                .await
-                .with_context(|| format!("cannot load module `{name}`"))?;
-            let loaded = runtime
-                .load_module(&component, Some(module.functions.clone()))
-                .await
-                .with_context(|| format!("cannot load module `{name}`"))?;
-            modules.insert(name.clone(), Arc::new(loaded));
-            report.modules += 1;
-        }
-        // The JavaScript app's modules share one component: loaded once.
-        if let Some(sha256) = record
-            .modules
-            .values()
-            .find(|module| module.js)
-            .map(|module| module.sha256.clone())
-        {
-            let component = load_component(&runtime, &db, &sha256, &mut report)
-                .await
-                .context("cannot load the JavaScript app")?;
-            let loaded = runtime
-                .load_js_app(&component, Some(js_app))
-                .await
-                .context("cannot load the JavaScript app")?;
-            report.modules += loaded.len();
-            modules.extend(
-                loaded
-                    .into_iter()
-                    .map(|(name, module)| (name, Arc::new(module))),
-            );
-        }
         let auth_settings = AuthSettings::from_limits(runtime.limits());
         let auth_fetcher = Arc::new(crate::auth::fetcher(runtime.limits())?);
-        let providers = record
-            .auth
-            .validate()
-            .context("the stored deployment's [auth] config is invalid")?;
-        let auth = Arc::new(AuthVerifier::new(providers, &auth_settings, &auth_fetcher));
-        let live = Deployment {
+        let live = restore(
+            &runtime,
+            &db,
             record,
-            modules,
-            auth,
-        };
+            &auth_settings,
+            &auth_fetcher,
+            &mut report,
+        )
+        .await?;
         Ok((
             Self {
                 runtime,
@@ -217,6 +182,79 @@ impl Deployments {
             },
             report,
         ))
+    }
+
+    /// Over a shared database, keeps this host serving what any host deployed: after the
+    /// commits of other hosts (the subscriptions' progress), and at least every few
+    /// seconds, reads the stored deployment and environment, and takes them up if they
+    /// changed. Over redb (one host) there is nothing to follow.
+    pub fn follow_other_hosts(self: &Arc<Self>) {
+        if !self.db.shared() {
+            return;
+        }
+        let this = Arc::downgrade(self);
+        let mut processed = self.runtime.store.subscriptions().processed_watch();
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(FOLLOW_INTERVAL, processed.changed()).await;
+                let Some(this) = this.upgrade() else { return };
+                if let Err(err) = this.take_up_stored().await {
+                    tracing::error!(error = ?err, "cannot take up the deployment another host stored");
+                }
+                drop(this);
+                // At most a few reads a second however many commits happen.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    /// Takes up the stored deployment if it is newer than the live one (another host
+    /// deployed it), and the stored environment variables if they differ.
+    async fn take_up_stored(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.deploying.lock().await;
+        self.take_up_stored_locked().await
+    }
+
+    /// [`take_up_stored`](Self::take_up_stored), for a caller that holds `deploying`.
+    async fn take_up_stored_locked(&self) -> anyhow::Result<()> {
+        let db = self.db.clone();
+        let (record, variables) = blocking(move || {
+            Ok((
+                store::current_deployment(db.as_ref())?,
+                environment::load(db.as_ref())?,
+            ))
+        })
+        .await?;
+        let mut changed = false;
+        if variables != self.runtime.environment_map() {
+            self.runtime.set_environment(variables);
+            changed = true;
+        }
+        if let Some(record) = record.filter(|record| record.id > self.current().id()) {
+            let id = record.id;
+            let mut report = LoadReport::default();
+            let deployment = restore(
+                &self.runtime,
+                &self.db,
+                record,
+                &self.auth_settings,
+                &self.auth_fetcher,
+                &mut report,
+            )
+            .await
+            .with_context(|| format!("cannot load deployment {id}"))?;
+            *self.live.write().expect("deployment lock poisoned") = Arc::new(deployment);
+            tracing::info!(
+                deployment = id,
+                modules = report.modules,
+                "took up the deployment another host made"
+            );
+            changed = true;
+        }
+        if changed {
+            self.epoch.send_modify(|epoch| *epoch += 1);
+        }
+        Ok(())
     }
 
     /// Sets and removes environment variables (all or none); every call that starts after
@@ -288,6 +326,11 @@ impl Deployments {
             .validate()
             .map_err(|err| DeployError::InvalidAuthConfig(err.to_string()))?;
         let _one_at_a_time = self.deploying.lock().await;
+        if self.db.shared() {
+            // Build on what any host deployed last (the store refuses a deployment that
+            // does not follow the stored one, should another host deploy meanwhile).
+            self.take_up_stored_locked().await?;
+        }
         let old = self.current();
         // Unchanged providers keep their verifier, and with it the keys it has fetched.
         let verifier = if old.record.auth == auth {
@@ -639,6 +682,66 @@ fn js_error(err: js::JsAppError) -> DeployError {
         js::JsAppError::Internal(err) => DeployError::Internal(err),
         other => DeployError::InvalidJs(other.to_string()),
     }
+}
+
+/// Builds the deployment `record` describes from the stored modules, reusing compiled
+/// artifacts where the engine accepts them.
+async fn restore(
+    runtime: &Arc<Runtime>,
+    db: &Arc<dyn KvStore>,
+    record: DeploymentRecord,
+    auth_settings: &AuthSettings,
+    auth_fetcher: &Arc<Fetcher>,
+    report: &mut LoadReport,
+) -> anyhow::Result<Deployment> {
+    let mut modules = BTreeMap::new();
+    let mut js_app = BTreeMap::new();
+    for (name, module) in &record.modules {
+        if module.js {
+            js_app.insert(name.clone(), module.functions.clone());
+            continue;
+        }
+        let component = load_component(runtime, db, &module.sha256, report)
+            .await
+            .with_context(|| format!("cannot load module `{name}`"))?;
+        let loaded = runtime
+            .load_module(&component, Some(module.functions.clone()))
+            .await
+            .with_context(|| format!("cannot load module `{name}`"))?;
+        modules.insert(name.clone(), Arc::new(loaded));
+        report.modules += 1;
+    }
+    // The JavaScript app's modules share one component: loaded once.
+    if let Some(sha256) = record
+        .modules
+        .values()
+        .find(|module| module.js)
+        .map(|module| module.sha256.clone())
+    {
+        let component = load_component(runtime, db, &sha256, report)
+            .await
+            .context("cannot load the JavaScript app")?;
+        let loaded = runtime
+            .load_js_app(&component, Some(js_app))
+            .await
+            .context("cannot load the JavaScript app")?;
+        report.modules += loaded.len();
+        modules.extend(
+            loaded
+                .into_iter()
+                .map(|(name, module)| (name, Arc::new(module))),
+        );
+    }
+    let providers = record
+        .auth
+        .validate()
+        .context("the stored deployment's [auth] config is invalid")?;
+    let auth = Arc::new(AuthVerifier::new(providers, auth_settings, auth_fetcher));
+    Ok(Deployment {
+        record,
+        modules,
+        auth,
+    })
 }
 
 /// The stored artifact of a module, or, if this engine refuses it, a fresh compilation of

@@ -158,6 +158,19 @@ pub fn write_deployment(
     {
         anyhow::bail!("injected failure: storing a deployment with module `{name}`");
     }
+    // Deployments follow each other: over a shared database another host may have stored
+    // one since this deploy began from the one before (checked under the store's commit
+    // lock, so two deploys never both win).
+    if let Some(stored) = txn.get(Space::Deployment, CURRENT)? {
+        let stored: DeploymentRecord =
+            serde_json::from_slice(&stored).context("the stored deployment record is corrupt")?;
+        if stored.id + 1 != record.id {
+            anyhow::bail!(
+                "another deploy (deployment {}) was stored while this one ran; deploy again",
+                stored.id
+            );
+        }
+    }
     let json = serde_json::to_string(record)?;
     let referenced: BTreeSet<Vec<u8>> = record
         .modules

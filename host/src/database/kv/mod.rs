@@ -8,6 +8,7 @@
 //!
 //! Keys compare as bytes. Values are opaque bytes. A write transaction sees its own writes.
 
+pub mod postgres;
 pub mod redb_kv;
 
 use std::ops::Bound;
@@ -39,10 +40,17 @@ pub enum Space {
     Deployment,
     /// Environment variable name → its value.
     EnvironmentVariables,
+    /// Commit timestamp (big-endian) → what the commit changed (`commit_log`), kept a
+    /// while so that other hosts over a shared store learn of it. Unused by a store that
+    /// is not shared.
+    CommitLog,
+    /// Name → value: what every host over a shared store must agree on (the keys that
+    /// seal cursors and upload tokens, a generated admin key).
+    Settings,
 }
 
 impl Space {
-    pub const ALL: [Space; 8] = [
+    pub const ALL: [Space; 10] = [
         Space::Documents,
         Space::IndexEntries,
         Space::Tables,
@@ -51,6 +59,8 @@ impl Space {
         Space::CompiledArtifacts,
         Space::Deployment,
         Space::EnvironmentVariables,
+        Space::CommitLog,
+        Space::Settings,
     ];
 
     /// The space's name in storage (redb's table name, PostgreSQL's `space` column).
@@ -64,6 +74,8 @@ impl Space {
             Space::CompiledArtifacts => "compiled_artifacts",
             Space::Deployment => "deployment",
             Space::EnvironmentVariables => "environment_variables",
+            Space::CommitLog => "commit_log",
+            Space::Settings => "settings",
         }
     }
 }
@@ -155,6 +167,32 @@ pub trait KvStore: Send + Sync {
 
     /// Which implementation this is (`redb`, `postgres`), for logs and `/version`.
     fn kind(&self) -> &'static str;
+
+    /// Whether other processes write to this store too (several hosts over one
+    /// database). Then every commit is logged in [`Space::CommitLog`] for the others, and
+    /// ids are drawn from the store's sequences rather than counted in memory.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Draws the next value of the sequence `name` (a shared store's), which starts at
+    /// `first`; no two draws, from any host, get the same value.
+    fn next_in_sequence(&self, name: &str, first: u64) -> anyhow::Result<u64> {
+        let _ = (name, first);
+        anyhow::bail!("a {} store has no sequences", self.kind())
+    }
+
+    /// Makes the sequence `name` hand out nothing below `next`.
+    fn set_sequence_at_least(&self, name: &str, next: u64) -> anyhow::Result<()> {
+        let _ = (name, next);
+        anyhow::bail!("a {} store has no sequences", self.kind())
+    }
+
+    /// Notified when another process may have committed (a shared store's): whoever
+    /// follows the commit log reads it then. A store that is not shared has none.
+    fn commit_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 pub fn decode_counter(bytes: &[u8]) -> anyhow::Result<u64> {

@@ -27,6 +27,8 @@ const COMPILED_ARTIFACTS: TableDefinition<&[u8], &[u8]> =
 const DEPLOYMENT: TableDefinition<&str, &str> = TableDefinition::new("deployment");
 const ENVIRONMENT_VARIABLES: TableDefinition<&str, &str> =
     TableDefinition::new("environment_variables");
+const COMMIT_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("commit_log");
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 
 /// Runs `$body` with `$def` bound to the redb table definition of `$space` (each arm is
 /// compiled for its table's key and value types).
@@ -63,6 +65,14 @@ macro_rules! with_definition {
             }
             Space::EnvironmentVariables => {
                 let $def = ENVIRONMENT_VARIABLES;
+                $body
+            }
+            Space::CommitLog => {
+                let $def = COMMIT_LOG;
+                $body
+            }
+            Space::Settings => {
+                let $def = SETTINGS;
                 $body
             }
         }
