@@ -324,6 +324,10 @@ pub struct Limits {
     /// How long a finished job (succeeded, failed or canceled) stays in
     /// `_scheduled_functions`, in seconds (Convex keeps them a week).
     pub scheduled_job_retention_s: u64,
+    /// Over a shared database (several hosts): how long a scheduled action in progress
+    /// stays its host's without a renewal, in seconds. The host renews it while the action
+    /// runs; once it runs out (the host stopped), any host marks the job failed.
+    pub scheduled_action_lease_s: u64,
     /// Largest file one upload (or one `store` from an action) may hold, in bytes.
     pub max_file_bytes: u64,
     /// Bytes one action may `get` and `store` in all.
@@ -374,6 +378,7 @@ impl Default for Limits {
             max_pending_jobs: 1_000_000,
             scheduler_concurrency: 16,
             scheduled_job_retention_s: 7 * 24 * 3600,
+            scheduled_action_lease_s: 30,
             max_file_bytes: 1 << 30,
             max_action_storage_bytes: 256 << 20,
             max_requests_in_flight: 512,
@@ -491,6 +496,10 @@ impl Limits {
                 "limits.{name} must be between 1 and {DAY_MS}"
             );
         }
+        anyhow::ensure!(
+            (1..=3_600).contains(&self.scheduled_action_lease_s),
+            "limits.scheduled_action_lease_s must be between 1 and 3600"
+        );
         anyhow::ensure!(
             self.jwt_clock_skew_s <= 3_600,
             "limits.jwt_clock_skew_s must be at most 3600"

@@ -15,15 +15,21 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use crate::postgres_server::OwnPostgres;
-use crate::scheduler::{jobs_server, tally, wait_for};
-use crate::support::{Client, Server, component, int64, run_client_script};
+use crate::scheduler::{decode_int64, jobs_server, tally, wait_for};
+use crate::storage::{files_in_database, get, post, upload_url};
+use crate::support::{
+    Client, Server, component, int64, kiln_binary, run_client_script, test_database,
+};
 
-fn counter_hosts(count: usize) -> Vec<Arc<Server>> {
-    let first = Server::start();
-    let (status, body) = first.deploy_with_tables(
-        &[("counter", &component("counter"))],
-        json!({ "counters": { "indexes": { "by_name": ["name"] } } }),
-    );
+/// The tables the counter module needs.
+fn counters_schema() -> Json {
+    json!({ "counters": { "indexes": { "by_name": ["name"] } } })
+}
+
+fn counter_hosts(count: usize, config: Option<&str>) -> Vec<Arc<Server>> {
+    let first = Server::start_with_config(config);
+    let (status, body) =
+        first.deploy_with_tables(&[("counter", &component("counter"))], counters_schema());
     assert_eq!(status, 200, "{body}");
     let mut hosts = vec![Arc::new(first)];
     for _ in 1..count {
@@ -35,7 +41,10 @@ fn counter_hosts(count: usize) -> Vec<Arc<Server>> {
 
 #[test]
 fn increments_spread_over_three_hosts_are_serializable() {
-    let hosts = counter_hosts(3);
+    // 300 calls at once through three hosts and one PostgreSQL on a small test machine:
+    // some wait well past the default second of a mutation for a turn on a core. That is
+    // not what this test is about (serializability is), so they get time.
+    let hosts = counter_hosts(3, Some("[limits.mutation]\ntimeout_ms = 20000\n"));
     // 100 concurrent increments through each host, all at once.
     let threads: Vec<_> = hosts
         .iter()
@@ -69,7 +78,7 @@ fn increments_spread_over_three_hosts_are_serializable() {
 
 #[test]
 fn a_subscriber_on_one_host_sees_a_mutation_made_on_another() {
-    let hosts = counter_hosts(2);
+    let hosts = counter_hosts(2, None);
     let (stdout, result) = run_client_script(
         "sync.mjs",
         &[hosts[0].url.as_str(), "crossHost", hosts[1].url.as_str()],
@@ -94,10 +103,14 @@ fn a_deploy_through_one_host_serves_on_the_others() {
         "the counter module is not deployed yet"
     );
 
-    first.deploy_ok(&[
-        ("hello", &component("hello")),
-        ("counter", &component("counter")),
-    ]);
+    let (status, body) = first.deploy_with_tables(
+        &[
+            ("hello", &component("hello")),
+            ("counter", &component("counter")),
+        ],
+        counters_schema(),
+    );
+    assert_eq!(status, 200, "{body}");
     // The second host takes it up by itself.
     wait_for(
         Duration::from_secs(30),
@@ -117,7 +130,9 @@ fn a_deploy_through_one_host_serves_on_the_others() {
     );
 
     // And a deploy through the second host reaches the first: neither host is special.
-    second.deploy_ok(&[("counter", &component("counter"))]);
+    let (status, body) =
+        second.deploy_with_tables(&[("counter", &component("counter"))], counters_schema());
+    assert_eq!(status, 200, "{body}");
     wait_for(
         Duration::from_secs(30),
         "the deploy to reach the first host",
@@ -252,4 +267,213 @@ fn hosts_ride_out_a_database_restart_and_lose_no_acknowledged_write() {
     let acknowledged = acknowledged.lock().unwrap();
     let lost: Vec<&String> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+}
+
+#[test]
+fn scheduled_actions_of_a_killed_host_fail_once_their_lease_runs_out_and_never_rerun() {
+    let config = "[limits]\nscheduler_concurrency = 4\nscheduled_action_lease_s = 2\n";
+    let mut first = jobs_server(Some(config));
+    first.value(
+        "mutation",
+        "jobs:slow_many",
+        json!({ "name": "slow", "count": int64(8), "delay_ms": 0.0, "sleep_ms": int64(3_000) }),
+    );
+    // The first host runs four of them; the other four wait.
+    let running_on_first = wait_for(Duration::from_secs(30), "actions to start", || {
+        let running = first.value(
+            "query",
+            "jobs:jobs_in_state",
+            json!({ "kind": "inProgress" }),
+        );
+        let running = running.as_array().unwrap().clone();
+        (!running.is_empty()).then_some(running)
+    });
+    for job in &running_on_first {
+        assert!(
+            job["leaseUntil"].is_number(),
+            "a running action has a lease: {job}"
+        );
+    }
+    let second = first.another_host();
+    first.kill();
+    wait_for(Duration::from_secs(60), "every action to end", || {
+        let pending = second.value("query", "jobs:jobs_in_state", json!({ "kind": "pending" }));
+        let running = second.value(
+            "query",
+            "jobs:jobs_in_state",
+            json!({ "kind": "inProgress" }),
+        );
+        (pending.as_array().unwrap().is_empty() && running.as_array().unwrap().is_empty())
+            .then_some(())
+    });
+    let failed = second.value("query", "jobs:jobs_in_state", json!({ "kind": "failed" }));
+    let succeeded = second.value("query", "jobs:jobs_in_state", json!({ "kind": "success" }));
+    let failed = failed.as_array().unwrap();
+    let failed_ids: BTreeSet<String> = failed.iter().map(|job| job["_id"].to_string()).collect();
+    // Every action the killed host was running failed for it, and only those.
+    for job in &running_on_first {
+        assert!(
+            failed_ids.contains(&job["_id"].to_string()),
+            "{job} was cut off: {failed:?}"
+        );
+    }
+    for job in failed {
+        assert_eq!(
+            job["state"]["error"], "the server running the action stopped while it ran",
+            "{job}"
+        );
+    }
+    assert_eq!(failed.len() + succeeded.as_array().unwrap().len(), 8);
+    // No action started twice: each recorded one run when it started.
+    let runs = decode_int64(&second.value("query", "jobs:runs", json!({ "name": "slow" })));
+    assert!(runs <= 8, "{runs} runs");
+}
+
+#[test]
+fn a_file_uploaded_through_one_host_is_served_and_deleted_through_another() {
+    let first = Server::start();
+    first.deploy_ok(&[("photos", &component("photos"))]);
+    let second = first.another_host();
+    let database = first.database.clone().unwrap();
+
+    // An upload URL one host made works on the other (their keys are the database's).
+    let url = upload_url(&first).replace(&first.url, &second.url);
+    let (status, body) = post(
+        &url,
+        b"bytes every host serves",
+        &[("content-type", "text/plain")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = body["storageId"].as_str().unwrap().to_string();
+    assert_eq!(files_in_database(&database), 1);
+    // Nothing of it stays on either host's disk.
+    for host in [&first, &second] {
+        let kept = std::fs::read_dir(host.data.join("storage/blobs")).map_or(0, |dir| dir.count());
+        assert_eq!(kept, 0, "a kept file is in the database, not on a host");
+    }
+
+    for host in [&first, &second] {
+        let (status, headers, bytes) = get(&format!("{}/api/storage/{id}", host.url), &[]);
+        assert_eq!(status, 200);
+        assert_eq!(bytes, b"bytes every host serves");
+        assert_eq!(headers["content-type"], "text/plain");
+        let (status, _, bytes) = get(
+            &format!("{}/api/storage/{id}", host.url),
+            &[("range", "bytes=6-10")],
+        );
+        assert_eq!((status, bytes.as_slice()), (206, b"every".as_slice()));
+    }
+    // An action on the first reads what was uploaded through the second, and the other
+    // way round.
+    let stored = first.value(
+        "action",
+        "photos:storeText",
+        json!({ "text": "from an action" }),
+    );
+    let read = second.value("action", "photos:read", json!({ "storageId": stored }));
+    assert_eq!(read["text"], "from an action", "{read}");
+
+    // Deleted through the second host: gone from the first too, bytes included.
+    second.value("action", "photos:deleteFile", json!({ "storageId": id }));
+    let (status, _, _) = get(&format!("{}/api/storage/{id}", first.url), &[]);
+    assert_eq!(status, 404);
+    assert_eq!(
+        files_in_database(&database),
+        1,
+        "only the action's file is left"
+    );
+}
+
+#[test]
+fn a_redb_directory_migrated_to_postgres_answers_the_same() {
+    let mut source = Server::start_on_redb();
+    let (status, body) = source.deploy_with_tables(
+        &[
+            ("counter", &component("counter")),
+            ("photos", &component("photos")),
+            ("jobs", &component("jobs")),
+        ],
+        counters_schema(),
+    );
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..3 {
+        source.value("mutation", "counter:increment", json!({ "name": "a" }));
+    }
+    let (status, body) = post(
+        &upload_url(&source),
+        b"bytes that move with the data",
+        &[("content-type", "text/plain")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let file = body["storageId"].clone();
+    source.value(
+        "mutation",
+        "photos:send",
+        json!({ "storageId": file, "author": "ada" }),
+    );
+    // A job due after the move: the new server runs it.
+    source.value(
+        "mutation",
+        "jobs:tally_after",
+        json!({ "name": "moved", "delay_ms": 8000.0 }),
+    );
+    let photos_before = source.value("query", "photos:list", json!({}));
+    source.kill();
+
+    let database = test_database().expect("migrate tests run over PostgreSQL");
+    let migrate = |data: &std::path::Path| {
+        std::process::Command::new(kiln_binary())
+            .args(["migrate", "--data"])
+            .arg(data)
+            .args(["--database", &database])
+            .output()
+            .unwrap()
+    };
+    // A path that is no data directory copies nothing.
+    let wrong = migrate(&source.data.join("nothing-here"));
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("is not a Kiln data directory"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let output = migrate(&source.data);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("copied documents:"), "{stdout}");
+    assert!(stdout.contains("copied files: 1"), "{stdout}");
+    assert!(stdout.contains("the copy matches"), "{stdout}");
+    // A second copy into the same database is refused: it holds data now.
+    let again = migrate(&source.data);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds Kiln data"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let target = Server::start_over_database(&database);
+    assert_eq!(
+        target.value("query", "counter:get", json!({ "name": "a" })),
+        int64(3)
+    );
+    assert_eq!(
+        target.value("mutation", "counter:increment", json!({ "name": "a" })),
+        int64(4)
+    );
+    let photos_after = target.value("query", "photos:list", json!({}));
+    assert_eq!(photos_after[0]["author"], photos_before[0]["author"]);
+    assert_eq!(photos_after[0]["id"], photos_before[0]["id"]);
+    let (status, _, bytes) = get(photos_after[0]["url"].as_str().unwrap(), &[]);
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (200, b"bytes that move with the data".as_slice())
+    );
+    wait_for(Duration::from_secs(30), "the moved job to run", || {
+        (tally(&target, "moved") == 1).then_some(())
+    });
 }

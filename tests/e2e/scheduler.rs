@@ -59,7 +59,7 @@ pub(crate) fn tally(server: &Server, name: &str) -> i64 {
 }
 
 /// An integer result: an int64 (`{"$integer": ...}`) or a plain number.
-fn decode_int64(value: &Json) -> i64 {
+pub(crate) fn decode_int64(value: &Json) -> i64 {
     use base64::Engine as _;
     if let Some(number) = value.as_f64() {
         return number as i64;

@@ -25,7 +25,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// POSTs `body` to `url` with `headers`; the status and the answer.
-fn post(url: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Json) {
+pub(crate) fn post(url: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Json) {
     let mut request = agent().post(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -40,7 +40,7 @@ fn post(url: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Json) {
 }
 
 /// GETs `url` with `headers`: the status, the headers asked for, and the body.
-fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
+pub(crate) fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
     let mut request = agent().get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -57,7 +57,7 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, Vec<
     (status, headers, body)
 }
 
-fn upload_url(server: &Server) -> String {
+pub(crate) fn upload_url(server: &Server) -> String {
     server
         .value("mutation", "photos:generateUploadUrl", json!({}))
         .as_str()
@@ -65,11 +65,33 @@ fn upload_url(server: &Server) -> String {
         .to_string()
 }
 
-/// Files in the data directory's storage folder `folder` (`blobs`, `tmp`).
+/// Files in the data directory's storage folder `folder` (`blobs`, `tmp`). Over
+/// PostgreSQL, kept files live in the database: `blobs` counts them there.
 fn files_in(server: &Server, folder: &str) -> usize {
+    if let (Some(database), "blobs") = (&server.database, folder) {
+        return files_in_database(database);
+    }
     std::fs::read_dir(server.data.join("storage").join(folder))
         .map(|entries| entries.count())
         .unwrap_or(0)
+}
+
+/// Files kept in a PostgreSQL database (`kiln_files`).
+pub(crate) fn files_in_database(database: &str) -> usize {
+    let output = std::process::Command::new("psql")
+        .arg(database)
+        .args(["-tAc", "SELECT count(*) FROM kiln_files"])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn storage_records(server: &Server) -> usize {

@@ -118,6 +118,11 @@ impl Server {
         Self::start_over(Some(database), config.as_deref(), &env)
     }
 
+    /// Starts a server over redb in its data directory, whatever the suite runs over.
+    pub fn start_on_redb() -> Self {
+        Self::start_over(None, None, &[])
+    }
+
     /// Starts a server over the PostgreSQL database at `url`.
     pub fn start_over_database(url: &str) -> Self {
         Self::start_over(Some(url.to_string()), None, &[])

@@ -8,7 +8,7 @@
 //! * `GET /api/storage/<id>`: the file, with its content type, an `ETag` (its SHA-256) and
 //!   one `Range` (206, or 416); streamed from disk. An unknown or deleted id: 404.
 
-use std::io::SeekFrom;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -20,7 +20,6 @@ use hyper::header::{
     ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RANGE,
 };
 use hyper::{Request, Response, StatusCode};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::router::json_response;
 use super::{ApiError, AppState, ResponseBody, query_string};
@@ -310,16 +309,31 @@ pub async fn download(
             ));
         }
     };
-    let mut file = tokio::fs::File::from_std(file);
-    file.seek(SeekFrom::Start(start))
-        .await
-        .map_err(|err| ApiError::internal(&anyhow::Error::from(err)))?;
-    let chunks = futures_util::stream::unfold((file, length), |(mut file, remaining)| async move {
+    // Reads block (a file on disk, or chunks of it in a shared database): each runs on a
+    // blocking thread, as tokio's own file reads do.
+    let file = tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        file.seek(SeekFrom::Start(start)).map(|_| file)
+    })
+    .await
+    .map_err(|err| ApiError::internal(&anyhow::Error::from(err)))?
+    .map_err(|err| ApiError::internal(&anyhow::Error::from(err)))?;
+    let chunks = futures_util::stream::unfold((file, length), |(file, remaining)| async move {
         if remaining == 0 {
             return None;
         }
         let mut buffer = vec![0u8; (remaining as usize).min(CHUNK_BYTES)];
-        match file.read(&mut buffer).await {
+        let read = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let read = file.read(&mut buffer);
+            (file, buffer, read)
+        })
+        .await;
+        // A read that panicked ends the body short of its length: the client sees it fail.
+        let Ok((file, mut buffer, read)) = read else {
+            return None;
+        };
+        match read {
             Ok(0) => Some((
                 Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,

@@ -1,5 +1,5 @@
 //! The `kiln` command (DESIGN.md section 9): `serve`, `deploy`, `run`, `functions`, `data`,
-//! `jobs`, `env`, `build`.
+//! `jobs`, `env`, `build`, `migrate`.
 //!
 //! Every failure is reported as one line on stderr (`error: ...`) with a non-zero exit.
 
@@ -11,6 +11,7 @@ mod env;
 mod functions;
 mod jobs;
 mod js_files;
+mod migrate;
 mod project;
 mod run;
 mod serve;
@@ -48,6 +49,9 @@ enum Command {
     Jobs(jobs::JobsArgs),
     /// List, set or remove the deployment's environment variables.
     Env(env::EnvArgs),
+    /// Copy a (stopped) server's redb data directory into an empty PostgreSQL database,
+    /// and check the copy.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Where the server is and how to authenticate, for every client command.
@@ -75,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Data(args) => data::data(args),
         Command::Jobs(args) => jobs::jobs(args),
         Command::Env(args) => env::env(args),
+        Command::Migrate(args) => migrate::migrate(args),
     };
     match result {
         Ok(code) => code,

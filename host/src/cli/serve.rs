@@ -165,7 +165,7 @@ async fn run_server(
         cursor_key,
         fetch,
     )?);
-    let (deployments, loaded) = Deployments::load(runtime.clone(), db)
+    let (deployments, loaded) = Deployments::load(runtime.clone(), db.clone())
         .await
         .context("cannot restore the deployment")?;
     tracing::info!(
@@ -194,8 +194,13 @@ async fn run_server(
         .clone()
         .unwrap_or_else(|| format!("http://{address}"));
     let storage = Arc::new(
-        crate::storage::Storage::open(&data, public_url, runtime.cursor_key_arc())
-            .context("cannot open the file storage")?,
+        crate::storage::Storage::open(
+            &data,
+            public_url,
+            runtime.cursor_key_arc(),
+            db.shared_files(),
+        )
+        .context("cannot open the file storage")?,
     );
     match storage.remove_unreferenced(&store).await {
         Ok(0) => {}

@@ -193,10 +193,15 @@ impl Persistence {
         let view = self.kv.snapshot()?;
         let ts = view.counter(COMMIT_TS_COUNTER)?.unwrap_or(0);
         // The catalog changes only when a commit changes it: parse it once per commit.
-        let mut cache = self.catalog_cache.lock().expect("catalog cache poisoned");
-        let tables = match &*cache {
-            Some((cached_ts, tables)) if *cached_ts == ts => tables.clone(),
-            _ => {
+        // The lock is never held while reading the store: over a network store, a thread
+        // waiting for the lock would hold an async worker that the read itself needs.
+        let cached = match &*self.catalog_cache.lock().expect("catalog cache poisoned") {
+            Some((cached_ts, tables)) if *cached_ts == ts => Some(tables.clone()),
+            _ => None,
+        };
+        let tables = match cached {
+            Some(tables) => tables,
+            None => {
                 let mut tables = BTreeMap::new();
                 for (_, record) in super::kv::all_entries(view.as_ref(), Space::Tables)? {
                     let record: TableRecord =
@@ -204,11 +209,13 @@ impl Persistence {
                     tables.insert(record.name.clone(), record);
                 }
                 let tables = Arc::new(tables);
-                *cache = Some((ts, tables.clone()));
+                let mut cache = self.catalog_cache.lock().expect("catalog cache poisoned");
+                if cache.as_ref().is_none_or(|(cached_ts, _)| *cached_ts < ts) {
+                    *cache = Some((ts, tables.clone()));
+                }
                 tables
             }
         };
-        drop(cache);
         Ok(Snapshot { view, ts, tables })
     }
 
@@ -409,24 +416,22 @@ impl Snapshot {
         // The visitor's own error stops the scan and is handed back as it was.
         let mut visitor_error = None;
         let view = self.view.as_ref();
-        view.scan(
-            Space::IndexEntries,
-            range.bounds(),
-            order,
-            &mut |key, document_key| {
-                let load = || -> anyhow::Result<Document> {
-                    load_document(view, document_key)?
-                        .context("an index entry points at a missing document")
-                };
-                match visit(key, document_key, &load) {
-                    Ok(go_on) => Ok(go_on),
-                    Err(error) => {
-                        visitor_error = Some(error);
-                        Ok(false)
-                    }
+        view.scan_index(range.bounds(), order, &mut |key, document_key, fetched| {
+            let load = || -> anyhow::Result<Document> {
+                match fetched {
+                    Some(text) => decode_document(text),
+                    None => load_document(view, document_key)?
+                        .context("an index entry points at a missing document"),
                 }
-            },
-        )?;
+            };
+            match visit(key, document_key, &load) {
+                Ok(go_on) => Ok(go_on),
+                Err(error) => {
+                    visitor_error = Some(error);
+                    Ok(false)
+                }
+            }
+        })?;
         match visitor_error {
             Some(error) => Err(error),
             None => Ok(()),

@@ -25,6 +25,9 @@ pub struct DocumentStore {
     /// Scheduled jobs pending as of the last commit (`max_pending_jobs`): counted by the
     /// scheduler when it starts, then kept by each commit's [`JobCounts`].
     pending_jobs: AtomicI64,
+    /// Over a shared store: the turn a mutation that conflicted takes to re-run (see
+    /// [`DocumentStore::retry_turn`]).
+    retry_turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Why a mutation run through [`DocumentStore::run_mutation`] failed; nothing committed.
@@ -119,7 +122,12 @@ impl DocumentStore {
             )?;
         }
         let committer = Committer::start(persistence.clone(), options, feed)?;
+        let retry_turns = persistence
+            .kv()
+            .shared()
+            .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
         Ok(Self {
+            retry_turns,
             persistence,
             committer,
             limits,
@@ -128,6 +136,20 @@ impl DocumentStore {
             subscriptions,
             pending_jobs: AtomicI64::new(0),
         })
+    }
+
+    /// Waits before re-running a mutation that conflicted (its `attempt`th run did), and,
+    /// over a shared store, for this host's turn to re-run one; the turn is held until the
+    /// returned permit drops (after the re-run's commit). Over a shared store a mutation's
+    /// run waits on the network, so many run at once, and those that touch one hot
+    /// document all conflict but one per commit: re-running them one at a time per host
+    /// lets each win within a few runs instead of starving past the retry limit.
+    pub async fn retry_turn(&self, attempt: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        conflict_backoff(attempt).await;
+        match &self.retry_turns {
+            Some(turns) => turns.clone().acquire_owned().await.ok(),
+            None => None,
+        }
     }
 
     /// The persistence interface the store keeps its data in (deployments keep theirs
@@ -332,6 +354,8 @@ impl DocumentStore {
         mut body: impl FnMut(&mut Transaction) -> Result<T, DbError>,
     ) -> Result<(T, u64), MutationError> {
         let mut attempts = 0;
+        // Held through a re-run's commit (see `retry_turn`).
+        let mut _retry_turn = None;
         loop {
             attempts += 1;
             let mut transaction = Transaction::new(self.persistence.clone(), true, limits.clone())
@@ -343,7 +367,8 @@ impl DocumentStore {
             match self.commit(transaction).await {
                 Ok(ts) => return Ok((result, ts)),
                 Err(error) if error.is_retryable() && attempts <= self.max_retries => {
-                    conflict_backoff(attempts).await;
+                    drop(_retry_turn.take());
+                    _retry_turn = self.retry_turn(attempts).await;
                 }
                 Err(error) => return Err(MutationError::Commit { error, attempts }),
             }

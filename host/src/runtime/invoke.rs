@@ -17,7 +17,6 @@ use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
 use crate::database::committer::CommitError;
-use crate::database::store::conflict_backoff;
 use crate::database::transaction::Transaction;
 
 /// The outcome of one call, with the lines it logged (also when it failed).
@@ -194,6 +193,8 @@ impl Runtime {
         before_commit: Option<&BeforeCommit>,
     ) -> Invocation {
         let mut attempts = 0;
+        // Held through a re-run's commit (see `DocumentStore::retry_turn`).
+        let mut _retry_turn = None;
         loop {
             attempts += 1;
             // Each run begins its transaction afresh, at the latest commit, on its first
@@ -250,7 +251,9 @@ impl Runtime {
                 }
                 Err(err) if err.is_retryable() && attempts <= self.limits.max_mutation_retries => {
                     tracing::debug!(attempts, "mutation conflicted; re-running it: {err}");
-                    conflict_backoff(attempts).await;
+                    // The turn held so far (if any) goes before waiting for the next.
+                    drop(_retry_turn.take());
+                    _retry_turn = self.store.retry_turn(attempts).await;
                 }
                 Err(err) => {
                     let outcome = match err {

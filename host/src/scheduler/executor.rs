@@ -35,6 +35,10 @@ use crate::runtime::{
 /// The error a job left in progress by a crash is marked failed with.
 pub const RESTARTED_WHILE_RUNNING: &str = "server restarted while the action was running";
 
+/// What an action in progress whose lease ran out is failed with (several hosts: the host
+/// running it stopped).
+pub const LEASE_EXPIRED: &str = "the server running the action stopped while it ran";
+
 /// Jobs read per pass beyond the free slots: enough to see past the jobs already running.
 const SCAN_SLACK: usize = 64;
 
@@ -53,6 +57,9 @@ pub struct Executor {
     wake: Arc<Notify>,
     /// The last pass's read of the pending jobs: a commit that changes them wakes `wake`.
     watching: Mutex<Option<Arc<Subscription>>>,
+    /// Over a shared database: the actions this host runs, whose leases it renews (see
+    /// [`Executor::keep_leases`]). `None` over redb, where one host runs everything.
+    leases: Option<Mutex<HashSet<DocumentId>>>,
 }
 
 impl Executor {
@@ -63,6 +70,7 @@ impl Executor {
         deployments: Arc<Deployments>,
     ) -> anyhow::Result<Arc<Self>> {
         let store = runtime.store.clone();
+        let store_is_shared = store.kv().shared();
         let concurrency = runtime.limits().scheduler_concurrency;
         let executor = Arc::new(Self {
             runtime,
@@ -73,13 +81,20 @@ impl Executor {
             running: Mutex::new(HashSet::new()),
             wake: Arc::new(Notify::new()),
             watching: Mutex::new(None),
+            leases: store_is_shared.then(|| Mutex::new(HashSet::new())),
         });
-        let failed = executor.fail_interrupted_actions().await?;
-        if failed > 0 {
-            tracing::warn!(
-                jobs = failed,
-                "scheduled actions were running when the server stopped: marked failed, not re-run"
-            );
+        if store_is_shared {
+            // Other hosts may be running the actions in progress: the leases tell which
+            // ones no host runs any more.
+            tokio::spawn(executor.clone().keep_leases());
+        } else {
+            let failed = executor.fail_interrupted_actions().await?;
+            if failed > 0 {
+                tracing::warn!(
+                    jobs = failed,
+                    "scheduled actions were running when the server stopped: marked failed, not re-run"
+                );
+            }
         }
         executor.count_pending()?;
         // A deploy installs its crons after it commits: a crash in between is made up here.
@@ -162,6 +177,65 @@ impl Executor {
             total += failed;
             if failed < RECOVERY_CHUNK {
                 return Ok(total);
+            }
+        }
+    }
+
+    /// Over a shared database, every third of `scheduled_action_lease_s`: renews the
+    /// leases of the actions this host runs, and fails the actions in progress whose lease
+    /// ran out (or that have none: left by a server over redb before a migration).
+    async fn keep_leases(self: Arc<Self>) {
+        let lease_ms = self.runtime.limits().scheduled_action_lease_s as f64 * 1000.0;
+        let mut every = tokio::time::interval(Duration::from_secs_f64(lease_ms / 3000.0));
+        loop {
+            every.tick().await;
+            let ours: Vec<DocumentId> = match &self.leases {
+                Some(leases) => leases.lock().expect("leases").iter().copied().collect(),
+                None => return,
+            };
+            let renewed = self
+                .store
+                .run_mutation(|transaction| {
+                    jobs::renew_leases(transaction, &ours, now_ms() + lease_ms)
+                })
+                .await;
+            if let Err(err) = renewed {
+                tracing::warn!(error = %err, "cannot renew the leases of running actions");
+                continue;
+            }
+            let expired = self
+                .store
+                .run_mutation(|transaction| {
+                    let now = now_ms();
+                    let running =
+                        jobs::in_state(transaction, &JobState::InProgress, RECOVERY_CHUNK, None)?;
+                    let mut failed = 0;
+                    for (_, job) in running {
+                        if job.lease_until.is_some_and(|until| until >= now) {
+                            continue;
+                        }
+                        let started = job.started_time.unwrap_or(now);
+                        jobs::finish(
+                            transaction,
+                            &job.id,
+                            &JobState::InProgress,
+                            started,
+                            Err(LEASE_EXPIRED.to_string()),
+                        )?;
+                        failed += 1;
+                    }
+                    Ok(failed)
+                })
+                .await;
+            match expired {
+                Ok((0, _)) => {}
+                Ok((failed, _)) => tracing::warn!(
+                    jobs = failed,
+                    "scheduled actions whose server stopped while they ran: marked failed, not re-run"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot check the leases of running actions")
+                }
             }
         }
     }
@@ -312,7 +386,7 @@ impl Executor {
             FunctionKind::Mutation => {
                 let id = job.id;
                 let mark_done: Box<BeforeCommit> = Box::new(move |transaction| {
-                    let started_job = jobs::start(transaction, &id, started, false)?;
+                    let started_job = jobs::start(transaction, &id, started, false, None)?;
                     if started_job.is_none() {
                         return Err(crate::database::transaction::DbError::Forbidden(
                             NO_LONGER_PENDING.to_string(),
@@ -342,13 +416,21 @@ impl Executor {
                 }
             }
             FunctionKind::Action => {
+                let lease_ms = self.runtime.limits().scheduled_action_lease_s as f64 * 1000.0;
+                let lease_until = self.leases.as_ref().map(|_| started + lease_ms);
                 let (started_job, _) = self
                     .store
-                    .run_mutation(|transaction| jobs::start(transaction, &job.id, started, true))
+                    .run_mutation(|transaction| {
+                        jobs::start(transaction, &job.id, started, true, lease_until)
+                    })
                     .await?;
                 if started_job.is_none() {
                     return Ok(());
                 }
+                let _lease = self
+                    .leases
+                    .as_ref()
+                    .map(|leases| Lease::hold(leases, job.id));
                 let invocation = self
                     .runtime
                     .invoke(
@@ -403,6 +485,26 @@ impl Executor {
         if let Err(failure) = &invocation.outcome {
             tracing::info!(job = %job.id, function = %job.name, "scheduled job failed: {failure}");
         }
+    }
+}
+
+/// This host's hold on a running action's lease: renewed while held, given up when
+/// dropped.
+struct Lease<'a> {
+    leases: &'a Mutex<HashSet<DocumentId>>,
+    id: DocumentId,
+}
+
+impl<'a> Lease<'a> {
+    fn hold(leases: &'a Mutex<HashSet<DocumentId>>, id: DocumentId) -> Self {
+        leases.lock().expect("leases").insert(id);
+        Self { leases, id }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.leases.lock().expect("leases").remove(&self.id);
     }
 }
 

@@ -87,6 +87,10 @@ pub struct Job {
     pub state: JobState,
     pub started_time: Option<f64>,
     pub completed_time: Option<f64>,
+    /// An action in progress over a shared database: until when the host running it holds
+    /// it (it renews the lease while the action runs; any host fails a job whose lease
+    /// ran out, since the host running it has stopped).
+    pub lease_until: Option<f64>,
 }
 
 impl Job {
@@ -105,6 +109,9 @@ impl Job {
         }
         if let Some(completed) = self.completed_time {
             fields.insert("completedTime".to_string(), Value::Float64(completed));
+        }
+        if let Some(lease) = self.lease_until {
+            fields.insert("leaseUntil".to_string(), Value::Float64(lease));
         }
         fields
     }
@@ -139,6 +146,7 @@ impl Job {
                 .ok_or_else(|| malformed("no scheduledTime".into()))?,
             state: JobState::from_value(fields.get("state")).map_err(malformed)?,
             started_time: time("startedTime"),
+            lease_until: time("leaseUntil"),
             completed_time: time("completedTime"),
         })
     }
@@ -203,6 +211,7 @@ pub fn schedule(
         scheduled_time: at_ms.max(0.0),
         state: JobState::Pending,
         started_time: None,
+        lease_until: None,
         completed_time: None,
     };
     let id = transaction.system_insert(SCHEDULED_FUNCTIONS, job.fields())?;
@@ -242,9 +251,30 @@ fn set_state(
             job.completed_time = Some(now);
         }
     }
+    if state != JobState::InProgress {
+        job.lease_until = None;
+    }
     job.state = state;
     transaction.system_replace(&job.id, job.fields())?;
     Ok(job)
+}
+
+/// Extends the leases of the actions in progress `ids` (those still in progress) to
+/// `until`.
+pub fn renew_leases(
+    transaction: &mut Transaction,
+    ids: &[DocumentId],
+    until: f64,
+) -> Result<(), DbError> {
+    for id in ids {
+        if let Some(mut job) = get(transaction, id)?
+            && job.state == JobState::InProgress
+        {
+            job.lease_until = Some(until);
+            transaction.system_replace(&job.id, job.fields())?;
+        }
+    }
+    Ok(())
 }
 
 /// Cancels the job: a pending job will not run; a running action's job is recorded as
@@ -266,10 +296,12 @@ pub fn start(
     id: &DocumentId,
     started: f64,
     mark_in_progress: bool,
+    lease_until: Option<f64>,
 ) -> Result<Option<Job>, DbError> {
     match get(transaction, id)? {
-        Some(job) if job.state == JobState::Pending => {
+        Some(mut job) if job.state == JobState::Pending => {
             if mark_in_progress {
+                job.lease_until = lease_until;
                 set_state(transaction, job, JobState::InProgress, started).map(Some)
             } else {
                 Ok(Some(job))

@@ -5,15 +5,21 @@
 //!
 //! A new file is written to `tmp/<random>`, synced, and renamed into `blobs/`; only then
 //! is its record committed (`_storage`). A file whose record never committed (a crash
-//! in between) is removed when the server starts ([`FileStore::unreferenced`]).
+//! in between) is removed when the server starts ([`super::Storage::remove_unreferenced`]).
+//!
+//! Over a shared database (several hosts) the kept files live in the database instead
+//! ([`SharedFiles`]), where every host reads them; uploads still arrive in `tmp/`.
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
+
+use crate::database::kv::{FileLock, SharedFileRead, SharedFiles};
 
 const STORAGE_DIR: &str = "storage";
 const BLOBS: &str = "blobs";
@@ -22,6 +28,8 @@ const TMP: &str = "tmp";
 pub struct FileStore {
     blobs: Dir,
     tmp: Dir,
+    /// Where kept files go over a shared database (instead of `blobs/`).
+    shared: Option<Arc<dyn SharedFiles>>,
 }
 
 /// A file being written: its bytes go to a temporary file, hashed and counted on the way.
@@ -41,8 +49,8 @@ pub struct WrittenFile {
 
 impl FileStore {
     /// Opens (creating them if need be) `data/storage/blobs` and `data/storage/tmp`, and
-    /// empties `tmp` (what an interrupted upload left).
-    pub fn open(data: &Path) -> anyhow::Result<Self> {
+    /// empties `tmp` (what an interrupted upload left). With `shared`, kept files go there.
+    pub fn open(data: &Path, shared: Option<Arc<dyn SharedFiles>>) -> anyhow::Result<Self> {
         let data_dir = Dir::open_ambient_dir(data, ambient_authority())
             .with_context(|| format!("cannot open the data directory {}", data.display()))?;
         data_dir
@@ -53,6 +61,7 @@ impl FileStore {
         let store = Self {
             blobs: storage.open_dir(BLOBS)?,
             tmp: storage.open_dir(TMP)?,
+            shared,
         };
         for entry in store.tmp.entries()? {
             let name = entry?.file_name();
@@ -81,8 +90,38 @@ impl FileStore {
         })
     }
 
-    /// Moves a written file into `blobs/` under its hash (replacing an equal one).
+    /// Whether kept files live in a shared database (its calls block on the network).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// This hash's turn across every host over a shared database (see
+    /// [`SharedFiles::lock`]); `None` with files on this host's disk, where the caller's
+    /// own lock is enough.
+    pub fn lock(&self, sha256: &[u8; 32]) -> anyhow::Result<Option<Box<dyn FileLock>>> {
+        self.shared
+            .as_ref()
+            .map(|shared| shared.lock(sha256))
+            .transpose()
+    }
+
+    /// Moves a written file into `blobs/` under its hash (replacing an equal one); over a
+    /// shared database, copies it there (unless an equal one is there) and removes it.
     pub fn keep(&self, written: &WrittenFile) -> anyhow::Result<()> {
+        if let Some(shared) = &self.shared {
+            let copied = if shared.contains(&written.sha256)? {
+                Ok(())
+            } else {
+                let mut file = self
+                    .tmp
+                    .open(&written.name)
+                    .context("cannot reopen an uploaded file")?
+                    .into_std();
+                shared.write(&written.sha256, written.size, &mut file)
+            };
+            self.discard(&written.name);
+            return copied;
+        }
         self.tmp
             .rename(&written.name, &self.blobs, hex::encode(written.sha256))
             .context("cannot move an uploaded file into place")?;
@@ -97,9 +136,12 @@ impl FileStore {
     }
 
     /// The stored file with this hash, opened for reading.
-    pub fn open_blob(&self, sha256: &[u8; 32]) -> anyhow::Result<Option<std::fs::File>> {
+    pub fn open_blob(&self, sha256: &[u8; 32]) -> anyhow::Result<Option<Box<dyn SharedFileRead>>> {
+        if let Some(shared) = &self.shared {
+            return shared.open(sha256);
+        }
         match self.blobs.open(hex::encode(sha256)) {
-            Ok(file) => Ok(Some(file.into_std())),
+            Ok(file) => Ok(Some(Box::new(file.into_std()))),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).context("cannot open a stored file"),
         }
@@ -107,6 +149,9 @@ impl FileStore {
 
     /// Removes the stored file with this hash, if it is there.
     pub fn remove_blob(&self, sha256: &[u8; 32]) -> anyhow::Result<()> {
+        if let Some(shared) = &self.shared {
+            return shared.remove(sha256);
+        }
         match self.blobs.remove_file(hex::encode(sha256)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 Err(err).context("cannot remove a stored file")
@@ -117,6 +162,9 @@ impl FileStore {
 
     /// The hashes of every stored file (for the start-up check against the records).
     pub fn stored(&self) -> anyhow::Result<Vec<[u8; 32]>> {
+        if let Some(shared) = &self.shared {
+            return shared.stored();
+        }
         let mut hashes = Vec::new();
         for entry in self.blobs.entries()? {
             let name = entry?.file_name();
@@ -178,7 +226,7 @@ mod tests {
     #[test]
     fn a_file_is_written_kept_under_its_hash_read_and_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
+        let store = FileStore::open(dir.path(), None).unwrap();
         let mut file = store.create().unwrap();
         file.write(b"hello ").unwrap();
         file.write(b"world").unwrap();
@@ -206,14 +254,14 @@ mod tests {
     #[test]
     fn leftovers_of_an_interrupted_upload_are_removed_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
+        let store = FileStore::open(dir.path(), None).unwrap();
         let mut file = store.create().unwrap();
         file.write(b"half").unwrap();
         let name = file.name().to_string();
         drop(file);
         assert!(dir.path().join("storage/tmp").join(&name).exists());
         drop(store);
-        FileStore::open(dir.path()).unwrap();
+        FileStore::open(dir.path(), None).unwrap();
         assert!(!dir.path().join("storage/tmp").join(&name).exists());
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::database::cursor_seal::CursorKey;
 use crate::database::id::DocumentId;
+use crate::database::kv::{FileLock, SharedFiles};
 use crate::database::store::{DocumentStore, MutationError};
 use crate::database::transaction::DbError;
 use files::{FileStore, WrittenFile};
@@ -53,9 +54,15 @@ impl From<MutationError> for StoreError {
 }
 
 impl Storage {
-    pub fn open(data: &Path, public_url: String, key: Arc<CursorKey>) -> anyhow::Result<Self> {
+    /// Files kept under `data`, or in `shared` (a shared database) if given.
+    pub fn open(
+        data: &Path,
+        public_url: String,
+        key: Arc<CursorKey>,
+        shared: Option<Arc<dyn SharedFiles>>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            files: FileStore::open(data)?,
+            files: FileStore::open(data, shared)?,
             public_url: public_url.trim_end_matches('/').to_string(),
             key,
             lifecycle: tokio::sync::Mutex::new(()),
@@ -95,7 +102,8 @@ impl Storage {
         token: Option<&UploadToken>,
     ) -> Result<DocumentId, StoreError> {
         let _turn = self.lifecycle.lock().await;
-        self.files.keep(&written)?;
+        let _shared_turn = self.shared_turn(&written.sha256)?;
+        self.network(|| self.files.keep(&written))?;
         // The tests' crash between a file's move into place and its record.
         if crate::failpoints::armed("STORAGE", "crash-before-record") {
             std::process::abort();
@@ -121,7 +129,24 @@ impl Storage {
     /// committed). Takes its turn with [`Storage::keep`].
     pub async fn forget(&self, store: &DocumentStore, sha256: &[u8; 32]) -> anyhow::Result<()> {
         let _turn = self.lifecycle.lock().await;
+        let _shared_turn = self.shared_turn(sha256)?;
         self.remove_if_unreferenced(store, sha256).await
+    }
+
+    /// The hash's turn across hosts over a shared database (this host's turns are taken
+    /// with `lifecycle`); nothing otherwise.
+    fn shared_turn(&self, sha256: &[u8; 32]) -> anyhow::Result<Option<Box<dyn FileLock>>> {
+        self.network(|| self.files.lock(sha256))
+    }
+
+    /// Runs `work` on the files, which over a shared database waits on the network: off
+    /// the async worker then.
+    fn network<T>(&self, work: impl FnOnce() -> T) -> T {
+        if self.files.is_shared() {
+            tokio::task::block_in_place(work)
+        } else {
+            work()
+        }
     }
 
     async fn remove_if_unreferenced(
@@ -131,7 +156,7 @@ impl Storage {
     ) -> anyhow::Result<()> {
         let mut transaction = store.begin_admin_read()?;
         if !records::referenced(&mut transaction, sha256)? {
-            self.files.remove_blob(sha256)?;
+            self.network(|| self.files.remove_blob(sha256))?;
         }
         Ok(())
     }
@@ -166,10 +191,13 @@ impl Storage {
     pub async fn remove_unreferenced(&self, store: &DocumentStore) -> anyhow::Result<usize> {
         let _turn = self.lifecycle.lock().await;
         let mut removed = 0;
-        let mut transaction = store.begin_admin_read()?;
-        for sha256 in self.files.stored()? {
+        for sha256 in self.network(|| self.files.stored())? {
+            // Over a shared database another host may be recording this file: its turn
+            // first, then a snapshot that sees its record if it committed.
+            let _shared_turn = self.shared_turn(&sha256)?;
+            let mut transaction = store.begin_admin_read()?;
             if !records::referenced(&mut transaction, &sha256)? {
-                self.files.remove_blob(&sha256)?;
+                self.network(|| self.files.remove_blob(&sha256))?;
                 removed += 1;
             }
         }

@@ -9,6 +9,7 @@
 //! Keys compare as bytes. Values are opaque bytes. A write transaction sees its own writes.
 
 pub mod postgres;
+pub mod postgres_files;
 pub mod redb_kv;
 
 use std::ops::Bound;
@@ -89,6 +90,10 @@ pub const ALL_KEYS: KeyRange<'static> = (Bound::Unbounded, Bound::Unbounded);
 /// What a visitor of a scan says after each entry.
 pub type Visit<'v> = dyn FnMut(&[u8], &[u8]) -> anyhow::Result<bool> + 'v;
 
+/// What a visitor of an index scan ([`KvRead::scan_index`]) says after each entry: the
+/// entry's key, the document key it holds, and the document if the store fetched it.
+pub type VisitIndex<'v> = dyn FnMut(&[u8], &[u8], Option<&[u8]>) -> anyhow::Result<bool> + 'v;
+
 /// Reading: a snapshot, or a write transaction (which sees its own writes).
 pub trait KvRead {
     /// Calls `found` with the value stored under `key` (borrowed, not copied) if there is
@@ -108,6 +113,24 @@ pub trait KvRead {
         order: Order,
         visit: &mut Visit<'_>,
     ) -> anyhow::Result<()>;
+
+    /// [`KvRead::scan`] over [`Space::IndexEntries`], where `visit` also gets the document
+    /// each entry points at (its [`Space::Documents`] value) when the store fetched it with
+    /// the entry, as a store over the network does to save a round trip per document;
+    /// `None` when it did not (`visit` looks it up if it needs it).
+    fn scan_index(
+        &self,
+        range: KeyRange<'_>,
+        order: Order,
+        visit: &mut VisitIndex<'_>,
+    ) -> anyhow::Result<()> {
+        self.scan(
+            Space::IndexEntries,
+            range,
+            order,
+            &mut |key, document_key| visit(key, document_key, None),
+        )
+    }
 
     /// The value under `key`, copied.
     fn get(&self, space: Space, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
@@ -193,7 +216,51 @@ pub trait KvStore: Send + Sync {
     fn commit_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+
+    /// Where a shared store keeps the bytes of stored files, so that every host serves
+    /// every file; `None` for a store of one host (they stay on its disk).
+    fn shared_files(&self) -> Option<Arc<dyn SharedFiles>> {
+        None
+    }
 }
+
+/// The bytes of stored files (`ctx.storage`) in a shared store, named by their SHA-256.
+/// Every call blocks (call from a blocking thread or `block_in_place`).
+pub trait SharedFiles: Send + Sync {
+    /// Takes this hash's turn, across every host: writing a file and recording it, and
+    /// checking that none records one and removing it, each hold the turn throughout, so
+    /// that a file is never removed between being written and being recorded. The turn
+    /// ends when the returned lock is dropped.
+    fn lock(&self, sha256: &[u8; 32]) -> anyhow::Result<Box<dyn FileLock>>;
+
+    /// Whether a file with this hash is stored.
+    fn contains(&self, sha256: &[u8; 32]) -> anyhow::Result<bool>;
+
+    /// Stores the `size` bytes `bytes` reads under `sha256`, whole or not at all.
+    fn write(
+        &self,
+        sha256: &[u8; 32],
+        size: u64,
+        bytes: &mut dyn std::io::Read,
+    ) -> anyhow::Result<()>;
+
+    /// The stored file with this hash, to read (and seek in).
+    fn open(&self, sha256: &[u8; 32]) -> anyhow::Result<Option<Box<dyn SharedFileRead>>>;
+
+    /// Removes the file with this hash, if it is there.
+    fn remove(&self, sha256: &[u8; 32]) -> anyhow::Result<()>;
+
+    /// The hashes of every stored file.
+    fn stored(&self) -> anyhow::Result<Vec<[u8; 32]>>;
+}
+
+/// A turn on one stored file's hash ([`SharedFiles::lock`]), held until dropped.
+pub trait FileLock: Send {}
+
+/// A stored file being read.
+pub trait SharedFileRead: std::io::Read + std::io::Seek + Send {}
+
+impl<T: std::io::Read + std::io::Seek + Send> SharedFileRead for T {}
 
 pub fn decode_counter(bytes: &[u8]) -> anyhow::Result<u64> {
     let bytes: [u8; 8] = bytes

@@ -31,21 +31,27 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{KeyRange, KvRead, KvStore, KvWrite, Op, Order, Space, Visit};
+use super::postgres_files::PgFiles;
+use super::{KeyRange, KvRead, KvStore, KvWrite, Op, Order, SharedFiles, Space, Visit, VisitIndex};
 
 /// The counter whose row every write transaction locks: the commit timestamp.
 const COMMIT_LOCK_KEY: &[u8] = b"commit_ts";
 
 /// Rows a scan reads at first, and at most, per round trip: scans that stop early (a page
-/// of 20) read little; long ones read in larger batches.
+/// of 20) read little; long ones read in larger batches, unless a batch's values add up
+/// to [`SCAN_BATCH_BYTES`] (large documents), after which batches shrink again.
 const FIRST_SCAN_BATCH: i64 = 64;
 const MAX_SCAN_BATCH: i64 = 4096;
+const SCAN_BATCH_BYTES: usize = 4 << 20;
 
 /// The channel commits are announced on (`NOTIFY`, sent with each commit).
 const COMMIT_CHANNEL: &str = "kiln_commits";
 
 /// Connections in the pool: snapshots hold one each while they live.
 const POOL_SIZE: usize = 64;
+
+/// Connections opened when the store opens (see [`PgStore::connect`]).
+const WARM_CONNECTIONS: usize = 32;
 
 /// How long a caller waits for a pooled connection, or for a new one to open, before the
 /// call fails (the database is down or overloaded: the caller gets an error, not a hang).
@@ -101,9 +107,10 @@ impl PgStore {
             config.clone(),
             NoTls,
             ManagerConfig {
-                // A connection comes back from a snapshot still in its transaction only if
-                // the snapshot's rollback did not run; this ends it either way.
-                recycling_method: RecyclingMethod::Custom("ROLLBACK".into()),
+                // Whatever holds a connection in a transaction ends it before the
+                // connection goes back (a snapshot's or a file lock's drop rolls back
+                // first), so recycling only checks that the connection is open.
+                recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
@@ -118,7 +125,7 @@ impl PgStore {
             .await
             .with_context(|| format!("cannot connect to the database {display}"))?;
         client
-            .batch_execute(SCHEMA)
+            .batch_execute(&format!("{SCHEMA}{}", super::postgres_files::SCHEMA))
             .await
             .with_context(|| format!("cannot create Kiln's tables in {display}"))?;
         // The row every write transaction locks must exist before the first one.
@@ -130,6 +137,12 @@ impl PgStore {
             .await
             .context("cannot create the commit timestamp row")?;
         drop(client);
+        // Connections open before the first requests arrive: a host that starts behind a
+        // busy load balancer would otherwise open dozens at once, each call waiting its
+        // turn with the clock of its time limit running.
+        let warm: Vec<_> =
+            futures_util::future::join_all((0..WARM_CONNECTIONS).map(|_| pool.get())).await;
+        drop(warm);
         let signal = Arc::new(Notify::new());
         tokio::spawn(listen(config, signal.clone(), display.clone()));
         Ok(Self {
@@ -220,7 +233,7 @@ fn describe(config: &tokio_postgres::Config) -> String {
 }
 
 /// Runs `future` to completion on `runtime`, blocking this thread (see the module comment).
-fn wait<T>(runtime: &Handle, future: impl Future<Output = T>) -> T {
+pub(super) fn wait<T>(runtime: &Handle, future: impl Future<Output = T>) -> T {
     tokio::task::block_in_place(|| runtime.block_on(future))
 }
 
@@ -251,13 +264,17 @@ impl KvStore for PgStore {
                 .context("cannot begin a write transaction")?;
             // Write transactions from every host queue here, one at a time. Once the lock
             // is held, each statement (read committed) sees every earlier commit.
-            client
+            let locked = client
                 .query_one(
                     "SELECT value FROM kiln_kv WHERE space = $1 AND key = $2 FOR UPDATE",
                     &[&space_id(Space::Counters), &COMMIT_LOCK_KEY],
                 )
-                .await
-                .context("cannot lock the commit timestamp")?;
+                .await;
+            if let Err(error) = locked {
+                // The connection goes back to the pool outside any transaction.
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(error).context("cannot lock the commit timestamp");
+            }
             anyhow::Ok(client)
         })?;
         Ok(Box::new(PgWrite {
@@ -278,6 +295,14 @@ impl KvStore for PgStore {
 
     fn commit_signal(&self) -> Option<Arc<Notify>> {
         Some(self.signal.clone())
+    }
+
+    fn shared_files(&self) -> Option<Arc<dyn SharedFiles>> {
+        Some(Arc::new(PgFiles {
+            pool: self.pool.clone(),
+            runtime: self.runtime.clone(),
+            display: self.display.clone(),
+        }))
     }
 
     fn next_in_sequence(&self, name: &str, first: u64) -> anyhow::Result<u64> {
@@ -368,13 +393,40 @@ impl Reader {
         order: Order,
         visit: &mut Visit<'_>,
     ) -> anyhow::Result<()> {
+        self.scan_rows(space, false, range, order, &mut |key, value, _| {
+            visit(key, value)
+        })
+    }
+
+    fn scan_index(
+        &self,
+        range: KeyRange<'_>,
+        order: Order,
+        visit: &mut VisitIndex<'_>,
+    ) -> anyhow::Result<()> {
+        self.scan_rows(Space::IndexEntries, true, range, order, visit)
+    }
+
+    /// Scans `space` in batches of rows; with `join_documents`, each row also carries the
+    /// document its value names (an index entry's).
+    fn scan_rows(
+        &self,
+        space: Space,
+        join_documents: bool,
+        range: KeyRange<'_>,
+        order: Order,
+        visit: &mut VisitIndex<'_>,
+    ) -> anyhow::Result<()> {
         let (mut lower, mut upper) = (owned(range.0), owned(range.1));
         let mut batch = FIRST_SCAN_BATCH;
+        let space = space_id(space);
+        let documents = space_id(Space::Documents);
         loop {
-            let sql = scan_sql(&lower, &upper, order);
-            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
-            let space = space_id(space);
-            params.push(&space);
+            let sql = scan_sql(&lower, &upper, order, join_documents);
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&space];
+            if join_documents {
+                params.push(&documents);
+            }
             let lower_key = bound_key(&lower);
             let upper_key = bound_key(&upper);
             if let Some(key) = &lower_key {
@@ -391,10 +443,13 @@ impl Reader {
             })
             .context("database scan failed")?;
             let complete = (rows.len() as i64) < batch;
-            let mut last = None;
+            let (mut last, mut bytes) = (None, 0);
             for row in &rows {
                 let key: &[u8] = row.get(0);
-                if !visit(key, row.get::<_, &[u8]>(1))? {
+                let value: &[u8] = row.get(1);
+                let document: Option<&[u8]> = if join_documents { row.get(2) } else { None };
+                bytes += value.len() + document.map_or(0, <[u8]>::len);
+                if !visit(key, value, document)? {
                     return Ok(());
                 }
                 last = Some(key);
@@ -407,7 +462,11 @@ impl Reader {
                 Order::Asc => lower = Bound::Excluded(last.to_vec()),
                 Order::Desc => upper = Bound::Excluded(last.to_vec()),
             }
-            batch = (batch * 4).min(MAX_SCAN_BATCH);
+            batch = if bytes > SCAN_BATCH_BYTES {
+                (batch / 4).max(1)
+            } else {
+                (batch * 4).min(MAX_SCAN_BATCH)
+            };
         }
     }
 }
@@ -423,24 +482,38 @@ fn bound_key(bound: &Bound<Vec<u8>>) -> Option<&[u8]> {
     }
 }
 
-/// The scan's statement: `$1` the space, then the bounds present, then the limit.
-fn scan_sql(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, order: Order) -> String {
-    let mut sql = String::from("SELECT key, value FROM kiln_kv WHERE space = $1");
-    let mut next = 2;
+/// The scan's statement: `$1` the space, `$2` the documents' space when joining them,
+/// then the bounds present, then the limit.
+fn scan_sql(
+    lower: &Bound<Vec<u8>>,
+    upper: &Bound<Vec<u8>>,
+    order: Order,
+    join_documents: bool,
+) -> String {
+    let mut sql = if join_documents {
+        String::from(
+            "SELECT e.key, e.value, d.value FROM kiln_kv e \
+             LEFT JOIN kiln_kv d ON d.space = $2 AND d.key = e.value \
+             WHERE e.space = $1",
+        )
+    } else {
+        String::from("SELECT e.key, e.value FROM kiln_kv e WHERE e.space = $1")
+    };
+    let mut next = if join_documents { 3 } else { 2 };
     for (bound, included, excluded) in [(lower, ">=", ">"), (upper, "<=", "<")] {
         let op = match bound {
             Bound::Included(_) => included,
             Bound::Excluded(_) => excluded,
             Bound::Unbounded => continue,
         };
-        sql.push_str(&format!(" AND key {op} ${next}"));
+        sql.push_str(&format!(" AND e.key {op} ${next}"));
         next += 1;
     }
     let direction = match order {
         Order::Asc => "ASC",
         Order::Desc => "DESC",
     };
-    sql.push_str(&format!(" ORDER BY key {direction} LIMIT ${next}"));
+    sql.push_str(&format!(" ORDER BY e.key {direction} LIMIT ${next}"));
     sql
 }
 
@@ -466,6 +539,15 @@ impl KvRead for PgSnapshot {
         visit: &mut Visit<'_>,
     ) -> anyhow::Result<()> {
         self.reader.scan(space, range, order, visit)
+    }
+
+    fn scan_index(
+        &self,
+        range: KeyRange<'_>,
+        order: Order,
+        visit: &mut VisitIndex<'_>,
+    ) -> anyhow::Result<()> {
+        self.reader.scan_index(range, order, visit)
     }
 }
 
