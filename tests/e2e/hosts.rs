@@ -143,6 +143,19 @@ fn a_deploy_through_one_host_serves_on_the_others() {
     );
     let (_, listed) = first.get("/api/functions", true);
     assert!(!listed.contains("hello"), "{listed}");
+
+    // Each host keeps the artifacts it compiled on its own disk, by module hash; the
+    // database holds the sources only.
+    for host in [&first, &second] {
+        let kept = std::fs::read_dir(host.data.join("compiled")).map_or(0, |dir| dir.count());
+        assert!(kept >= 1, "no compiled artifact kept on a host");
+    }
+    let output = std::process::Command::new("psql")
+        .arg(first.database.as_ref().unwrap())
+        .args(["-tAc", "SELECT count(*) FROM kiln_kv WHERE space = 6"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "0");
 }
 
 #[test]

@@ -165,9 +165,13 @@ async fn run_server(
         cursor_key,
         fetch,
     )?);
-    let (deployments, loaded) = Deployments::load(runtime.clone(), db.clone())
-        .await
-        .context("cannot restore the deployment")?;
+    let (deployments, loaded) = Deployments::load(
+        runtime.clone(),
+        db.clone(),
+        crate::deploy::artifacts::ArtifactCache::for_store(db.as_ref(), &data)?,
+    )
+    .await
+    .context("cannot restore the deployment")?;
     tracing::info!(
         modules = loaded.modules,
         from_cache = loaded.from_cache,

@@ -5,6 +5,7 @@
 //! its schema changes, in one write transaction (through the committer) and swaps it in.
 //! Any failure leaves the old deployment live and names the module and the reason.
 
+pub mod artifacts;
 pub mod convex;
 mod deployment;
 pub mod environment;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
+use artifacts::ArtifactCache;
 pub use deployment::Deployment;
 use store::{DeploymentRecord, JsFile, JsFileRecord, ModuleRecord, NewModuleBlobs};
 
@@ -40,6 +42,8 @@ pub struct Deployments {
     runtime: Arc<Runtime>,
     /// Where the environment variables are kept (the deployment goes through the store).
     db: Arc<dyn KvStore>,
+    /// Where compiled artifacts are kept (the store, or this host's disk).
+    artifacts: Arc<ArtifactCache>,
     /// Serialises changes to the environment variables.
     environment: tokio::sync::Mutex<()>,
     /// Fetches the keys of every deployment's auth providers.
@@ -142,7 +146,9 @@ impl Deployments {
     pub async fn load(
         runtime: Arc<Runtime>,
         db: Arc<dyn KvStore>,
+        artifacts: ArtifactCache,
     ) -> anyhow::Result<(Self, LoadReport)> {
+        let artifacts = Arc::new(artifacts);
         let mut report = LoadReport::default();
         let variables = blocking({
             let db = db.clone();
@@ -162,6 +168,7 @@ impl Deployments {
         let live = restore(
             &runtime,
             &db,
+            &artifacts,
             record,
             &auth_settings,
             &auth_fetcher,
@@ -172,6 +179,7 @@ impl Deployments {
             Self {
                 runtime,
                 db,
+                artifacts,
                 environment: tokio::sync::Mutex::new(()),
                 auth_fetcher,
                 auth_settings,
@@ -236,6 +244,7 @@ impl Deployments {
             let deployment = restore(
                 &self.runtime,
                 &self.db,
+                &self.artifacts,
                 record,
                 &self.auth_settings,
                 &self.auth_fetcher,
@@ -456,6 +465,20 @@ impl Deployments {
         // stored schema and the stored deployment still belong together.
         record.schema = schema;
         let stored_record = record.clone();
+        if !self.artifacts.in_store() {
+            // Kept on this host (see `artifacts`): the store gets the sources only.
+            let (artifacts, db) = (self.artifacts.clone(), self.db.clone());
+            new_blobs = blocking(move || {
+                for blob in &mut new_blobs {
+                    if !blob.artifact.is_empty() {
+                        artifacts.put(db.as_ref(), &blob.sha256, &blob.artifact)?;
+                        blob.artifact = Vec::new();
+                    }
+                }
+                Ok(new_blobs)
+            })
+            .await?;
+        }
         let new_blobs = Arc::new(new_blobs);
         let store_deployment: AlsoWrite = Arc::new(move |txn: &mut dyn KvWrite| {
             store::write_deployment(txn, &stored_record, &new_blobs)
@@ -689,6 +712,7 @@ fn js_error(err: js::JsAppError) -> DeployError {
 async fn restore(
     runtime: &Arc<Runtime>,
     db: &Arc<dyn KvStore>,
+    artifacts: &Arc<ArtifactCache>,
     record: DeploymentRecord,
     auth_settings: &AuthSettings,
     auth_fetcher: &Arc<Fetcher>,
@@ -701,7 +725,7 @@ async fn restore(
             js_app.insert(name.clone(), module.functions.clone());
             continue;
         }
-        let component = load_component(runtime, db, &module.sha256, report)
+        let component = load_component(runtime, db, artifacts, &module.sha256, report)
             .await
             .with_context(|| format!("cannot load module `{name}`"))?;
         let loaded = runtime
@@ -718,7 +742,7 @@ async fn restore(
         .find(|module| module.js)
         .map(|module| module.sha256.clone())
     {
-        let component = load_component(runtime, db, &sha256, report)
+        let component = load_component(runtime, db, artifacts, &sha256, report)
             .await
             .context("cannot load the JavaScript app")?;
         let loaded = runtime
@@ -749,12 +773,18 @@ async fn restore(
 async fn load_component(
     runtime: &Arc<Runtime>,
     db: &Arc<dyn KvStore>,
+    artifacts: &Arc<ArtifactCache>,
     sha256: &str,
     report: &mut LoadReport,
 ) -> anyhow::Result<Component> {
-    let (runtime, db, sha256) = (runtime.clone(), db.clone(), sha256.to_string());
+    let (runtime, db, artifacts, sha256) = (
+        runtime.clone(),
+        db.clone(),
+        artifacts.clone(),
+        sha256.to_string(),
+    );
     let (component, recompiled) = blocking(move || {
-        if let Some(artifact) = store::compiled_artifact(db.as_ref(), &sha256)?
+        if let Some(artifact) = artifacts.get(db.as_ref(), &sha256)?
             && let Some(component) = runtime.load_artifact(&artifact)
         {
             return Ok((component, false));
@@ -762,7 +792,7 @@ async fn load_component(
         let source =
             store::module_source(db.as_ref(), &sha256)?.context("its stored source is missing")?;
         let compiled = runtime.compile(&source)?;
-        store::save_artifact(db.as_ref(), &sha256, &compiled.artifact)?;
+        artifacts.put(db.as_ref(), &sha256, &compiled.artifact)?;
         Ok((compiled.component, true))
     })
     .await?;
