@@ -2,7 +2,7 @@
 //! checks the copy, so that a deployment that outgrew one machine moves to several hosts
 //! with its data: documents, indexes, tables, the deployment and its modules, environment
 //! variables, scheduled jobs (they are documents), the admin and cursor keys, and the
-//! bytes of stored files.
+//! bytes of stored files. Compiled artifacts stay behind: each host compiles its own.
 //!
 //! The copy goes through the persistence interface, key space by key space, in
 //! transactions of a bounded size; the check reads both stores again and compares a
@@ -34,6 +34,20 @@ pub struct MigrateArgs {
     #[arg(long, env = "KILN_DATABASE", hide_env_values = true)]
     pub database: String,
 }
+
+/// The key spaces copied: all but the compiled artifacts, which hosts over a shared
+/// database keep on their own disks (`deploy::artifacts`) and compile from the sources.
+const COPIED: [Space; 9] = [
+    Space::Documents,
+    Space::IndexEntries,
+    Space::Tables,
+    Space::Counters,
+    Space::ModuleSources,
+    Space::Deployment,
+    Space::EnvironmentVariables,
+    Space::CommitLog,
+    Space::Settings,
+];
 
 /// Entries, and their bytes, per write transaction of the copy.
 const BATCH_ENTRIES: usize = 2_000;
@@ -80,7 +94,7 @@ fn copy_and_check(
     let blobs = FileStore::open(data, None)?;
 
     let view = source.snapshot()?;
-    for space in Space::ALL {
+    for space in COPIED {
         let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut batch_bytes = 0;
         let mut copied = 0usize;
@@ -210,11 +224,8 @@ fn check(
     files: &dyn SharedFiles,
 ) -> anyhow::Result<()> {
     let (source_view, target_view) = (source.snapshot()?, target.snapshot()?);
-    for space in Space::ALL {
-        if space == Space::Settings {
-            // Only the target has settings (the source keeps its keys in files).
-            continue;
-        }
+    // Settings: only the target has them (the source keeps its keys in files).
+    for space in COPIED.into_iter().filter(|space| *space != Space::Settings) {
         let digest = |view: &dyn crate::database::kv::KvRead| -> anyhow::Result<(usize, [u8; 32])> {
             let mut hasher = Sha256::new();
             let mut count = 0;
