@@ -73,42 +73,26 @@ impl OwnPostgres {
 
     /// Stops the server at once (`immediate`: as a crash would, without a checkpoint).
     pub fn stop(&self) {
-        let data = self.dir.path().join("data");
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
     }
 
     /// Starts the stopped server again on the same port.
     pub fn start_again(&self) {
-        let data = self.dir.path().join("data");
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
         let log = self.dir.path().join("server.log");
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-o",
-                &options,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
+        self.pg_ctl(&["-o", &options, "-l", log.to_str().unwrap(), "-w", "start"]);
+    }
+
+    /// `pg_ctl` on this server's data directory.
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let mut all = vec!["-D", data.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
     }
 
     fn run(&self, program: &str, args: &[&str]) {

@@ -25,9 +25,11 @@ fn new_database(server: &str, name: &str) -> anyhow::Result<String> {
     let output = Command::new("psql")
         .arg(server)
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-        .arg(format!(
-            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-        ))
+        // Two commands: psql would send one string as one transaction, and neither may
+        // run inside one.
+        .arg(format!("DROP DATABASE IF EXISTS {name}"))
+        .arg("-c")
+        .arg(format!("CREATE DATABASE {name}"))
         .output()?;
     anyhow::ensure!(
         output.status.success(),

@@ -247,11 +247,9 @@ impl KvStore for PgStore {
                 .context("cannot begin a read snapshot")?;
             anyhow::Ok(client)
         })?;
-        Ok(Arc::new(PgSnapshot {
-            reader: Reader {
-                client: Some(client),
-                runtime: self.runtime.clone(),
-            },
+        Ok(Arc::new(Reader {
+            client: Some(client),
+            runtime: self.runtime.clone(),
         }))
     }
 
@@ -360,7 +358,10 @@ impl Reader {
     fn client(&self) -> &Object {
         self.client.as_ref().expect("the client lives until drop")
     }
+}
 
+/// A snapshot is a reader; a write transaction reads through its own.
+impl KvRead for Reader {
     fn get_with(
         &self,
         space: Space,
@@ -406,7 +407,9 @@ impl Reader {
     ) -> anyhow::Result<()> {
         self.scan_rows(Space::IndexEntries, true, range, order, visit)
     }
+}
 
+impl Reader {
     /// Scans `space` in batches of rows; with `join_documents`, each row also carries the
     /// document its value names (an index entry's).
     fn scan_rows(
@@ -517,11 +520,12 @@ fn scan_sql(
     sql
 }
 
-struct PgSnapshot {
+/// A write transaction holding the commit lock.
+struct PgWrite {
     reader: Reader,
 }
 
-impl KvRead for PgSnapshot {
+impl KvRead for PgWrite {
     fn get_with(
         &self,
         space: Space,
@@ -548,32 +552,6 @@ impl KvRead for PgSnapshot {
         visit: &mut VisitIndex<'_>,
     ) -> anyhow::Result<()> {
         self.reader.scan_index(range, order, visit)
-    }
-}
-
-/// A write transaction holding the commit lock.
-struct PgWrite {
-    reader: Reader,
-}
-
-impl KvRead for PgWrite {
-    fn get_with(
-        &self,
-        space: Space,
-        key: &[u8],
-        found: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<bool> {
-        self.reader.get_with(space, key, found)
-    }
-
-    fn scan(
-        &self,
-        space: Space,
-        range: KeyRange<'_>,
-        order: Order,
-        visit: &mut Visit<'_>,
-    ) -> anyhow::Result<()> {
-        self.reader.scan(space, range, order, visit)
     }
 }
 
