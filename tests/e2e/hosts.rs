@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use crate::postgres_server::OwnPostgres;
-use crate::scheduler::{decode_int64, jobs_server, tally, wait_for};
+use crate::scheduler::{decode_int64, deploy_with_crons, jobs_server, tally, wait_for};
 use crate::storage::{files_in_database, get, post, upload_url};
 use crate::support::{
     Client, Server, component, int64, kiln_binary, run_client_script, test_database,
@@ -489,4 +489,37 @@ fn a_redb_directory_migrated_to_postgres_answers_the_same() {
     wait_for(Duration::from_secs(30), "the moved job to run", || {
         (tally(&target, "moved") == 1).then_some(())
     });
+}
+
+#[test]
+fn a_cron_runs_once_per_tick_across_three_hosts() {
+    let first = Server::start();
+    let (status, report) = deploy_with_crons(
+        &first,
+        json!({ "tick": { "function": "jobs:tally", "args": { "name": "tick" }, "interval_seconds": 1 } }),
+    );
+    assert_eq!(status, 200, "{report}");
+    let others = [first.another_host(), first.another_host()];
+    wait_for(Duration::from_secs(30), "the first tick", || {
+        (tally(&first, "tick") >= 1).then_some(())
+    });
+    let before = tally(&first, "tick");
+    std::thread::sleep(Duration::from_millis(6_000));
+    // Each host's scheduler sees the cron due; one run commits per tick (three would
+    // make about 18).
+    let fired = tally(&others[1], "tick") - before;
+    assert!(
+        (3..=8).contains(&fired),
+        "{fired} runs in 6 s over three hosts"
+    );
+    // And each run is one job: no scheduled time twice.
+    let done = others[0].value("query", "jobs:jobs_in_state", json!({ "kind": "success" }));
+    let times: Vec<String> = done
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["scheduledTime"].to_string())
+        .collect();
+    let distinct: BTreeSet<&String> = times.iter().collect();
+    assert_eq!(distinct.len(), times.len(), "a tick ran twice: {done}");
 }

@@ -201,8 +201,14 @@ export const hello = query(async () => "hello");
     let (status, body) = server.deploy_js(&[("app.js", &source)]);
     assert_eq!(status, 200, "{body}");
 
+    // Stopped by a limit, named: the time limit as a rule; on a machine so loaded that
+    // the epoch ticker starves for seconds, the fuel limit can come first, and that is
+    // right too.
     let message = server.error("query", "app:loops", json!({}));
-    assert!(message.contains("time limit"), "{message}");
+    assert!(
+        message.contains("time limit") || message.contains("ran out of fuel"),
+        "{message}"
+    );
     let message = server.error("query", "app:bomb", json!({}));
     assert!(message.contains("memory"), "{message}");
     let message = server.error("query", "app:rejects", json!({}));

@@ -374,7 +374,7 @@ fn scheduled_actions_run_at_most_once_across_a_crash() {
 }
 
 /// Deploys the jobs module with `crons` (the `[crons]` of kiln.toml, as JSON).
-fn deploy_with_crons(server: &Server, crons: Json) -> (u16, Json) {
+pub(crate) fn deploy_with_crons(server: &Server, crons: Json) -> (u16, Json) {
     use base64::Engine as _;
     let wasm = base64::engine::general_purpose::STANDARD.encode(component("jobs"));
     server.post(
