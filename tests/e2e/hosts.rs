@@ -523,3 +523,23 @@ fn a_cron_runs_once_per_tick_across_three_hosts() {
     let distinct: BTreeSet<&String> = times.iter().collect();
     assert_eq!(distinct.len(), times.len(), "a tick ran twice: {done}");
 }
+
+#[test]
+fn hosts_started_together_on_an_empty_database_all_come_up() {
+    // The first start creates Kiln's tables; three at once race to.
+    let database = test_database().expect("several hosts need PostgreSQL");
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let database = database.clone();
+            std::thread::spawn(move || Server::start_over_database(&database))
+        })
+        .collect();
+    let hosts: Vec<Server> = starting
+        .into_iter()
+        .map(|host| host.join().expect("every host started"))
+        .collect();
+    for host in &hosts {
+        let (status, body) = readiness(host);
+        assert_eq!((status, &body["ready"]), (200, &json!(true)), "{body}");
+    }
+}

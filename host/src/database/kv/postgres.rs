@@ -124,8 +124,7 @@ impl PgStore {
             .get()
             .await
             .with_context(|| format!("cannot connect to the database {display}"))?;
-        client
-            .batch_execute(&format!("{SCHEMA}{}", super::postgres_files::SCHEMA))
+        create_tables(&client)
             .await
             .with_context(|| format!("cannot create Kiln's tables in {display}"))?;
         // The row every write transaction locks must exist before the first one.
@@ -163,6 +162,33 @@ impl PgStore {
             .await
             .with_context(|| format!("the database {} is unavailable", self.display))
     }
+}
+
+/// Creates Kiln's tables where they are missing. `CREATE TABLE IF NOT EXISTS` is not safe
+/// against itself: hosts starting together on an empty database race, and all but one
+/// fail on the catalog's unique index. Each loser tries again (without an advisory lock,
+/// which some engines lack) and then finds the tables there.
+async fn create_tables(client: &Object) -> Result<(), tokio_postgres::Error> {
+    let schema = format!("{SCHEMA}{}", super::postgres_files::SCHEMA);
+    let mut attempt = 0;
+    loop {
+        match client.batch_execute(&schema).await {
+            Err(error) if attempt < 5 && is_creation_race(&error) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// A unique violation (`23505`, the catalog's index) or an object created meanwhile
+/// (`42P07`): what two concurrent `CREATE TABLE IF NOT EXISTS` can end in.
+fn is_creation_race(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    error.code().is_some_and(|code| {
+        *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::DUPLICATE_TABLE
+    })
 }
 
 /// Listens for the commits of every host on a connection of its own and wakes `signal`
