@@ -41,6 +41,8 @@ mod convex_cli;
 mod hosts;
 #[path = "kiln/js.rs"]
 mod js;
+#[path = "kiln/profile.rs"]
+mod profile;
 #[path = "kiln/scheduler.rs"]
 mod scheduler;
 #[path = "kiln/storage.rs"]
@@ -103,6 +105,18 @@ fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|arg| arg == "--list") {
         return Ok(());
+    }
+    // `cargo xtask profile <workload> [--seconds N]`.
+    if let Some(position) = args.iter().position(|arg| arg == "--profile") {
+        let workload = args.get(position + 1).map(String::as_str).unwrap_or("");
+        let seconds = match args.iter().position(|arg| arg == "--seconds") {
+            Some(at) => args
+                .get(at + 1)
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("--seconds takes a number"))?,
+            None => 10.0,
+        };
+        return profile::profile(workload, Duration::from_secs_f64(seconds));
     }
     // `cargo xtask bench http queries` runs only those sections; no names runs them all.
     let sections: Vec<&str> = args[1..]
@@ -771,11 +785,22 @@ async fn requests_per_second_spread(
     clients: usize,
     request: fn() -> Request<Full<Bytes>>,
 ) -> anyhow::Result<f64> {
-    let start = Instant::now();
-    let measure_from = start + HTTP_WARMUP;
-    let end = measure_from + HTTP_DURATION;
+    load_for(addresses, clients, request, HTTP_WARMUP).await?;
+    let completed = load_for(addresses, clients, request, HTTP_DURATION).await?;
+    Ok(completed as f64 / HTTP_DURATION.as_secs_f64())
+}
+
+/// Runs `clients` keep-alive connections, spread evenly over `addresses`, as fast as they
+/// answer for `duration`; returns how many requests completed.
+async fn load_for(
+    addresses: &[SocketAddr],
+    clients: usize,
+    request: fn() -> Request<Full<Bytes>>,
+    duration: Duration,
+) -> anyhow::Result<u64> {
+    let end = Instant::now() + duration;
     let local = tokio::task::LocalSet::new();
-    let counts = local
+    local
         .run_until(async move {
             let mut tasks = Vec::new();
             for client in 0..clients {
@@ -787,15 +812,9 @@ async fn requests_per_second_spread(
                         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
                     tokio::task::spawn_local(connection);
                     let mut completed = 0u64;
-                    loop {
-                        let now = Instant::now();
-                        if now >= end {
-                            break;
-                        }
+                    while Instant::now() < end {
                         round_trip(&mut sender, request()).await?;
-                        if now >= measure_from {
-                            completed += 1;
-                        }
+                        completed += 1;
                     }
                     anyhow::Ok(completed)
                 }));
@@ -806,8 +825,7 @@ async fn requests_per_second_spread(
             }
             anyhow::Ok(total)
         })
-        .await?;
-    Ok(counts as f64 / HTTP_DURATION.as_secs_f64())
+        .await
 }
 
 /// `kiln serve` (this build) on a temporary data directory with `hello` deployed.

@@ -18,3 +18,24 @@ pub fn run(sections: &[String]) -> anyhow::Result<()> {
     }
     cargo(&args)
 }
+
+/// Runs one workload of the harness under `perf record` (`--profile`), with guest code
+/// named through wasmtime's perf map (`KILN_PROFILE=perfmap`, inherited by the server).
+pub fn profile(workload: &str, seconds: f64) -> anyhow::Result<()> {
+    crate::js_runtime::build()?;
+    components::build()?;
+    let seconds = seconds.to_string();
+    let args = [
+        "bench",
+        "-p",
+        "kiln-host",
+        "--bench",
+        "kiln",
+        "--",
+        "--profile",
+        workload,
+        "--seconds",
+        &seconds,
+    ];
+    crate::cargo_with_env(&args, &[("KILN_PROFILE", "perfmap")])
+}

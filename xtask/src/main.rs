@@ -9,6 +9,7 @@
 //! * `ci` — the README's test command: components, formatting, lints, the npm packages the
 //!   client tests use, every test.
 //! * `bench` — the benchmark harness; prints numbers, asserts nothing.
+//! * `profile` — one workload under `perf record`; prints where the server's time went.
 //! * `test-postgres` — the end-to-end suite with Kiln over a throwaway PostgreSQL.
 
 mod apt;
@@ -45,6 +46,14 @@ enum Verb {
     /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js, convex, sync,
     /// scheduler, storage, hosts).
     Bench { sections: Vec<String> },
+    /// Run one workload against a release server under `perf record` and print where the
+    /// server's CPU time went, guest frames named (trivial, list, send, js-trivial, js-list).
+    Profile {
+        workload: String,
+        /// How long to sample.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Run the end-to-end tests (or those matching the filters) with every server over a
     /// throwaway PostgreSQL instead of redb.
     TestPostgres { filters: Vec<String> },
@@ -57,6 +66,7 @@ fn main() -> ExitCode {
         Verb::Demo => demo::run(),
         Verb::Ci => ci(),
         Verb::Bench { sections } => bench::run(&sections),
+        Verb::Profile { workload, seconds } => bench::profile(&workload, seconds),
         Verb::TestPostgres { filters } => test_postgres(&filters),
     };
     match result {

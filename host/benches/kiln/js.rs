@@ -44,21 +44,30 @@ fn large_bundle() -> String {
     source
 }
 
+/// Deploys the example apps with the benchmark's JavaScript app (`jsbench`).
+pub fn deploy_app(kiln: &KilnServer) -> anyhow::Result<()> {
+    deploy(kiln, json!({ "jsbench.js": APP })).map(drop)
+}
+
+/// Deploys the example apps with the JavaScript modules `js`; returns the deploy report.
+fn deploy(kiln: &KilnServer, js: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let body = json!({
+        "modules": kiln.modules,
+        "js": js,
+        "tables": {
+            "messages": { "indexes": { "by_channel": ["channel"] } },
+            "counters": { "indexes": { "by_name": ["name"] } },
+        },
+    });
+    kiln.call("/api/deploy", &body.to_string())
+}
+
 pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
     println!("== js: JavaScript functions (QuickJS, Convex's convex/server) ==");
     let bundle = large_bundle();
     let deploy_bundle = |tag: &str| -> anyhow::Result<(f64, Option<u64>)> {
-        let body = json!({
-            "modules": kiln.modules,
-            "js": { "jsbench.js": APP, "bundle.js": &bundle },
-            "tables": {
-                "messages": { "indexes": { "by_channel": ["channel"] } },
-                "counters": { "indexes": { "by_name": ["name"] } },
-            },
-        });
         let started = Instant::now();
-        let report = kiln
-            .call("/api/deploy", &body.to_string())
+        let report = deploy(kiln, json!({ "jsbench.js": APP, "bundle.js": &bundle }))
             .map_err(|err| anyhow::anyhow!("{tag} deploy failed: {err}"))?;
         Ok((
             super::ms(started.elapsed()),

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use super::invocation::InvocationState;
 use crate::capabilities;
@@ -48,7 +50,7 @@ impl Runtime {
         cursor_key: CursorKey,
         fetch: Arc<FetchClient>,
     ) -> anyhow::Result<Self> {
-        let engine = Engine::new(&engine_config(&limits))
+        let engine = Engine::new(&engine_config(&limits, profiler_from_env()?))
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
         let mut linker = Linker::new(&engine);
@@ -126,8 +128,25 @@ const TABLES_PER_COMPONENT: u32 = 4;
 /// memory per warm slot.
 const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
-fn engine_config(limits: &Limits) -> Config {
+/// The environment variable that turns on a profiler's view of guest code.
+pub const PROFILE_ENV: &str = "KILN_PROFILE";
+
+/// `KILN_PROFILE=perfmap` writes `/tmp/perf-<pid>.map` as guest code is loaded, so that
+/// `perf report` names the guest's functions instead of showing bare addresses (what
+/// `cargo xtask profile` uses). Unset or empty: no profiler, no cost.
+fn profiler_from_env() -> anyhow::Result<ProfilingStrategy> {
+    match std::env::var(PROFILE_ENV).as_deref() {
+        Err(_) | Ok("") | Ok("none") => Ok(ProfilingStrategy::None),
+        Ok("perfmap") => Ok(ProfilingStrategy::PerfMap),
+        Ok(other) => anyhow::bail!(
+            "{PROFILE_ENV}={other:?} is not a profiler Kiln knows: use \"perfmap\" (or leave it unset)"
+        ),
+    }
+}
+
+fn engine_config(limits: &Limits, profiler: ProfilingStrategy) -> Config {
     let mut config = Config::new();
+    config.profiler(profiler);
     config.wasm_component_model(true);
     config.consume_fuel(true);
     config.epoch_interruption(true);

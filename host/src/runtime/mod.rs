@@ -19,7 +19,7 @@ mod validation;
 pub use bench::FirstAndWarm;
 pub use call::{CallContext, FunctionTable};
 pub use compile::{CompileError, CompiledComponent};
-pub use engine::Runtime;
+pub use engine::{PROFILE_ENV, Runtime};
 pub use http_action::{HttpRequest, HttpResponse};
 pub use invocation::{InvocationState, LogLevel, LogLine};
 pub use invoke::{BeforeCommit, FunctionFailure, Invocation};
