@@ -104,7 +104,7 @@ impl Value {
     /// Parses and decodes Convex JSON text, as [`from_convex_json`](Value::from_convex_json)
     /// does.
     pub fn from_convex_json_str(text: &str) -> Result<Value, ValueError> {
-        Value::from_convex_json(parse(text)?)
+        crate::convex_json_text::decode_text(text, ValueLimits::default().max_nesting_depth)
     }
 
     /// Parses and decodes Convex JSON text into a value that passes [`check`](Value::check)
@@ -124,12 +124,15 @@ impl Value {
                 limit: max_len,
             }));
         }
-        Value::from_convex_json_with_limits(parse(text)?, limits)
+        let value = crate::convex_json_text::decode_text(text, limits.max_nesting_depth)?;
+        value.check(limits)?;
+        Ok(value)
     }
 }
 
 /// Parses JSON text, reporting syntax errors as [`ValueErrorKind::InvalidJson`].
-pub(crate) fn parse(text: &str) -> Result<Json, ValueError> {
+#[cfg(test)]
+fn parse(text: &str) -> Result<Json, ValueError> {
     serde_json::from_str(text)
         .map_err(|e| ValueError::new(ValueErrorKind::InvalidJson(format!("invalid JSON: {e}"))))
 }
@@ -159,7 +162,9 @@ pub(crate) fn is_negative_zero(f: f64) -> bool {
 }
 
 /// Serializes a value as Convex JSON text; the streaming twin of [`Value::to_convex_json`].
-struct ConvexJsonText<'a>(&'a Value);
+/// Lets a value be written as part of a larger serde document (an HTTP response, a
+/// document with its system fields) without building a `serde_json::Value` of it first.
+pub struct ConvexJsonText<'a>(pub &'a Value);
 
 impl serde::Serialize for ConvexJsonText<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -189,6 +194,13 @@ impl serde::Serialize for ConvexJsonText<'_> {
             }
         }
     }
+}
+
+/// The way text was decoded before `convex_json_text`: parsed into a tree, then decoded;
+/// the reference its tests compare with.
+#[cfg(test)]
+pub(crate) fn decode_text_through_tree(text: &str, max_depth: usize) -> Result<Value, ValueError> {
+    decode(parse(text)?, 1, max_depth)
 }
 
 fn tagged(tag: &str, payload: String) -> Json {
@@ -229,20 +241,32 @@ fn decode(json: Json, level: usize, max_depth: usize) -> Result<Value, ValueErro
 
 /// Decodes an object with a `$`-prefixed field, which must be exactly one tag.
 fn decode_tagged(fields: Map<String, Json>) -> Result<Value, ValueError> {
+    let field_count = fields.len();
+    let tags = fields
+        .into_iter()
+        .filter(|(name, _)| name.starts_with('$'))
+        .collect();
+    decode_tag_fields(field_count, tags)
+}
+
+/// Decodes an object of `field_count` distinct fields whose `$`-prefixed ones are `tags`
+/// (at least one): it must be exactly one known tag.
+pub(crate) fn decode_tag_fields(
+    field_count: usize,
+    tags: Map<String, Json>,
+) -> Result<Value, ValueError> {
     // A tag among other fields is a malformed tag, not an odd field name: say so.
-    if fields.len() > 1
+    if field_count > 1
         && let Some(tag) = [INTEGER_TAG, FLOAT_TAG, BYTES_TAG]
             .into_iter()
-            .find(|tag| fields.contains_key(*tag))
+            .find(|tag| tags.contains_key(*tag))
     {
         return Err(ValueError::encoding(format!(
-            "an object with a {tag:?} field must have no other fields, this one has {}",
-            fields.len()
+            "an object with a {tag:?} field must have no other fields, this one has {field_count}"
         )));
     }
-    let mut fields = fields.into_iter();
-    let Some((name, payload)) = fields.find(|(name, _)| name.starts_with('$')) else {
-        unreachable!("decode_tagged is only called for objects with a `$` field")
+    let Some((name, payload)) = tags.into_iter().next() else {
+        unreachable!("decode_tag_fields is only called for objects with a `$` field")
     };
     match name.as_str() {
         INTEGER_TAG => Ok(Value::Int64(i64::from_le_bytes(decode_8_bytes(

@@ -42,6 +42,7 @@
 //! ```
 
 mod convex_json;
+mod convex_json_text;
 mod de;
 mod error;
 mod export_json;
@@ -53,7 +54,7 @@ mod ser;
 mod validator;
 mod value;
 
-pub use convex_json::{JSON_TEXT_SIZE_FACTOR, json_type_name};
+pub use convex_json::{ConvexJsonText, JSON_TEXT_SIZE_FACTOR, json_type_name};
 pub use de::{from_value, from_value_at};
 pub use error::{PathSegment, ValueError, ValueErrorKind};
 pub use field_names::{FieldNameError, MAX_FIELD_NAME_LENGTH, check_field_name};

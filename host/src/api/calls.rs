@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use kiln_values::{Value, ValueLimits, json_type_name};
+use kiln_values::{ConvexJsonText, Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
@@ -62,6 +62,32 @@ impl Format {
             Format::Json => value.to_export_json(),
         }
     }
+
+    /// `value` ready to be written into a response: Convex JSON is streamed straight into
+    /// the response text, with no `serde_json::Value` built of it first.
+    fn encoded(self, value: &Value) -> Encoded<'_> {
+        match self {
+            Format::ConvexEncodedJson => Encoded::Streamed(ConvexJsonText(value)),
+            Format::Json => Encoded::Built(value.to_export_json()),
+        }
+    }
+}
+
+/// A value as a response carries it (see [`Format::encoded`]).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Encoded<'a> {
+    Streamed(ConvexJsonText<'a>),
+    Built(Json),
+}
+
+/// The body of a call that succeeded (fields in name order, as before it was a struct).
+#[derive(serde::Serialize)]
+struct SuccessBody<'a> {
+    #[serde(rename = "logLines")]
+    log_lines: Vec<String>,
+    status: &'static str,
+    value: Encoded<'a>,
 }
 
 /// The log target of the lines functions log, so an operator can filter them apart
@@ -243,11 +269,11 @@ async fn execute<'a>(
     Ok(match invocation.outcome {
         Ok(value) => json_response(
             StatusCode::OK,
-            &json!({
-                "status": "success",
-                "value": format.encode(&value),
-                "logLines": log_lines(&invocation.log_lines),
-            }),
+            &SuccessBody {
+                log_lines: log_lines(&invocation.log_lines),
+                status: "success",
+                value: format.encoded(&value),
+            },
         ),
         Err(FunctionFailure::Raised { message, data }) => {
             function_error(format, message, data.as_ref(), &invocation.log_lines)

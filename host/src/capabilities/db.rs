@@ -128,7 +128,7 @@ impl InvocationState {
 }
 
 fn document_text(document: &Document) -> String {
-    document.to_value().to_convex_json_string()
+    document.to_convex_json_string()
 }
 
 impl Host for InvocationState {

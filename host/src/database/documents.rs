@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use kiln_values::{Value, ValueLimits, check_field_name};
+use kiln_values::{ConvexJsonText, Value, ValueLimits, check_field_name};
 
 use super::id::DocumentId;
 
@@ -70,6 +70,16 @@ impl Document {
         Some(Cow::Borrowed(current))
     }
 
+    /// The document as Convex JSON text, system fields included: the text of
+    /// [`to_value`](Self::to_value), written without copying the document into a value
+    /// first (every document a function reads, and every one stored, is written so).
+    pub fn to_convex_json_string(&self) -> String {
+        let mut text = Vec::with_capacity(self.size_bytes().saturating_add(16));
+        serde_json::to_writer(&mut text, &DocumentText(self))
+            .expect("writing JSON into a Vec cannot fail");
+        String::from_utf8(text).expect("serde_json writes UTF-8")
+    }
+
     /// Size as counted against `max_document_bytes`: the whole document, system fields
     /// included.
     pub fn size_bytes(&self) -> usize {
@@ -82,6 +92,36 @@ impl Document {
                 .saturating_add(value.size_bytes())
         });
         (2 + system).saturating_add(user)
+    }
+}
+
+/// A document serialized as Convex JSON: its fields and the two system fields, all in name
+/// order as [`Document::to_value`]'s object has them.
+struct DocumentText<'a>(&'a Document);
+
+impl serde::Serialize for DocumentText<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let document = self.0;
+        let id = Value::String(document.id.encode());
+        let creation_time = Value::Float64(document.creation_time);
+        // In name order: "_creationTime" sorts before "_id".
+        let mut system = [(CREATION_TIME_FIELD, &creation_time), (ID_FIELD, &id)]
+            .into_iter()
+            .peekable();
+        let mut map = serializer.serialize_map(Some(document.fields.len() + 2))?;
+        for (name, value) in &document.fields {
+            while let Some((system_name, system_value)) =
+                system.next_if(|(system_name, _)| *system_name < name.as_str())
+            {
+                map.serialize_entry(system_name, &ConvexJsonText(system_value))?;
+            }
+            map.serialize_entry(name, &ConvexJsonText(value))?;
+        }
+        for (system_name, system_value) in system {
+            map.serialize_entry(system_name, &ConvexJsonText(system_value))?;
+        }
+        map.end()
     }
 }
 
@@ -150,6 +190,34 @@ mod tests {
             fields,
         };
         assert_eq!(document.size_bytes(), document.to_value().size_bytes());
+    }
+
+    #[test]
+    fn its_text_is_the_text_of_its_value() {
+        // User fields before, between and after the system fields in name order.
+        let fields = object(&[
+            ("Zebra", Value::Int64(1)),
+            ("_", Value::Null),
+            (
+                "a",
+                Value::Array(vec![Value::Float64(-0.0), Value::Bytes(vec![1])]),
+            ),
+            ("b", Value::String("\"quoted\"".into())),
+        ]);
+        let Value::Object(fields) = fields else {
+            unreachable!()
+        };
+        for fields in [fields, BTreeMap::new()] {
+            let document = Document {
+                id: DocumentId::new(10_007, [3; super::super::id::INTERNAL_ID_LEN]),
+                creation_time: 1_700_000_000_000.5,
+                fields,
+            };
+            assert_eq!(
+                document.to_convex_json_string(),
+                document.to_value().to_convex_json_string()
+            );
+        }
     }
 
     #[test]

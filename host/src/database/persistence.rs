@@ -477,7 +477,7 @@ pub fn apply_writes(
                     }
                     touched.push(index_key);
                 }
-                documents.push((key, Some(document.to_value().to_convex_json_string())));
+                documents.push((key, Some(document.to_convex_json_string())));
                 if document.creation_time > table.last_creation_time {
                     table.last_creation_time = document.creation_time;
                 }
