@@ -43,6 +43,8 @@ mod hosts;
 mod js;
 #[path = "kiln/profile.rs"]
 mod profile;
+#[path = "kiln/ratios.rs"]
+mod ratios;
 #[path = "kiln/scheduler.rs"]
 mod scheduler;
 #[path = "kiln/storage.rs"]
@@ -156,6 +158,10 @@ fn main() -> anyhow::Result<()> {
                 "{clients:>2} clients: kiln {kiln_rps:>9.0} req/s   bare hyper {bare_rps:>9.0} req/s   ratio {:.2}",
                 bare_rps / kiln_rps
             );
+            ratios::record(|figures| match clients {
+                1 => figures.http_1 = Some((kiln_rps, bare_rps)),
+                _ => figures.http_16 = Some((kiln_rps, bare_rps)),
+            });
         }
     }
     if run("mutations") {
@@ -174,6 +180,9 @@ fn main() -> anyhow::Result<()> {
                 "{clients:>2} clients: group commit {grouped:>8.0} mutations/s   one commit each {one_by_one:>8.0} mutations/s   ratio {:.2}",
                 grouped / one_by_one
             );
+            if clients == 32 {
+                ratios::record(|figures| figures.send_32 = Some(grouped));
+            }
         }
     }
     if run("queries") {
@@ -222,6 +231,7 @@ fn main() -> anyhow::Result<()> {
     if run("auth") {
         tokio.block_on(auth_figures())?;
     }
+    ratios::print_table();
     Ok(())
 }
 
@@ -463,6 +473,7 @@ fn query_figures(
     }
     let (median, p99) = tokio.block_on(latency(kiln.address, trivial))?;
     println!("trivial query (hello):            median {median:>7.1} µs   p99 {p99:>7.1} µs");
+    let trivial_median = median;
     // Filler documents in another channel; the table also holds the messages sent above.
     let mut stored = 0;
     for target in [10_000usize, 1_000_000] {
@@ -481,6 +492,9 @@ fn query_figures(
         println!(
             "messages:list over {target:>9} documents: median {median:>7.1} µs   p99 {p99:>7.1} µs"
         );
+        if target == 10_000 {
+            ratios::record(|figures| figures.list_and_trivial_us = Some((median, trivial_median)));
+        }
     }
     Ok(())
 }
@@ -763,6 +777,10 @@ async fn runtime_figures(hello: &[u8]) -> anyhow::Result<()> {
     );
     let [_, (warm_median, warm_p99)] =
         first_and_warm_latencies(&runtime, &module, "default", CALLS).await?;
+    let first_median = us(latencies[CALLS / 2]);
+    ratios::record(|figures| {
+        figures.rust_instantiate_and_warm_us = Some((first_median, warm_median))
+    });
     println!(
         "warm call hello:default (a second call on one instance, which the server never makes): median {warm_median:.1} µs, p99 {warm_p99:.1} µs"
     );

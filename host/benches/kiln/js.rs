@@ -128,11 +128,16 @@ pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
     let (fib_median, _) = latency_few(kiln, fib).await?;
     let kiln_per_second = 1e6 / fib_median;
     match node_fib_per_second() {
-        Ok(node_per_second) => println!(
-            "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (median {:.1} ms a call, over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}",
-            fib_median / 1e3,
-            node_per_second / kiln_per_second
-        ),
+        Ok(node_per_second) => {
+            super::ratios::record(|figures| {
+                figures.fib_per_second = Some((kiln_per_second, node_per_second))
+            });
+            println!(
+                "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (median {:.1} ms a call, over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}",
+                fib_median / 1e3,
+                node_per_second / kiln_per_second
+            )
+        }
         Err(err) => {
             println!("fib(25): Kiln JS {kiln_per_second:>7.1} calls/s; node not measured ({err})")
         }
@@ -158,6 +163,9 @@ async fn in_process_figures() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("the snapshot lists no jsbench module"))?;
     let [(first_median, first_p99), (warm_median, warm_p99)] =
         first_and_warm_latencies(&runtime, module, "hello", CALLS).await?;
+    super::ratios::record(|figures| {
+        figures.js_instantiate_and_warm_us = Some((first_median, warm_median))
+    });
     println!(
         "trivial query in process ({CALLS} calls): instance from the snapshot + first call median {first_median:>7.1} µs p99 {first_p99:>7.1} µs   warm call (a second call on that instance) median {warm_median:>7.1} µs p99 {warm_p99:>7.1} µs"
     );

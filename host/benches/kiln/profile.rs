@@ -308,10 +308,7 @@ fn crate_of(symbol: &str) -> String {
 }
 
 /// Deploys and stores what the workload needs; returns its clients and its request.
-fn prepare(
-    kiln: &KilnServer,
-    workload: &str,
-) -> anyhow::Result<(usize, MakeRequest)> {
+fn prepare(kiln: &KilnServer, workload: &str) -> anyhow::Result<(usize, MakeRequest)> {
     let send_messages = |channel: &str| -> anyhow::Result<()> {
         for _ in 0..20 {
             kiln.call(
