@@ -18,8 +18,11 @@ function waitFor(convex, path, args, accept, ms = 20000) {
     const seen = [];
     let unsubscribe = () => {};
     const timer = setTimeout(() => {
-      unsubscribe();
       reject(new Error(`timed out waiting on ${path}: saw ${json(seen)}`));
+      // An unsubscribe that throws must not hide why the wait failed.
+      try {
+        unsubscribe();
+      } catch {}
     }, ms);
     unsubscribe = convex.onUpdate(
       path,
@@ -155,17 +158,18 @@ const scenarios = {
     const changes = [];
     convex.setAuth(async () => token, (authenticated) => changes.push(authenticated));
     const subject = (value) => (value === null ? null : value.subject);
-    result.first = subject(
-      (await waitFor(convex, "hello:whoami", {}, (value) => value !== null)).value,
-    );
+    // One subscription throughout, as an app holds it. (Unsubscribing one subscription
+    // while subscribing another to the same query around a `setAuth` can lose the query
+    // in the client: it then sends `Remove` with a subscriber left, and waits forever.)
+    const whoami = live(convex, "hello:whoami", {});
+    result.first = subject(await whoami.until((value) => value !== null));
     token = second;
     convex.setAuth(async () => token, (authenticated) => changes.push(authenticated));
-    result.second = subject(
-      (await waitFor(convex, "hello:whoami", {}, (value) => subject(value) === "user-2")).value,
-    );
+    result.second = subject(await whoami.until((value) => subject(value) === "user-2"));
     token = bad;
     convex.setAuth(async () => token, (authenticated) => changes.push(authenticated));
-    result.bad = (await waitFor(convex, "hello:whoami", {}, (value) => value === null)).value;
+    result.bad = await whoami.until((value) => value === null);
+    whoami.unsubscribe();
     result.changes = changes;
   },
 
