@@ -284,6 +284,8 @@ fn by_part(rows: &[String]) -> Vec<(String, f64)> {
                 s if s.contains("mem") => "libc memcpy/memset".to_string(),
                 _ => "libc other".to_string(),
             }
+        } else if symbol.starts_with("mi_") || symbol.starts_with("_mi_") {
+            "mimalloc".to_string()
         } else {
             crate_of(&symbol)
         };
