@@ -19,9 +19,15 @@ use crate::value::Value;
 /// Errors (an integer beyond the int64 range, a map key that is not a string, a failing
 /// `Serialize` impl) name the path of the part at fault, e.g. `.counts[2]: …`.
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, ValueError> {
-    serde_path_to_error::serialize(value, Serializer).map_err(|error| {
-        let path = tracked_path(error.path());
-        error.into_inner().with_path(path)
+    // Tracking the path wraps every part of the value at every step; it is only wanted
+    // for the message of a fault. So serialize untracked, and only after a fault again
+    // with the tracker to name where it is. (Every function's return value comes through
+    // here: without the tracker `messages:list` costs about 6% less guest time.)
+    value.serialize(Serializer).or_else(|_| {
+        serde_path_to_error::serialize(value, Serializer).map_err(|error| {
+            let path = tracked_path(error.path());
+            error.into_inner().with_path(path)
+        })
     })
 }
 
