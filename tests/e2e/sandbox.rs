@@ -275,3 +275,33 @@ fn a_server_out_of_instance_slots_says_so_and_recovers() {
     }
     server.assert_hello_still_works();
 }
+
+/// Every call starts from the module's pristine memory, however much of it the call
+/// before wrote: `probe:scribble` counts the pages an earlier call left changed (it
+/// writes over a hundred separate runs of them, more than one scan of wasmtime's memory
+/// reset reports; see third_party/README.md), one call after another on the instance slot
+/// the last one used, and from several clients at once.
+#[test]
+fn no_call_sees_the_memory_an_earlier_call_wrote() {
+    let server = Server::start();
+    server.deploy_ok(&[("probe", &component("probe"))]);
+    for _ in 0..20 {
+        let body = server.call("query", "probe:scribble", json!({}));
+        assert_eq!(body["value"], int64(0), "{body}");
+    }
+    let server = Arc::new(server);
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let body = server.call("query", "probe:scribble", json!({}));
+                    assert_eq!(body["value"], int64(0), "{body}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client saw another call's writes");
+    }
+}

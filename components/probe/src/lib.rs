@@ -7,6 +7,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kiln::{
@@ -110,4 +111,36 @@ fn paginate_where(ctx: &QueryCtx, args: PaginateWhere) -> Result<PaginationResul
         })
         .filter(|f| f.eq(f.field(&args.field), f.literal(&args.equals)))
         .paginate(&args.pagination_opts)
+}
+
+/// Host pages the two scribbled statics span: one zero-initialised (`.bss`), one that
+/// starts as `DATA_BYTE` (a data segment), so both ways a reset restores memory are seen.
+const ZEROED_PAGES: usize = 256;
+const DATA_PAGES: usize = 48;
+const HOST_PAGE: usize = 4096;
+const DATA_BYTE: u8 = 7;
+
+static ZEROED: [AtomicU8; ZEROED_PAGES * HOST_PAGE] =
+    [const { AtomicU8::new(0) }; ZEROED_PAGES * HOST_PAGE];
+static DATA: [AtomicU8; DATA_PAGES * HOST_PAGE] =
+    [const { AtomicU8::new(DATA_BYTE) }; DATA_PAGES * HOST_PAGE];
+
+/// How many pages of its statics it finds changed by an earlier call (0, as every call
+/// gets a fresh instance), then it writes every other page of both, well over the
+/// 32 separate runs of dirty pages that wasmtime's memory reset handled in one scan
+/// (third_party/README.md), so that a reset that missed some would show in the next call.
+#[query]
+fn scribble(_ctx: &QueryCtx) -> Result<u32, Error> {
+    let mut changed = 0;
+    for page in (0..ZEROED_PAGES).step_by(2) {
+        let byte = &ZEROED[page * HOST_PAGE + page % HOST_PAGE];
+        changed += u32::from(byte.load(Ordering::Relaxed) != 0);
+        byte.store(1, Ordering::Relaxed);
+    }
+    for page in (0..DATA_PAGES).step_by(2) {
+        let byte = &DATA[page * HOST_PAGE + page % HOST_PAGE];
+        changed += u32::from(byte.load(Ordering::Relaxed) != DATA_BYTE);
+        byte.store(DATA_BYTE + 1, Ordering::Relaxed);
+    }
+    Ok(changed)
 }
