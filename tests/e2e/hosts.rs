@@ -307,8 +307,11 @@ fn scheduled_actions_of_a_killed_host_fail_once_their_lease_runs_out_and_never_r
             "a running action has a lease: {job}"
         );
     }
-    let second = first.another_host();
+    // Killed at once, while the actions seen running sleep their 3 s; the second host
+    // starts after (starting it first took over 3 s once, under CI load, and the first
+    // host's actions had ended well by the kill).
     first.kill();
+    let second = first.another_host();
     wait_for(Duration::from_secs(60), "every action to end", || {
         let pending = second.value("query", "jobs:jobs_in_state", json!({ "kind": "pending" }));
         let running = second.value(
