@@ -135,10 +135,14 @@ pub const PROFILE_ENV: &str = "KILN_PROFILE";
 /// `perf report` names the guest's functions instead of showing bare addresses (what
 /// `cargo xtask profile` uses). Unset or empty: no profiler, no cost.
 fn profiler_from_env() -> anyhow::Result<ProfilingStrategy> {
-    match std::env::var(PROFILE_ENV).as_deref() {
-        Err(_) | Ok("") | Ok("none") => Ok(ProfilingStrategy::None),
-        Ok("perfmap") => Ok(ProfilingStrategy::PerfMap),
-        Ok(other) => anyhow::bail!(
+    profiler_named(std::env::var(PROFILE_ENV).ok().as_deref())
+}
+
+fn profiler_named(name: Option<&str>) -> anyhow::Result<ProfilingStrategy> {
+    match name {
+        None | Some("") | Some("none") => Ok(ProfilingStrategy::None),
+        Some("perfmap") => Ok(ProfilingStrategy::PerfMap),
+        Some(other) => anyhow::bail!(
             "{PROFILE_ENV}={other:?} is not a profiler Kiln knows: use \"perfmap\" (or leave it unset)"
         ),
     }
@@ -190,4 +194,26 @@ fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
             }
         })
         .expect("cannot spawn the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PROFILE_ENV, profiler_named};
+    use wasmtime::ProfilingStrategy;
+
+    #[test]
+    fn kiln_profile_names_perfmap_or_nothing_and_refuses_the_rest() {
+        for none in [None, Some(""), Some("none")] {
+            assert!(matches!(profiler_named(none), Ok(ProfilingStrategy::None)));
+        }
+        assert!(matches!(
+            profiler_named(Some("perfmap")),
+            Ok(ProfilingStrategy::PerfMap)
+        ));
+        let refused = profiler_named(Some("jitdump")).unwrap_err().to_string();
+        assert!(
+            refused.contains(PROFILE_ENV) && refused.contains("\"perfmap\""),
+            "{refused}"
+        );
+    }
 }
