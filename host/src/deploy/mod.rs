@@ -225,19 +225,9 @@ impl Deployments {
 
     /// [`take_up_stored`](Self::take_up_stored), for a caller that holds `deploying`.
     async fn take_up_stored_locked(&self) -> anyhow::Result<()> {
+        let mut changed = self.take_up_stored_environment().await?;
         let db = self.db.clone();
-        let (record, variables) = blocking(move || {
-            Ok((
-                store::current_deployment(db.as_ref())?,
-                environment::load(db.as_ref())?,
-            ))
-        })
-        .await?;
-        let mut changed = false;
-        if variables != self.runtime.environment_map() {
-            self.runtime.set_environment(variables);
-            changed = true;
-        }
+        let record = blocking(move || store::current_deployment(db.as_ref())).await?;
         if let Some(record) = record.filter(|record| record.id > self.current().id()) {
             let id = record.id;
             let mut report = LoadReport::default();
@@ -264,6 +254,20 @@ impl Deployments {
             self.epoch.send_modify(|epoch| *epoch += 1);
         }
         Ok(())
+    }
+
+    /// Takes up the stored environment variables if they differ from the live ones; whether
+    /// they did. Holds `environment` from the read to the swap, so an update on this host
+    /// in between cannot be undone by the older variables this read saw.
+    async fn take_up_stored_environment(&self) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.environment.lock().await;
+        let db = self.db.clone();
+        let variables = blocking(move || environment::load(db.as_ref())).await?;
+        if variables == self.runtime.environment_map() {
+            return Ok(false);
+        }
+        self.runtime.set_environment(variables);
+        Ok(true)
     }
 
     /// Sets and removes environment variables (all or none); every call that starts after
