@@ -26,8 +26,8 @@ pub struct Registration {
 /// How a registered function is run.
 pub enum Handler {
     /// A query, mutation or action: decodes the arguments, runs the function, encodes its
-    /// result.
-    Call(fn(Value) -> Result<Value, Error>),
+    /// result as Convex JSON text.
+    Call(fn(Value) -> Result<String, Error>),
     /// An HTTP action, with its route.
     Http {
         route: Route,
@@ -178,13 +178,13 @@ pub fn raw_run_action<R: DeserializeOwned>(path: &str, args: impl Serialize) -> 
     crate::functions::run(crate::functions::Callee::Action, path, args)
 }
 
-pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Result<Value, Error> {
+/// A function's result as the Convex JSON text the host receives, written straight from
+/// the typed value (no `Value` copy in between: `kiln_values::to_convex_json_text`), so a
+/// large result needs about twice its size in guest memory.
+pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Result<String, Error> {
     let value = result.map_err(Into::into)?;
-    let encoded = kiln_values::to_value(&value);
-    // Free the typed result before the caller encodes the value as text: a large result
-    // then needs about twice its size in guest memory, not three times.
-    drop(value);
-    encoded.map_err(|err| Error::new(format!("invalid return value: {err}")))
+    kiln_values::to_convex_json_text(&value)
+        .map_err(|err| Error::new(format!("invalid return value: {err}")))
 }
 
 #[cfg(test)]
@@ -247,8 +247,16 @@ mod tests {
 
     #[test]
     fn results_and_errors_are_encoded() {
-        let value = encode_result::<_, Error>(Ok(vec![1i64, 2])).unwrap();
-        assert_eq!(value, Value::Array(vec![Value::Int64(1), Value::Int64(2)]));
+        let text = encode_result::<_, Error>(Ok(vec![1i64, 2])).unwrap();
+        assert_eq!(
+            text,
+            Value::Array(vec![Value::Int64(1), Value::Int64(2)]).to_convex_json_string()
+        );
+        let err = encode_result::<_, Error>(Ok(vec![u64::MAX])).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "invalid return value: [0]: integer 18446744073709551615 is out of range for int64"
+        );
         let err = encode_result::<i64, _>(Err(Error::with_data("no", "data"))).unwrap_err();
         assert_eq!(
             (err.message(), err.data()),

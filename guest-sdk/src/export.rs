@@ -53,8 +53,7 @@ impl Guest for Module {
         };
         let args = Value::from_convex_json_str(&args)
             .map_err(|err| to_wit_error(Error::new(format!("invalid arguments: {err}"))))?;
-        let result = invoke(args).map_err(to_wit_error)?;
-        Ok(result.to_convex_json_string())
+        invoke(args).map_err(to_wit_error)
     }
 
     fn call_http(name: String, request: HttpRequest) -> Result<HttpResponse, FunctionError> {

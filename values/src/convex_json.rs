@@ -25,9 +25,9 @@ pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-const INTEGER_TAG: &str = "$integer";
-const FLOAT_TAG: &str = "$float";
-const BYTES_TAG: &str = "$bytes";
+pub(crate) const INTEGER_TAG: &str = "$integer";
+pub(crate) const FLOAT_TAG: &str = "$float";
+pub(crate) const BYTES_TAG: &str = "$bytes";
 
 /// How much longer than a value's size estimate its Convex JSON text may be before
 /// [`Value::from_convex_json_str_with_limits`] refuses to parse it. Ordinary values take up to

@@ -51,6 +51,7 @@ mod json_shape;
 mod limits;
 mod numbers;
 mod ser;
+mod ser_text;
 mod validator;
 mod value;
 
@@ -62,6 +63,7 @@ pub use json_shape::check_json_shape;
 pub use limits::{DEFAULT_MAX_NESTING_DEPTH, DEFAULT_MAX_SIZE_BYTES, ValueLimits};
 pub use numbers::format_number;
 pub use ser::to_value;
+pub use ser_text::to_convex_json_text;
 pub use validator::{
     FieldValidator, InvalidValidator, MAX_CHECK_STEPS, MAX_VALIDATOR_DEPTH,
     MAX_VALIDATOR_JSON_BYTES, Validator,

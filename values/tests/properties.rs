@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kiln_values::{Value, ValueLimits, from_value, to_value};
+use kiln_values::{Value, ValueLimits, from_value, to_convex_json_text, to_value};
 use proptest::prelude::*;
 
 /// Any float, NaN payloads included, with the special values made likely.
@@ -66,6 +66,11 @@ proptest! {
     fn serde_bridges_round_trip(value in any_value()) {
         prop_assert_eq!(&to_value(&value).unwrap(), &value);
         prop_assert_eq!(from_value::<Value>(value.clone()).unwrap(), value);
+    }
+
+    #[test]
+    fn serializing_straight_to_text_writes_the_values_text(value in any_value()) {
+        prop_assert_eq!(to_convex_json_text(&value).unwrap(), value.to_convex_json_string());
     }
 
     #[test]

@@ -47,7 +47,8 @@ enum Verb {
     /// scheduler, storage, hosts).
     Bench { sections: Vec<String> },
     /// Run one workload against a release server under `perf record` and print where the
-    /// server's CPU time went, guest frames named (trivial, list, send, js-trivial, js-list).
+    /// server's CPU time went, guest frames named (instantiate, trivial, trivial-1, list,
+    /// list-1, send, js-trivial, js-list).
     Profile {
         workload: String,
         /// How long to sample.

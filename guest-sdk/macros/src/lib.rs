@@ -323,7 +323,7 @@ fn try_expand(
                 visibility: #visibility,
                 args: #args_validator,
                 returns: #returns_validator,
-                handler: ::kiln::__private::Handler::Call(|args: ::kiln::Value| -> ::core::result::Result<::kiln::Value, ::kiln::Error> {
+                handler: ::kiln::__private::Handler::Call(|args: ::kiln::Value| -> ::core::result::Result<::std::string::String, ::kiln::Error> {
                     let ctx = ::kiln::#context::new();
                     let result = { #call };
                     ::kiln::__private::encode_result(result)

@@ -17,13 +17,21 @@ use hyper::Request;
 use super::{KilnServer, post};
 
 /// The workloads, what each runs, and with how many clients.
-pub const WORKLOADS: [(&str, &str); 6] = [
+pub const WORKLOADS: [(&str, &str); 8] = [
     (
         "instantiate",
         "a fresh instance of hello and its call, in process, one after another",
     ),
     ("trivial", "the trivial query (hello) over HTTP, 16 clients"),
+    (
+        "trivial-1",
+        "the trivial query (hello) over HTTP, 1 client: the latency path",
+    ),
     ("list", "messages:list returning 20 documents, 16 clients"),
+    (
+        "list-1",
+        "messages:list returning 20 documents, 1 client: the latency path",
+    ),
     ("send", "messages:send, 32 clients"),
     ("js-trivial", "a trivial JavaScript query, 16 clients"),
     (
@@ -324,9 +332,10 @@ fn prepare(kiln: &KilnServer, workload: &str) -> anyhow::Result<(usize, MakeRequ
     };
     Ok(match workload {
         "trivial" => (16, || post("/api/query", r#"{"path":"hello","args":{}}"#)),
-        "list" => {
+        "trivial-1" => (1, || post("/api/query", r#"{"path":"hello","args":{}}"#)),
+        "list" | "list-1" => {
             send_messages("profile")?;
-            (16, || {
+            (if workload == "list" { 16 } else { 1 }, || {
                 post(
                     "/api/query",
                     r#"{"path":"messages:list","args":{"channel":"profile"}}"#,
