@@ -131,12 +131,14 @@ pub fn start_follower(
             .await;
             match read {
                 Ok(Ok(notices)) => {
-                    for notice in notices {
-                        if notice.ts > last {
-                            last = notice.ts;
-                            if !feed.publish(notice) {
-                                return;
-                            }
+                    let notices: Vec<CommitNotice> = notices
+                        .into_iter()
+                        .filter(|notice| notice.ts > last)
+                        .collect();
+                    if let Some(newest) = notices.last() {
+                        last = newest.ts;
+                        if !feed.publish_all(notices) {
+                            return;
                         }
                     }
                 }

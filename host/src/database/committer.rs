@@ -488,9 +488,7 @@ impl CommitterState {
                     // The follower publishes every host's commits, in order.
                     Some(signal) => signal.notify_one(),
                     None => {
-                        for notice in effects.notices {
-                            self.feed.publish(notice);
-                        }
+                        self.feed.publish_all(effects.notices);
                     }
                 }
                 BatchOutcome::Committed(results)

@@ -153,14 +153,28 @@ struct State {
 }
 
 /// The committer's end: hands each durable commit to the invalidator.
+///
+/// A batch's commits go in one message. One per commit cost the committer a wake-up of
+/// the invalidator each, and the invalidator a sleep each, the two contending on the
+/// channel's lock: under `messages:send` at 32 clients the committer spent 22% of its time
+/// in the channel's `send` and the invalidator 90% in its `recv` (perf record -t).
 #[derive(Clone)]
-pub struct CommitFeed(mpsc::Sender<CommitNotice>);
+pub struct CommitFeed(mpsc::Sender<Vec<CommitNotice>>);
 
 impl CommitFeed {
     /// Hands `notice` to the invalidator; false if it has stopped.
     pub fn publish(&self, notice: CommitNotice) -> bool {
+        self.publish_all(vec![notice])
+    }
+
+    /// Hands `notices` (in commit order) to the invalidator at once; false if it has
+    /// stopped.
+    pub fn publish_all(&self, notices: Vec<CommitNotice>) -> bool {
+        if notices.is_empty() {
+            return true;
+        }
         // The invalidator ends only when every feed is gone.
-        self.0.send(notice).is_ok()
+        self.0.send(notices).is_ok()
     }
 }
 
@@ -168,7 +182,7 @@ impl Subscriptions {
     /// Starts the invalidator for a database whose last commit is `current_ts`. The feed is
     /// the committer's; the thread ends when the feed is dropped.
     pub fn start(current_ts: u64) -> anyhow::Result<(Arc<Self>, CommitFeed)> {
-        let (sender, receiver) = mpsc::channel::<CommitNotice>();
+        let (sender, receiver) = mpsc::channel::<Vec<CommitNotice>>();
         let (processed_sender, processed) = watch::channel(current_ts);
         let state = Arc::new(Mutex::new(State {
             recent: WriteLog::new(current_ts, RECENT_COMMITS_BYTES),
@@ -182,9 +196,8 @@ impl Subscriptions {
         thread::Builder::new()
             .name("kiln-invalidator".into())
             .spawn(move || {
-                while let Ok(first) = receiver.recv() {
-                    let mut notices = vec![first];
-                    notices.extend(receiver.try_iter());
+                while let Ok(mut notices) = receiver.recv() {
+                    notices.extend(receiver.try_iter().flatten());
                     let last = notices.last().map_or(0, |notice| notice.ts);
                     process(&thread_state, &thread_counters, notices);
                     processed_sender.send_replace(last);
