@@ -63,7 +63,7 @@ pub use json_shape::check_json_shape;
 pub use limits::{DEFAULT_MAX_NESTING_DEPTH, DEFAULT_MAX_SIZE_BYTES, ValueLimits};
 pub use numbers::format_number;
 pub use ser::to_value;
-pub use ser_text::to_convex_json_text;
+pub use ser_text::{to_convex_json_text, to_convex_json_text_within};
 pub use validator::{
     FieldValidator, InvalidValidator, MAX_CHECK_STEPS, MAX_VALIDATOR_DEPTH,
     MAX_VALIDATOR_JSON_BYTES, Validator,

@@ -25,12 +25,52 @@ use crate::ser::to_value;
 
 /// Writes `value` as Convex JSON text (compact). Its errors are [`to_value`]'s, path and all.
 pub fn to_convex_json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, ValueError> {
-    let mut text = Vec::new();
-    match value.serialize(Convex(&mut serde_json::Serializer::new(&mut text))) {
-        Ok(()) => Ok(String::from_utf8(text).expect("serde_json writes UTF-8")),
+    match to_convex_json_text_within(value, usize::MAX) {
+        Some(text) => Ok(text),
         // This writer's errors name no place: the value serializer names where the fault
         // is (and should it find none, its text is the answer).
-        Err(_) => to_value(value).map(|value| value.to_convex_json_string()),
+        None => to_value(value).map(|value| value.to_convex_json_string()),
+    }
+}
+
+/// [`to_convex_json_text`] for a value whose text is at most `max_len` bytes; `None` for
+/// a longer one, or one that cannot be serialized (then [`to_value`] names the fault).
+///
+/// The text grows as it is written, and each time its buffer doubles the old one is
+/// copied: a large value's text can briefly take three times its size on top of the value
+/// itself. A caller that owns a large value does better through [`to_value`]: it can drop
+/// its value before writing the copy's text, into a buffer sized once.
+pub fn to_convex_json_text_within<T: Serialize + ?Sized>(
+    value: &T,
+    max_len: usize,
+) -> Option<String> {
+    let mut text = CappedText {
+        text: Vec::new(),
+        max_len,
+    };
+    value
+        .serialize(Convex(&mut serde_json::Serializer::new(&mut text)))
+        .ok()?;
+    Some(String::from_utf8(text.text).expect("serde_json writes UTF-8"))
+}
+
+/// A text buffer that refuses to grow past `max_len` bytes.
+struct CappedText {
+    text: Vec<u8>,
+    max_len: usize,
+}
+
+impl std::io::Write for CappedText {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.text.len().saturating_add(bytes.len()) > self.max_len {
+            return Err(std::io::Error::other("over the length asked for"));
+        }
+        self.text.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -674,6 +714,17 @@ mod tests {
         // u128 and i128 beyond int64, as to_value refuses them.
         assert!(to_convex_json_text(&(i64::MAX as u128 + 1)).is_err());
         assert!(to_convex_json_text(&(i64::MIN as i128 - 1)).is_err());
+    }
+
+    #[test]
+    fn text_past_the_length_asked_for_is_not_written() {
+        let text = "x".repeat(100);
+        assert_eq!(
+            to_convex_json_text_within(&text, 102).unwrap(),
+            format!("\"{text}\"")
+        );
+        assert_eq!(to_convex_json_text_within(&text, 101), None);
+        assert_eq!(to_convex_json_text_within(&u64::MAX, 1000), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod jobs;
 mod query_string;
 mod ready;
 mod router;
+mod self_wake;
 mod service;
 mod storage;
 mod sync;
@@ -206,10 +207,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        tokio::spawn(async move {
+        // hyper wakes a connection's task itself on every request with a body; taking that
+        // wake in the task spares a wake-up of the other worker thread (see self_wake.rs).
+        tokio::spawn(self_wake::RepollSelfWakes::new(async move {
             serve_connection(stream, peer, state, surface).await;
             drop(slot);
-        });
+        }));
     }
 }
 

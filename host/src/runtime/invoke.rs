@@ -473,13 +473,19 @@ impl Runtime {
         }
         let deadline = store.data().deadline;
         // Every epoch tick the guest yields to the executor (so one busy guest cannot hold
-        // a worker thread) and is stopped once its deadline has passed.
+        // a worker thread) and is stopped once its deadline has passed. tokio's own
+        // `yield_now` (as wasmtime's docs advise for tokio) wakes the task only after its
+        // poll has returned, so the connection's `RepollSelfWakes` (api/self_wake.rs)
+        // always lets this yield through to tokio.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(TimedOut))
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
 
