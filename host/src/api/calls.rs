@@ -251,10 +251,12 @@ async fn execute<'a>(
     tracing::debug!("calling {path}");
     let context = CallContext::root(deployment.clone(), caller.identity);
     let started = (SystemTime::now(), Instant::now());
-    let invocation = state
+    let mut invocation = state
         .runtime
         .invoke(&context, module, &spec.name, spec.kind, &args)
         .await;
+    // The instance's memory is reset after the answer has gone out.
+    let spent = invocation.spent.take();
     for line in &invocation.log_lines {
         tracing::info!(target: FUNCTION_LOG, function = %path, "{line}");
     }
@@ -266,7 +268,7 @@ async fn execute<'a>(
         log_lines: &invocation.log_lines,
         error: invocation.outcome.as_ref().err().map(ToString::to_string),
     });
-    Ok(match invocation.outcome {
+    let response = match invocation.outcome {
         Ok(value) => json_response(
             StatusCode::OK,
             &SuccessBody {
@@ -289,7 +291,11 @@ async fn execute<'a>(
             tracing::info!(function = %path, "{failure}");
             function_error(format, failure.to_string(), None, &invocation.log_lines)
         }
-    })
+    };
+    if let Some(spent) = spent {
+        spent.drop_after_this_task_waits();
+    }
+    Ok(response)
 }
 
 /// The function a caller with `principal` may call at `path` (of `expected` kind, if

@@ -22,7 +22,7 @@ pub use compile::{CompileError, CompiledComponent};
 pub use engine::{PROFILE_ENV, Runtime};
 pub use http_action::{HttpRequest, HttpResponse};
 pub use invocation::{InvocationState, LogLevel, LogLine};
-pub use invoke::{BeforeCommit, FunctionFailure, Invocation};
+pub use invoke::{BeforeCommit, FunctionFailure, Invocation, SpentInstance};
 pub use module::{FunctionSpec, HttpRoute, LoadedModule, ModuleError, is_function_name};
 
 /// What a function may do (DESIGN.md section 1).
