@@ -592,3 +592,130 @@ fn kiln_build_makes_an_app_that_deploys_without_loading_again() {
         "{stderr}"
     );
 }
+
+/// Numbers that arrive through JSON (arguments, documents) behave in every way as numbers
+/// written in the source: Kiln's QuickJS gives the integral ones the int tag, for speed
+/// (third_party/README.md), and -0, the int32 edges and what lies past them must not
+/// notice.
+#[test]
+fn numbers_from_json_behave_as_javascript_numbers() {
+    let server = Server::start();
+    let source = module(
+        r#"
+export const numbers = query({
+  args: { values: v.array(v.number()) },
+  handler: async (_, { values }) => {
+    const source = [0, -0, 1, -1, 25, 2147483647, -2147483648, 2147483648, -2147483649, 0.5, 1e21, 9007199254740993];
+    return values.map((x, i) => ({
+      same: Object.is(x, source[i]),
+      plusOne: x + 1,
+      minusOne: x - 1,
+      timesTwo: x * 2,
+      negated: -x,
+      inverse: 1 / x,
+      halved: x / 2,
+      shifted: x | 0,
+      text: String(x),
+    }));
+  },
+});
+"#,
+    );
+    let (status, body) = server.deploy_js(&[("app.js", &source)]);
+    assert_eq!(status, 200, "{body}");
+    // As a client sends them: JSON numbers, -0 tagged (JSON cannot say it).
+    let values = json!([
+        0,
+        {"$float": "AAAAAAAAAIA="},
+        1,
+        -1,
+        25.0,
+        2147483647,
+        -2147483648,
+        2147483648i64,
+        -2147483649i64,
+        0.5,
+        1e21,
+        9007199254740993i64
+    ]);
+    let answer = server.value("query", "app:numbers", json!({ "values": values }));
+    let answer = answer.as_array().unwrap();
+    let float = |x: &Json| -> f64 {
+        match x {
+            Json::Object(tagged) => {
+                // -0, Infinity and -Infinity come back tagged.
+                let bits = base64_le(tagged["$float"].as_str().unwrap());
+                f64::from_bits(bits)
+            }
+            other => other.as_f64().unwrap(),
+        }
+    };
+    let inputs = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        25.0,
+        2147483647.0,
+        -2147483648.0,
+        2147483648.0,
+        -2147483649.0,
+        0.5,
+        1e21,
+        9007199254740992.0,
+    ];
+    for (x, got) in inputs.iter().zip(answer) {
+        assert_eq!(got["same"], true, "{x}: {got}");
+        let checks = [
+            ("plusOne", x + 1.0),
+            ("minusOne", x - 1.0),
+            ("timesTwo", x * 2.0),
+            ("negated", -x),
+            ("inverse", 1.0 / x),
+            ("halved", x / 2.0),
+            ("shifted", f64::from(js_to_int32(*x))),
+        ];
+        for (name, expected) in checks {
+            assert_eq!(
+                float(&got[name]).to_bits(),
+                expected.to_bits(),
+                "{x}.{name}: {got}"
+            );
+        }
+    }
+    let texts: Vec<&str> = answer.iter().map(|x| x["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        [
+            "0",
+            "0",
+            "1",
+            "-1",
+            "25",
+            "2147483647",
+            "-2147483648",
+            "2147483648",
+            "-2147483649",
+            "0.5",
+            "1e+21",
+            "9007199254740992"
+        ]
+    );
+}
+
+/// The bits of a `$float`'s little-endian base64 payload.
+fn base64_le(payload: &str) -> u64 {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .unwrap();
+    u64::from_le_bytes(bytes.try_into().unwrap())
+}
+
+/// JavaScript's ToInt32 (`x | 0`).
+fn js_to_int32(x: f64) -> i32 {
+    if !x.is_finite() {
+        return 0;
+    }
+    (x.trunc().rem_euclid(4294967296.0) as u64 as u32) as i32
+}

@@ -48,7 +48,7 @@ enum Verb {
     Bench { sections: Vec<String> },
     /// Run one workload against a release server under `perf record` and print where the
     /// server's CPU time went, guest frames named (instantiate, trivial, trivial-1, list,
-    /// list-1, send, js-trivial, js-list).
+    /// list-1, send, js-trivial, js-list, js-fib).
     Profile {
         workload: String,
         /// How long to sample.

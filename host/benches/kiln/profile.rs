@@ -17,7 +17,7 @@ use hyper::Request;
 use super::{KilnServer, post};
 
 /// The workloads, what each runs, and with how many clients.
-pub const WORKLOADS: [(&str, &str); 8] = [
+pub const WORKLOADS: [(&str, &str); 9] = [
     (
         "instantiate",
         "a fresh instance of hello and its call, in process, one after another",
@@ -38,6 +38,7 @@ pub const WORKLOADS: [(&str, &str); 8] = [
         "js-list",
         "messages:list in JavaScript (20 documents), 16 clients",
     ),
+    ("js-fib", "fib(25) in JavaScript, 1 client: the interpreter"),
 ];
 
 /// Makes one request of a workload.
@@ -361,6 +362,15 @@ fn prepare(kiln: &KilnServer, workload: &str) -> anyhow::Result<(usize, MakeRequ
                 post(
                     "/api/query",
                     r#"{"path":"jsbench:list","args":{"channel":"jsbench"}}"#,
+                )
+            })
+        }
+        "js-fib" => {
+            super::js::deploy_app(kiln)?;
+            (1, || {
+                post(
+                    "/api/query",
+                    r#"{"path":"jsbench:fibonacci","args":{"n":25}}"#,
                 )
             })
         }
