@@ -286,57 +286,31 @@ impl<S: ser::Serializer> ser::Serializer for Convex<S> {
     }
 }
 
-impl<C: ser::SerializeSeq> ser::SerializeSeq for Convex<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
+/// The compound states whose parts have no names: each part is written through
+/// [`Convex`], the end is the inner state's.
+macro_rules! unnamed_parts {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl<C: ser::$trait> ser::$trait for Convex<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.0.serialize_element(&Part(value))
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+                self.0.$method(&Part(value))
+            }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
-    }
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.0.end()
+            }
+        }
+    )*};
 }
 
-impl<C: ser::SerializeTuple> ser::SerializeTuple for Convex<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.0.serialize_element(&Part(value))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
-    }
-}
-
-impl<C: ser::SerializeTupleStruct> ser::SerializeTupleStruct for Convex<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.0.serialize_field(&Part(value))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
-    }
-}
-
-impl<C: ser::SerializeTupleVariant> ser::SerializeTupleVariant for Convex<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.0.serialize_field(&Part(value))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
-    }
-}
+unnamed_parts!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl<C: ser::SerializeMap> ser::SerializeMap for Convex<C> {
     type Ok = C::Ok;
@@ -355,39 +329,29 @@ impl<C: ser::SerializeMap> ser::SerializeMap for Convex<C> {
     }
 }
 
-impl<C: ser::SerializeStruct> ser::SerializeStruct for Convex<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
+/// The compound states whose parts are named fields.
+macro_rules! named_fields {
+    ($($trait:ident),* $(,)?) => {$(
+        impl<C: ser::$trait> ser::$trait for Convex<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), C::Error> {
-        self.0.serialize_field(key, &Part(value))
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), C::Error> {
+                self.0.serialize_field(key, &Part(value))
+            }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
-    }
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.0.end()
+            }
+        }
+    )*};
 }
 
-impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for Convex<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), C::Error> {
-        self.0.serialize_field(key, &Part(value))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
-    }
-}
+named_fields!(SerializeStruct, SerializeStructVariant);
 
 /// A map key: what [`to_value`] turns into a string (a string, a char, a unit variant, or a
 /// newtype or `Some` around one) is written as that string; anything else is an error.
@@ -400,6 +364,15 @@ impl<T: Serialize + ?Sized> Serialize for Key<'_, T> {
 }
 
 struct KeySerializer<S>(S);
+
+/// `KeySerializer`'s methods for the scalars that are no string: each refuses.
+macro_rules! refuse_scalars {
+    ($($method:ident: $type:ty),* $(,)?) => {$(
+        fn $method(self, _: $type) -> Result<S::Ok, S::Error> {
+            Err(not_a_string::<S>())
+        }
+    )*};
+}
 
 fn not_a_string<S: ser::Serializer>() -> S::Error {
     ser::Error::custom("object keys must be strings")
@@ -445,53 +418,20 @@ impl<S: ser::Serializer> ser::Serializer for KeySerializer<S> {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_i8(self, _: i8) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_i16(self, _: i16) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_i32(self, _: i32) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_i64(self, _: i64) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_u8(self, _: u8) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_u16(self, _: u16) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_u32(self, _: u32) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_f32(self, _: f32) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_u64(self, _: u64) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_f64(self, _: f64) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
-
-    fn serialize_bytes(self, _: &[u8]) -> Result<S::Ok, S::Error> {
-        Err(not_a_string::<S>())
-    }
+    refuse_scalars!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+        serialize_bytes: &[u8],
+    );
 
     fn serialize_none(self) -> Result<S::Ok, S::Error> {
         Err(not_a_string::<S>())
