@@ -43,10 +43,11 @@ pub struct SpentInstance {
 
 impl SpentInstance {
     /// Drops the store once the current task next waits: an HTTP call's after its answer
-    /// has been written (`cargo xtask profile trivial-1`: 7328 -> 9080 requests/s). Spawned
-    /// from a worker thread, the drop waits in that worker's next-task slot and wakes no
-    /// other thread; one is pending per connection at most, as the connection's next
-    /// request is read only after its task has waited.
+    /// has been written (`cargo xtask profile trivial-1`: 7328 -> 8214-9432 requests/s).
+    /// Spawned from a worker thread, the drop waits in that worker's next-task slot, runs
+    /// as soon as the task waits and wakes no other thread; so the instances waiting for
+    /// their reset are about one per connection that just answered, and each still holds
+    /// its pool slot (`max_concurrent_instances`) until then.
     pub fn drop_after_this_task_waits(self) {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
