@@ -115,20 +115,18 @@ impl Wake for Forwarder {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self
-            .state
-            .compare_exchange(
-                POLLING,
-                WOKEN_WHILE_POLLING,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
-            .is_ok()
-        {
-            return;
+        match self.state.compare_exchange(
+            POLLING,
+            WOKEN_WHILE_POLLING,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            // Noted for the poll under way (now or by an earlier wake).
+            Ok(_) | Err(WOKEN_WHILE_POLLING) => return,
+            _ => {}
         }
-        // Not being polled (or already marked): the task must run again. A wake that
-        // races the start of a poll wakes the task once more than needed, never less.
+        // Not being polled: the task must run again. A wake that races the start of a
+        // poll wakes the task once more than needed, never less.
         let task = self
             .task
             .lock()
@@ -190,6 +188,22 @@ mod tests {
             polls: 0,
         });
         assert_eq!(poll_once(&mut future, &task), Poll::Ready(2));
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn two_self_wakes_in_one_poll_are_one_repeat() {
+        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let mut woke = false;
+        let mut future = RepollSelfWakes::new(std::future::poll_fn(move |cx| {
+            if std::mem::replace(&mut woke, true) {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }));
+        assert_eq!(poll_once(&mut future, &task), Poll::Ready(()));
         assert_eq!(task.0.load(Ordering::SeqCst), 0);
     }
 
