@@ -70,10 +70,11 @@ impl std::ops::Deref for DatabaseWriter {
     }
 }
 
+/// A document or fields as the Convex JSON text the host takes, written straight from the
+/// typed value (no `Value` copy in between).
 fn encode(value: &impl Serialize, what: &str) -> Result<String, Error> {
-    let value =
-        kiln_values::to_value(value).map_err(|err| Error::new(format!("invalid {what}: {err}")))?;
-    Ok(value.to_convex_json_string())
+    kiln_values::to_convex_json_text(value)
+        .map_err(|err| Error::new(format!("invalid {what}: {err}")))
 }
 
 fn decode(text: &str) -> Result<Value, Error> {
