@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use kiln_values::{Value, ValueLimits, from_value, to_convex_json_text, to_value};
+use kiln_values::{
+    Value, ValueLimits, convex_json_size_bytes, from_value, to_convex_json_text, to_value,
+};
 use proptest::prelude::*;
 
 /// Any float, NaN payloads included, with the special values made likely.
@@ -71,6 +73,12 @@ proptest! {
     #[test]
     fn serializing_straight_to_text_writes_the_values_text(value in any_value()) {
         prop_assert_eq!(to_convex_json_text(&value).unwrap(), value.to_convex_json_string());
+    }
+
+    #[test]
+    fn size_read_off_the_text_is_the_values_size(value in any_value()) {
+        let text = value.to_convex_json_string();
+        prop_assert_eq!(convex_json_size_bytes(&text).unwrap(), value.size_bytes());
     }
 
     #[test]

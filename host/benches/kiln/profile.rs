@@ -120,7 +120,9 @@ struct Sampling {
 impl Sampling {
     fn start(pid: u32) -> anyhow::Result<Self> {
         let folder = tempfile::tempdir()?;
-        let samples = folder.path().join("perf.data");
+        // `KILN_PROFILE_SAMPLES=<file>` keeps the samples there, for `perf report` by hand.
+        let samples = std::env::var_os("KILN_PROFILE_SAMPLES")
+            .map_or_else(|| folder.path().join("perf.data"), PathBuf::from);
         let perf = Command::new("perf")
             .args(["record", "-F", "1999", "-p"])
             .arg(pid.to_string())
@@ -179,8 +181,11 @@ impl Sampling {
         for line in symbols.iter().take(TOP_FUNCTIONS) {
             println!("{line}");
         }
-        // The process wrote its perf map for this report; nothing else reads it.
-        let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", self.pid));
+        // The process wrote its perf map for this report; nothing else reads it, unless
+        // the samples are kept for reading by hand.
+        if std::env::var_os("KILN_PROFILE_SAMPLES").is_none() {
+            let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", self.pid));
+        }
         Ok(())
     }
 }

@@ -346,12 +346,13 @@ impl InvocationState {
                 let keep = match &cursor.filter {
                     None => true,
                     Some(filter) => filter
-                        .matches(&document)
+                        .matches(&*document.document().map_err(|err| guest_error(err.into()))?)
                         .map_err(|err| format!("filter: {err}"))?,
                 };
                 cursor.after = Some(key);
                 if keep {
-                    found.push(document_text(&document));
+                    // A stored document goes to the guest as the store's text.
+                    found.push(document.into_text());
                 }
             }
         }

@@ -12,6 +12,7 @@ pub mod index_key;
 pub mod indexes;
 pub mod kv;
 pub mod persistence;
+pub mod read_document;
 pub mod reads;
 pub mod schema;
 pub mod store;

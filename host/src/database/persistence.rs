@@ -10,14 +10,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use std::ops::Bound;
 
 use anyhow::Context;
-use kiln_values::Value;
 use serde::{Deserialize, Serialize};
 
-use super::documents::{CREATION_TIME_FIELD, Document, ID_FIELD};
+use super::documents::Document;
 use super::id::DocumentId;
 use super::indexes::{BY_CREATION_TIME, IndexDefinition, by_id_key};
 pub use super::kv::Order;
 use super::kv::{KvRead, KvStore, KvWrite, Op, Space};
+use super::read_document::{ReadDocument, decode_document};
 use super::reads::KeyRange;
 use super::validator::DocumentValidator;
 
@@ -404,23 +404,27 @@ impl Snapshot {
     }
 
     /// Walks the entries of `range` in `order`. For each, `visit` gets the index key, the
-    /// key of the document it points at, and a way to load (decode) that document, and
-    /// says whether to go on. Nothing is decoded unless `visit` loads it, so a caller can
-    /// skip entries, and stop, without paying for documents it does not use.
+    /// key of the document it points at, and a way to load that document (its text, not
+    /// decoded), and says whether to go on. Nothing is loaded unless `visit` asks, so a
+    /// caller can skip entries, and stop, without paying for documents it does not use.
     pub fn walk<E: From<anyhow::Error>>(
         &self,
         range: &KeyRange,
         order: Order,
-        mut visit: impl FnMut(&[u8], &[u8], &dyn Fn() -> anyhow::Result<Document>) -> Result<bool, E>,
+        mut visit: impl FnMut(
+            &[u8],
+            &[u8],
+            &dyn Fn() -> anyhow::Result<ReadDocument>,
+        ) -> Result<bool, E>,
     ) -> Result<(), E> {
         // The visitor's own error stops the scan and is handed back as it was.
         let mut visitor_error = None;
         let view = self.view.as_ref();
         view.scan_index(range.bounds(), order, &mut |key, document_key, fetched| {
-            let load = || -> anyhow::Result<Document> {
+            let load = || -> anyhow::Result<ReadDocument> {
                 match fetched {
-                    Some(text) => decode_document(text),
-                    None => load_document(view, document_key)?
+                    Some(text) => ReadDocument::stored(text),
+                    None => load_stored(view, document_key)?
                         .context("an index entry points at a missing document"),
                 }
             };
@@ -691,6 +695,15 @@ impl TableRecord {
 }
 
 /// The document stored under `key`, decoded.
+fn load_stored(read: &dyn KvRead, key: &[u8]) -> anyhow::Result<Option<ReadDocument>> {
+    let mut document = None;
+    read.get_with(Space::Documents, key, &mut |text| {
+        document = Some(ReadDocument::stored(text)?);
+        Ok(())
+    })?;
+    Ok(document)
+}
+
 fn load_document(read: &dyn KvRead, key: &[u8]) -> anyhow::Result<Option<Document>> {
     let mut document = None;
     read.get_with(Space::Documents, key, &mut |text| {
@@ -698,26 +711,4 @@ fn load_document(read: &dyn KvRead, key: &[u8]) -> anyhow::Result<Option<Documen
         Ok(())
     })?;
     Ok(document)
-}
-
-fn decode_document(text: &[u8]) -> anyhow::Result<Document> {
-    let text = std::str::from_utf8(text).context("corrupt document: not UTF-8")?;
-    let Value::Object(mut fields) =
-        Value::from_convex_json_str(text).context("corrupt document")?
-    else {
-        anyhow::bail!("corrupt document: not an object");
-    };
-    let id = match fields.remove(ID_FIELD) {
-        Some(Value::String(id)) => DocumentId::decode(&id).context("corrupt document id")?,
-        _ => anyhow::bail!("corrupt document: no _id"),
-    };
-    let creation_time = match fields.remove(CREATION_TIME_FIELD) {
-        Some(Value::Float64(time)) => time,
-        _ => anyhow::bail!("corrupt document: no _creationTime"),
-    };
-    Ok(Document {
-        id,
-        creation_time,
-        fields,
-    })
 }

@@ -13,6 +13,7 @@ use super::indexes::{BY_ID, IndexDefinition, IndexRange, RangeError, by_id_key};
 use super::persistence::{
     Order, PendingValidator, Persistence, Snapshot, TableRecord, document_key,
 };
+use super::read_document::ReadDocument;
 use super::reads::{KeyRange, MissingTable, ReadSet};
 use super::system_tables::{self, is_system_table};
 use super::validator::DocumentValidator;
@@ -775,11 +776,15 @@ impl Transaction {
         limit: usize,
         after: Option<&[u8]>,
     ) -> Result<Vec<(Vec<u8>, Document)>, DbError> {
-        self.scan_until(table_name, index_name, range, order, limit, after, None)
+        self.scan_until(table_name, index_name, range, order, limit, after, None)?
+            .into_iter()
+            .map(|(key, read)| Ok((key, read.into_document()?)))
+            .collect()
     }
 
     /// [`Transaction::scan`] that stops at the index key `until` (included, in `order`):
-    /// a page whose end an earlier run fixed (Convex's query journal).
+    /// a page whose end an earlier run fixed (Convex's query journal). Stored documents
+    /// come back as their text, undecoded: see [`ReadDocument`].
     #[allow(clippy::too_many_arguments)]
     pub fn scan_until(
         &mut self,
@@ -790,7 +795,7 @@ impl Transaction {
         limit: usize,
         after: Option<&[u8]>,
         until: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, Document)>, DbError> {
+    ) -> Result<Vec<(Vec<u8>, ReadDocument)>, DbError> {
         let Some(table) = self.table(table_name).cloned() else {
             // A table nobody has written to yet reads as empty, as in Convex; creating it
             // concurrently is a conflict, like an insert into a range that was read.
@@ -833,14 +838,16 @@ impl Transaction {
 
         // This transaction's own writes in the range, in scan order, merged with the
         // snapshot's entries as the walk goes: nothing is fetched beyond what is returned.
-        let mut own: Vec<(Vec<u8>, Document)> = self
+        let mut own: Vec<(Vec<u8>, ReadDocument)> = self
             .writes
             .iter()
             .filter(|(id, _)| id.table_number == table.number)
             .filter_map(|(_, document)| document.as_ref())
             .filter_map(|document| {
                 let key = index.key_for(document);
-                range.contains(&key).then(|| (key, document.clone()))
+                range
+                    .contains(&key)
+                    .then(|| (key, ReadDocument::Written(document.clone())))
             })
             .collect();
         own.sort_by(|a, b| a.0.cmp(&b.0));
@@ -856,7 +863,7 @@ impl Transaction {
             .map(document_key)
             .collect();
         let mut own = own.into_iter().peekable();
-        let mut entries: Vec<(Vec<u8>, Document)> = Vec::new();
+        let mut entries: Vec<(Vec<u8>, ReadDocument)> = Vec::new();
         let mut complete = true;
         let (usage, limits, limit_exceeded) =
             (&mut self.usage, &self.limits, &mut self.limit_exceeded);
@@ -875,7 +882,7 @@ impl Transaction {
                         return Ok(false);
                     }
                     let (own_key, document) = own.next().expect("peeked");
-                    count_read(usage, limits, limit_exceeded, &document)?;
+                    count_read(usage, limits, limit_exceeded, document.size_bytes())?;
                     entries.push((own_key, document));
                 }
                 if entries.len() == limit {
@@ -888,7 +895,7 @@ impl Transaction {
                 // Every document decoded counts, whatever the caller does with it next
                 // (a filter may drop it): reading it is the work the limits bound.
                 let document = load()?;
-                count_read(usage, limits, limit_exceeded, &document)?;
+                count_read(usage, limits, limit_exceeded, document.size_bytes())?;
                 entries.push((key.to_vec(), document));
                 Ok::<_, DbError>(true)
             })?;
@@ -897,7 +904,7 @@ impl Transaction {
                 complete = false;
                 break;
             }
-            count_read(usage, limits, limit_exceeded, &document)?;
+            count_read(usage, limits, limit_exceeded, document.size_bytes())?;
             entries.push((own_key, document));
         }
 
@@ -1098,7 +1105,7 @@ impl Transaction {
             &mut self.usage,
             &self.limits,
             &mut self.limit_exceeded,
-            document,
+            document.size_bytes(),
         )
     }
 
@@ -1135,10 +1142,10 @@ fn count_read(
     usage: &mut Usage,
     limits: &TransactionLimits,
     limit_exceeded: &mut Option<String>,
-    document: &Document,
+    size_bytes: usize,
 ) -> Result<(), DbError> {
     usage.documents_read += 1;
-    usage.bytes_read += document.size_bytes();
+    usage.bytes_read += size_bytes;
     if usage.documents_read > limits.max_documents_read {
         return Err(exceeded(
             limit_exceeded,
