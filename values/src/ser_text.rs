@@ -44,15 +44,17 @@ pub fn to_convex_json_text_within<T: Serialize + ?Sized>(
     value: &T,
     max_len: usize,
 ) -> Option<String> {
-    let mut text = CappedText {
+    let text = CappedText {
         // Most results are small: start past the first few doublings.
         text: Vec::with_capacity(max_len.min(INITIAL_CAPACITY)),
         max_len,
     };
-    value
-        .serialize(Convex(&mut serde_json::Serializer::new(&mut text)))
-        .ok()?;
-    Some(String::from_utf8(text.text).expect("serde_json writes UTF-8"))
+    // The serializer owns the buffer (not `&mut` to it), so each token's write is
+    // `CappedText::write_all` itself, inlined, not a call through `&mut W`'s forwarding.
+    let mut serializer = serde_json::Serializer::new(text);
+    value.serialize(Convex(&mut serializer)).ok()?;
+    let text = serializer.into_inner().text;
+    Some(String::from_utf8(text).expect("serde_json writes UTF-8"))
 }
 
 /// What [`to_convex_json_text_within`]'s buffer starts with, at most.
