@@ -72,7 +72,7 @@ pub fn check_field_name(name: &str, allow_system: bool) -> Result<(), ValueError
     })
 }
 
-fn field_name_problem(name: &str, allow_system: bool) -> Option<FieldNameError> {
+pub(crate) fn field_name_problem(name: &str, allow_system: bool) -> Option<FieldNameError> {
     if name.is_empty() {
         return Some(FieldNameError::Empty);
     }

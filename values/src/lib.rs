@@ -61,7 +61,7 @@ pub use de::{from_value, from_value_at};
 pub use error::{PathSegment, ValueError, ValueErrorKind};
 pub use field_names::{FieldNameError, MAX_FIELD_NAME_LENGTH, check_field_name};
 pub use json_shape::check_json_shape;
-pub use json_size::convex_json_size_bytes;
+pub use json_size::{convex_json_size_bytes, is_valid_convex_json_text};
 pub use limits::{DEFAULT_MAX_NESTING_DEPTH, DEFAULT_MAX_SIZE_BYTES, ValueLimits};
 pub use numbers::format_number;
 pub use ser::to_value;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use kiln_values::{
-    Value, ValueLimits, convex_json_size_bytes, from_value, to_convex_json_text, to_value,
+    Value, ValueLimits, convex_json_size_bytes, from_value, is_valid_convex_json_text,
+    to_convex_json_text, to_value,
 };
 use proptest::prelude::*;
 
@@ -45,6 +46,35 @@ fn any_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Text made of JSON's tokens and Convex's tags, mostly invalid, some valid.
+fn json_ish_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("{"),
+        Just("}"),
+        Just("["),
+        Just("]"),
+        Just(","),
+        Just(":"),
+        Just("1"),
+        Just("1.5"),
+        Just("-0.0"),
+        Just("-0.5"),
+        Just("null"),
+        Just("true"),
+        Just("\"a\""),
+        Just("\"_id\""),
+        Just("\"\""),
+        Just("\"$x\""),
+        Just("\"$integer\""),
+        Just("\"$float\""),
+        Just("\"$bytes\""),
+        Just("\"AQAAAAAAAAA=\""),
+        Just("\"AQ==\""),
+        Just("\"a\\u0001\""),
+    ];
+    prop::collection::vec(token, 0..24).prop_map(|tokens| tokens.concat())
+}
+
 proptest! {
     #[test]
     fn convex_json_round_trips(value in any_value()) {
@@ -79,6 +109,39 @@ proptest! {
     fn size_read_off_the_text_is_the_values_size(value in any_value()) {
         let text = value.to_convex_json_string();
         prop_assert_eq!(convex_json_size_bytes(&text).unwrap(), value.size_bytes());
+    }
+
+    /// On a value's own text the check answers as the decoder does, unless the text holds
+    /// bytes or escapes (then it may leave the answer to the decoder).
+    #[test]
+    fn the_check_answers_as_the_decoder_does(
+        value in any_value(),
+        max_nesting_depth in 1usize..7,
+        max_size_bytes in 1usize..400,
+    ) {
+        let text = value.to_convex_json_string();
+        let limits = ValueLimits { max_nesting_depth, max_size_bytes };
+        let decodes = Value::from_convex_json_str_with_limits(&text, &limits).is_ok();
+        let valid = is_valid_convex_json_text(&text, &limits);
+        if valid {
+            prop_assert!(decodes, "{}", text);
+        }
+        if !text.contains("\"$bytes\"") && !text.contains('\\') {
+            prop_assert_eq!(valid, decodes, "{}", text);
+        }
+    }
+
+    /// Soundness: what the check accepts, the decoder accepts, under tight limits too.
+    #[test]
+    fn text_valid_without_decoding_decodes(text in json_ish_text(), tight in any::<bool>()) {
+        let limits = if tight {
+            ValueLimits { max_nesting_depth: 2, max_size_bytes: 24 }
+        } else {
+            ValueLimits::default()
+        };
+        if is_valid_convex_json_text(&text, &limits) {
+            prop_assert!(Value::from_convex_json_str_with_limits(&text, &limits).is_ok(), "{}", text);
+        }
     }
 
     #[test]

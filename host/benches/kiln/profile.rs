@@ -123,8 +123,15 @@ impl Sampling {
         // `KILN_PROFILE_SAMPLES=<file>` keeps the samples there, for `perf report` by hand.
         let samples = std::env::var_os("KILN_PROFILE_SAMPLES")
             .map_or_else(|| folder.path().join("perf.data"), PathBuf::from);
-        let perf = Command::new("perf")
-            .args(["record", "-F", "1999", "-p"])
+        let mut perf = Command::new("perf");
+        perf.args(["record", "-F", "1999"]);
+        // `KILN_PROFILE_CALL_GRAPH=1` records call stacks too (unwound from `.eh_frame`;
+        // guest frames end the stack), for `perf report --children` by hand.
+        if std::env::var_os("KILN_PROFILE_CALL_GRAPH").is_some() {
+            perf.args(["--call-graph", "dwarf,16384"]);
+        }
+        let perf = perf
+            .arg("-p")
             .arg(pid.to_string())
             .arg("-o")
             .arg(&samples)

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use kiln_values::{ConvexJsonText, Value, ValueLimits, json_type_name};
+use kiln_values::{Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
@@ -17,14 +17,15 @@ use std::time::{Instant, SystemTime};
 
 use super::auth::{Caller, Principal};
 use super::function_log::Execution;
-use super::router::json_response;
+use super::router::{json_body_response, json_response};
 use super::{ApiError, AppState, RequestPermit, body, error};
 use crate::function_path::FunctionPath;
 use std::sync::Arc;
 
 use crate::deploy::Deployment;
 use crate::runtime::{
-    CallContext, FunctionFailure, FunctionKind, FunctionSpec, LoadedModule, LogLine, Visibility,
+    CallContext, FunctionFailure, FunctionKind, FunctionSpec, LoadedModule, LogLine, Returned,
+    Visibility,
 };
 
 /// How values are written in a request and its response.
@@ -62,32 +63,28 @@ impl Format {
             Format::Json => value.to_export_json(),
         }
     }
-
-    /// `value` ready to be written into a response: Convex JSON is streamed straight into
-    /// the response text, with no `serde_json::Value` built of it first.
-    fn encoded(self, value: &Value) -> Encoded<'_> {
-        match self {
-            Format::ConvexEncodedJson => Encoded::Streamed(ConvexJsonText(value)),
-            Format::Json => Encoded::Built(value.to_export_json()),
-        }
-    }
 }
 
-/// A value as a response carries it (see [`Format::encoded`]).
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum Encoded<'a> {
-    Streamed(ConvexJsonText<'a>),
-    Built(Json),
-}
-
-/// The body of a call that succeeded (fields in name order, as before it was a struct).
-#[derive(serde::Serialize)]
-struct SuccessBody<'a> {
-    #[serde(rename = "logLines")]
-    log_lines: Vec<String>,
-    status: &'static str,
-    value: Encoded<'a>,
+/// The answer of a call that succeeded: `{"logLines": [...], "status": "success",
+/// "value": ...}`, fields in name order. Convex JSON is the text the function returned,
+/// copied in as it is (see [`Returned`]): no value is built of it.
+fn success_response(
+    format: Format,
+    lines: &[LogLine],
+    returned: Returned,
+) -> Response<Full<Bytes>> {
+    let value = match format {
+        Format::ConvexEncodedJson => returned.into_text(),
+        Format::Json => returned.value().to_export_json().to_string(),
+    };
+    let mut body = Vec::with_capacity(value.len() + 64);
+    body.extend_from_slice(br#"{"logLines":"#);
+    serde_json::to_writer(&mut body, &log_lines(lines))
+        .expect("writing JSON into a Vec cannot fail");
+    body.extend_from_slice(br#","status":"success","value":"#);
+    body.extend_from_slice(value.as_bytes());
+    body.push(b'}');
+    json_body_response(StatusCode::OK, body)
 }
 
 /// The log target of the lines functions log, so an operator can filter them apart
@@ -269,14 +266,7 @@ async fn execute<'a>(
         error: invocation.outcome.as_ref().err().map(ToString::to_string),
     });
     let response = match invocation.outcome {
-        Ok(value) => json_response(
-            StatusCode::OK,
-            &SuccessBody {
-                log_lines: log_lines(&invocation.log_lines),
-                status: "success",
-                value: format.encoded(&value),
-            },
-        ),
+        Ok(returned) => success_response(format, &invocation.log_lines, returned),
         Err(FunctionFailure::Raised { message, data }) => {
             function_error(format, message, data.as_ref(), &invocation.log_lines)
         }

@@ -142,7 +142,14 @@ pub async fn route_site<'a>(
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).expect("serializing a response cannot fail");
+    json_body_response(
+        status,
+        serde_json::to_vec(body).expect("serializing a response cannot fail"),
+    )
+}
+
+/// A response whose body is JSON text written already.
+pub fn json_body_response(status: StatusCode, bytes: Vec<u8>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/json")

@@ -114,7 +114,8 @@ impl InvocationState {
         }?;
         self.record_log_lines(invocation.log_lines);
         match invocation.outcome {
-            Ok(value) => Ok(value.to_convex_json_string()),
+            // Passed on as the callee returned it (checked then).
+            Ok(returned) => Ok(returned.into_text()),
             Err(failure) => Err(callee_error(&path, failure)),
         }
     }

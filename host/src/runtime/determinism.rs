@@ -226,6 +226,7 @@ mod tests {
                         .await
                         .outcome
                         .unwrap_or_else(|failure| panic!("{function} failed: {failure}"))
+                        .value()
                         .to_convex_json()
                 }
             };

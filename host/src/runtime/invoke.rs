@@ -15,6 +15,7 @@ use super::bindings::{FunctionModule, FunctionModulePre};
 use super::call::CallContext;
 use super::determinism::FrozenInputs;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
+use super::returned::Returned;
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
 use crate::database::committer::CommitError;
 use crate::database::transaction::Transaction;
@@ -22,7 +23,7 @@ use crate::database::transaction::Transaction;
 /// The outcome of one call, with the lines it logged (also when it failed).
 #[derive(Debug)]
 pub struct Invocation {
-    pub outcome: Result<Value, FunctionFailure>,
+    pub outcome: Result<Returned, FunctionFailure>,
     pub log_lines: Vec<LogLine>,
     /// A mutation that succeeded: the commit it made (its snapshot's if it wrote nothing).
     pub commit_ts: Option<u64>,
@@ -432,15 +433,14 @@ impl Runtime {
                 },
             )
             .await;
-        let outcome = outcome.and_then(|returned| match returned {
-            Ok(text) => self.decode_result(&text),
-            Err(error) => Err(self.decode_error(error)),
-        });
         let transaction = match &db {
             DbAccess::Begun(transaction) => Some(&**transaction),
             _ => None,
         };
-        let outcome = outcome.and_then(|value| self.check_returns(returns, value, transaction));
+        let outcome = outcome.and_then(|returned| match returned {
+            Ok(text) => self.check_returns(returns, text, transaction),
+            Err(error) => Err(self.decode_error(error)),
+        });
         (
             Invocation {
                 outcome,
@@ -479,11 +479,6 @@ impl Runtime {
             message: error.message,
             data,
         }
-    }
-
-    fn decode_result(&self, text: &str) -> Result<Value, FunctionFailure> {
-        Value::from_convex_json_str_with_limits(text, &self.limits.value_limits())
-            .map_err(|err| FunctionFailure::InvalidResult(format!("invalid return value: {err}")))
     }
 
     /// Instantiates `pre` in a fresh store with the limits of `kind` and runs `call` on the

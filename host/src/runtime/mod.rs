@@ -14,6 +14,7 @@ pub mod js;
 mod module;
 mod output;
 pub mod page_journal;
+mod returned;
 mod validation;
 
 pub use bench::FirstAndWarm;
@@ -24,6 +25,7 @@ pub use http_action::{HttpRequest, HttpResponse};
 pub use invocation::{InvocationState, LogLevel, LogLine};
 pub use invoke::{BeforeCommit, FunctionFailure, Invocation, SpentInstance};
 pub use module::{FunctionSpec, HttpRoute, LoadedModule, ModuleError, is_function_name};
+pub use returned::Returned;
 
 /// What a function may do (DESIGN.md section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

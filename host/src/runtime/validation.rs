@@ -10,9 +10,24 @@
 use kiln_values::{Validator, Value};
 
 use super::invoke::FunctionFailure;
+use super::returned::Returned;
 use super::{FunctionSpec, Runtime};
 use crate::database::id::DocumentId;
 use crate::database::transaction::Transaction;
+
+/// Whether `validator` accepts the value of `text` (once the text is held to the limits)
+/// without reading it: `v.any()`, and `v.array(v.any())` for an array (what the Rust SDK
+/// declares for a `Vec<Value>` result, `messages:list`'s).
+fn accepts_unread(validator: &Validator, text: &str) -> bool {
+    match validator {
+        Validator::Any => true,
+        // A Convex JSON value that starts with `[` is an array (a tagged one is an object).
+        Validator::Array(element) => {
+            matches!(**element, Validator::Any) && text.trim_start().starts_with('[')
+        }
+        _ => false,
+    }
+}
 
 impl Runtime {
     /// Checks a call's arguments against `spec`'s `args` validator, if it has one. Ids are
@@ -36,20 +51,32 @@ impl Runtime {
             })
     }
 
-    /// Checks a return value against `validator`, if there is one. `transaction` is the
-    /// call's own (a mutation's, uncommitted), so an id of a document it just created in a
-    /// new table resolves.
+    /// A function's result text, held to the value limits and checked against its
+    /// `returns` validator, if it has one. `transaction` is the call's own (a mutation's,
+    /// uncommitted), so an id of a document it just created in a new table resolves.
+    ///
+    /// The text is kept as it came when nothing needs the value (no validator, or one that
+    /// accepts it unread): see [`Returned`]. Otherwise it is decoded once, for both checks.
     pub(crate) fn check_returns(
         &self,
         validator: Option<&Validator>,
-        value: Value,
+        text: String,
         transaction: Option<&Transaction>,
-    ) -> Result<Value, FunctionFailure> {
-        let Some(validator) = validator else {
-            return Ok(value);
+    ) -> Result<Returned, FunctionFailure> {
+        let invalid = |err: kiln_values::ValueError| {
+            FunctionFailure::InvalidResult(format!("invalid return value: {err}"))
         };
+        let limits = self.limits.value_limits();
+        let validator = match validator {
+            None => return Returned::check(text, &limits).map_err(invalid),
+            Some(validator) if accepts_unread(validator, &text) => {
+                return Returned::check(text, &limits).map_err(invalid);
+            }
+            Some(validator) => validator,
+        };
+        let value = Value::from_convex_json_str_with_limits(&text, &limits).map_err(invalid)?;
         match self.check_value(validator, &value, "returns", transaction) {
-            Ok(()) => Ok(value),
+            Ok(()) => Ok(Returned::from_value(&value)),
             Err(Problem::Mismatch(message)) => Err(FunctionFailure::InvalidResult(format!(
                 "ReturnsValidationError: {message}"
             ))),
@@ -153,5 +180,18 @@ mod tests {
         };
         let stored = serde_json::to_string(&new).unwrap();
         assert_eq!(serde_json::from_str::<FunctionSpec>(&stored).unwrap(), new);
+    }
+
+    #[test]
+    fn only_validators_that_ask_nothing_of_the_value_accept_it_unread() {
+        use super::accepts_unread;
+        let array_of_any = Validator::Array(Box::new(Validator::Any));
+        assert!(accepts_unread(&Validator::Any, r#"{"a": 1.0}"#));
+        assert!(accepts_unread(&array_of_any, r#" [1.0, "x"]"#));
+        assert!(!accepts_unread(&array_of_any, r#"{"$integer": "AQAAAAAAAAA="}"#));
+        assert!(!accepts_unread(&array_of_any, "null"));
+        let array_of_strings = Validator::Array(Box::new(Validator::String));
+        assert!(!accepts_unread(&array_of_strings, "[]"));
+        assert!(!accepts_unread(&Validator::String, r#""x""#));
     }
 }
