@@ -191,6 +191,10 @@ const DIRECT_TEXT_MAX_LEN: usize = 1 << 20;
 pub fn encode_result<T: Serialize, E: Into<Error>>(result: Result<T, E>) -> Result<String, Error> {
     let value = result.map_err(Into::into)?;
     if let Some(text) = kiln_values::to_convex_json_text_within(&value, DIRECT_TEXT_MAX_LEN) {
+        // Not dropped: the host throws the instance away once this call returns (a fresh
+        // one per call), memory and all, so freeing the result piece by piece first is work
+        // for nothing (`messages:list`'s 20 `Value`s: about 2.5% of the call's server CPU).
+        std::mem::forget(value);
         return Ok(text);
     }
     let encoded = kiln_values::to_value(&value);

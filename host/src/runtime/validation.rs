@@ -188,7 +188,10 @@ mod tests {
         let array_of_any = Validator::Array(Box::new(Validator::Any));
         assert!(accepts_unread(&Validator::Any, r#"{"a": 1.0}"#));
         assert!(accepts_unread(&array_of_any, r#" [1.0, "x"]"#));
-        assert!(!accepts_unread(&array_of_any, r#"{"$integer": "AQAAAAAAAAA="}"#));
+        assert!(!accepts_unread(
+            &array_of_any,
+            r#"{"$integer": "AQAAAAAAAAA="}"#
+        ));
         assert!(!accepts_unread(&array_of_any, "null"));
         let array_of_strings = Validator::Array(Box::new(Validator::String));
         assert!(!accepts_unread(&array_of_strings, "[]"));
