@@ -10,11 +10,11 @@
 use kiln_values::Value;
 use wasmtime::component::Resource;
 
-use crate::database::documents::Document;
 use crate::database::filter::Expression;
 use crate::database::id::DocumentId;
 use crate::database::indexes::{BY_CREATION_TIME, Bound, IndexRange};
 use crate::database::persistence::Order;
+use crate::database::read_document::ReadDocument;
 use crate::database::transaction::{DbError, Transaction};
 use crate::runtime::InvocationState;
 use crate::runtime::bindings::kiln::platform::db::{self as wit, Host, HostCursor};
@@ -127,16 +127,13 @@ impl InvocationState {
     }
 }
 
-fn document_text(document: &Document) -> String {
-    document.to_convex_json_string()
-}
-
 impl Host for InvocationState {
     async fn get(&mut self, table: Option<String>, id: String) -> Result<Option<String>, String> {
         let transaction = self.transaction()?;
         let id = parse_id(table.as_deref(), &id, transaction)?;
-        let document = transaction.get(&id).map_err(guest_error)?;
-        Ok(document.as_ref().map(document_text))
+        // A stored document goes to the guest as the store's text.
+        let document = transaction.get_read(&id).map_err(guest_error)?;
+        Ok(document.map(ReadDocument::into_text))
     }
 
     async fn insert(&mut self, table: String, document: String) -> Result<String, String> {

@@ -380,6 +380,11 @@ impl Snapshot {
         load_document(self.view.as_ref(), &document_key(id))
     }
 
+    /// [`get`](Self::get), the document left as its stored text.
+    pub fn get_stored(&self, id: &DocumentId) -> anyhow::Result<Option<ReadDocument>> {
+        load_stored(self.view.as_ref(), &document_key(id))
+    }
+
     /// Up to `limit` documents of table `table_number` (or fewer, once they add up to
     /// [`MAX_STEP_BYTES`]) whose keys come after `after`, in key order, with
     /// their keys. Empty once the table is covered.

@@ -648,6 +648,13 @@ impl Transaction {
 
     /// The document with `id`, or `None`. An id whose table does not exist is `None`.
     pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, DbError> {
+        self.get_read(id)?
+            .map(|read| read.into_document().map_err(DbError::from))
+            .transpose()
+    }
+
+    /// [`get`](Self::get), a stored document left as its text: see [`ReadDocument`].
+    pub fn get_read(&mut self, id: &DocumentId) -> Result<Option<ReadDocument>, DbError> {
         let Some(table) = self.table_by_number(id.table_number) else {
             self.reads
                 .record_missing_table(MissingTable::Number(id.table_number));
@@ -657,11 +664,11 @@ impl Transaction {
         let by_id = by_id_key(table.by_id_index, id);
         self.record_read(id.table_number, KeyRange::point(by_id))?;
         let document = match self.writes.get(id) {
-            Some(written) => written.clone(),
-            None => self.snapshot.get(id)?,
+            Some(written) => written.clone().map(ReadDocument::Written),
+            None => self.snapshot.get_stored(id)?,
         };
         if let Some(document) = &document {
-            self.count_read(document)?;
+            self.count_read_bytes(document.size_bytes())?;
         }
         Ok(document)
     }
@@ -1100,12 +1107,12 @@ impl Transaction {
         Ok(())
     }
 
-    fn count_read(&mut self, document: &Document) -> Result<(), DbError> {
+    fn count_read_bytes(&mut self, size_bytes: usize) -> Result<(), DbError> {
         count_read(
             &mut self.usage,
             &self.limits,
             &mut self.limit_exceeded,
-            document.size_bytes(),
+            size_bytes,
         )
     }
 

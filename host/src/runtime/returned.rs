@@ -45,6 +45,15 @@ impl Returned {
         self.text
     }
 
+    /// The value as a Convex JSON tree, equal to `self.value().to_convex_json()` but parsed
+    /// straight from the text: the text is a value's own form (fields in order, each once;
+    /// every number a float64 written as one), and serde_json reads floats exactly
+    /// (`float_roundtrip`).
+    pub fn to_convex_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text)
+            .expect("a function's result was checked when it was returned")
+    }
+
     /// The value, decoded.
     pub fn value(&self) -> Value {
         // Checked when made, against limits this one does not know: any decode succeeds.
@@ -84,6 +93,40 @@ mod tests {
         let returned = Returned::check(text.clone(), &limits).unwrap();
         assert_eq!(returned.text(), text);
         assert_eq!(returned.value(), value);
+    }
+
+    #[test]
+    fn the_tree_parsed_from_the_text_is_the_values_tree() {
+        let limits = ValueLimits::default();
+        let floats = [
+            0.1,
+            1.0,
+            -2.5,
+            1e300,
+            5e-324,
+            9007199254740993.0,
+            -0.0,
+            f64::NAN,
+        ];
+        let value = Value::Object(BTreeMap::from([
+            (
+                "floats".to_string(),
+                Value::Array(floats.map(Value::Float64).to_vec()),
+            ),
+            ("int".to_string(), Value::Int64(-3)),
+            ("text".to_string(), Value::String("\u{e9} \"q\" \n".into())),
+            (
+                "nested".to_string(),
+                Value::Object(BTreeMap::from([("a".to_string(), Value::Null)])),
+            ),
+        ]));
+        let text = value.to_convex_json_string();
+        assert!(kiln_values::is_valid_convex_json_text(&text, &limits));
+        let returned = Returned::check(text, &limits).unwrap();
+        assert_eq!(returned.to_convex_json(), value.to_convex_json());
+        // As a guest writes it: its own spelling of the same numbers.
+        let returned = Returned::check(r#"[1.0,1e300,0.1]"#.to_string(), &limits).unwrap();
+        assert_eq!(returned.to_convex_json(), returned.value().to_convex_json());
     }
 
     #[test]

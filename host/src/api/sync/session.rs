@@ -635,7 +635,7 @@ impl Session {
         };
         let subscription = self.app.store.subscriptions().subscribe(reads, ts);
         let outcome = match invocation.outcome {
-            Ok(returned) => QueryOutcome::Value(returned.value().to_convex_json()),
+            Ok(returned) => QueryOutcome::Value(returned.to_convex_json()),
             Err(failure) => {
                 let (message, data) = failure_message(path, failure);
                 QueryOutcome::Error { message, data }
@@ -850,7 +850,7 @@ impl Session {
         let log_lines = log_lines(&invocation.log_lines);
         match invocation.outcome {
             Ok(returned) => (
-                CallOutcome::Success(returned.value().to_convex_json()),
+                CallOutcome::Success(returned.to_convex_json()),
                 log_lines,
                 invocation.commit_ts,
             ),
