@@ -1,8 +1,8 @@
 //! The database, as a function sees it through its context: `ctx.db`.
 //!
 //! ```no_run
-//! # use kiln::{Error, Order, QueryCtx, Value};
-//! # fn recent(ctx: &QueryCtx, channel: &str) -> Result<Vec<Value>, Error> {
+//! # use kiln::{Document, Error, Order, QueryCtx};
+//! # fn recent(ctx: &QueryCtx, channel: &str) -> Result<Vec<Document>, Error> {
 //! let recent = ctx.db.query("messages")
 //!     .with_index("by_channel", |q| q.eq("channel", channel))
 //!     .order(Order::Desc)
@@ -11,14 +11,15 @@
 //! # }
 //! ```
 //!
-//! Documents come back as [`Value`] objects with `_id` and `_creationTime`; use
-//! [`crate::from_value`] (or the `*_as` methods) to read them into your own types.
+//! Documents come back as [`Document`]s: objects with `_id` and `_creationTime` that read
+//! like a [`Value`] and stay the host's text until looked into. [`Document::decode`] (or the
+//! `*_as` methods) reads them into your own types.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::bindings::kiln::platform::db as wit;
+use crate::{Document, Error};
 use kiln_values::Value;
 
 /// A document id, as Convex writes them: it names its table.
@@ -77,32 +78,25 @@ fn encode(value: &impl Serialize, what: &str) -> Result<String, Error> {
         .map_err(|err| Error::new(format!("invalid {what}: {err}")))
 }
 
-fn decode(text: &str) -> Result<Value, Error> {
-    Value::from_convex_json_str(text)
-        .map_err(|err| Error::new(format!("invalid document from the host: {err}")))
-}
-
 impl DatabaseReader {
     /// The document with this id, or `None`.
-    pub fn get(&self, id: &Id) -> Result<Option<Value>, Error> {
-        wit::get(None, id.as_str())
+    pub fn get(&self, id: &Id) -> Result<Option<Document>, Error> {
+        Ok(wit::get(None, id.as_str())
             .map_err(Error::new)?
-            .map(|text| decode(&text))
-            .transpose()
+            .map(Document::from_host))
     }
 
     /// Like [`get`](Self::get), but the id must belong to `table`: an id of another table
     /// is an error, not a silent miss.
-    pub fn get_in(&self, table: &str, id: &Id) -> Result<Option<Value>, Error> {
-        wit::get(Some(table), id.as_str())
+    pub fn get_in(&self, table: &str, id: &Id) -> Result<Option<Document>, Error> {
+        Ok(wit::get(Some(table), id.as_str())
             .map_err(Error::new)?
-            .map(|text| decode(&text))
-            .transpose()
+            .map(Document::from_host))
     }
 
     /// Typed [`get`](Self::get).
     pub fn get_as<T: DeserializeOwned>(&self, id: &Id) -> Result<Option<T>, Error> {
-        self.get(id)?.map(crate::from_value).transpose()
+        self.get(id)?.map(Document::decode).transpose()
     }
 
     /// A query over `table`, by creation time unless [`Query::with_index`] says otherwise.
@@ -131,7 +125,7 @@ impl DatabaseReader {
 
 impl SystemReader<'_> {
     /// The system document with this id (a job's id, say), or `None`.
-    pub fn get(&self, id: &Id) -> Result<Option<Value>, Error> {
+    pub fn get(&self, id: &Id) -> Result<Option<Document>, Error> {
         self.0.get(id)
     }
 
@@ -303,7 +297,7 @@ pub struct PaginationOpts {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaginationResult {
-    pub page: Vec<Value>,
+    pub page: Vec<Document>,
     pub is_done: bool,
     pub continue_cursor: String,
 }
@@ -371,7 +365,7 @@ impl Query {
         })
     }
 
-    fn read(cursor: &wit::Cursor, limit: Option<usize>) -> Result<Vec<Value>, Error> {
+    fn read(cursor: &wit::Cursor, limit: Option<usize>) -> Result<Vec<Document>, Error> {
         let mut documents = Vec::new();
         loop {
             let want = limit.map_or(BATCH as usize, |limit| {
@@ -382,9 +376,7 @@ impl Query {
             }
             let batch = cursor.next(want as u32).map_err(Error::new)?;
             let done = batch.len() < want;
-            for text in batch {
-                documents.push(decode(&text)?);
-            }
+            documents.extend(batch.into_iter().map(Document::from_host));
             if done {
                 return Ok(documents);
             }
@@ -392,23 +384,23 @@ impl Query {
     }
 
     /// Every document in the range.
-    pub fn collect(self) -> Result<Vec<Value>, Error> {
+    pub fn collect(self) -> Result<Vec<Document>, Error> {
         let cursor = self.open(None)?;
         Self::read(&cursor, None)
     }
 
     /// The first `n` documents.
-    pub fn take(self, n: usize) -> Result<Vec<Value>, Error> {
+    pub fn take(self, n: usize) -> Result<Vec<Document>, Error> {
         let cursor = self.open(None)?;
         Self::read(&cursor, Some(n))
     }
 
-    pub fn first(self) -> Result<Option<Value>, Error> {
+    pub fn first(self) -> Result<Option<Document>, Error> {
         Ok(self.take(1)?.into_iter().next())
     }
 
     /// The only document, or `None`; more than one is an error.
-    pub fn unique(self) -> Result<Option<Value>, Error> {
+    pub fn unique(self) -> Result<Option<Document>, Error> {
         let table = self.table.clone();
         let mut found = self.take(2)?;
         if found.len() > 1 {
@@ -421,7 +413,7 @@ impl Query {
 
     /// Typed [`collect`](Self::collect).
     pub fn collect_as<T: DeserializeOwned>(self) -> Result<Vec<T>, Error> {
-        self.collect()?.into_iter().map(crate::from_value).collect()
+        self.collect()?.into_iter().map(Document::decode).collect()
     }
 
     /// One page, Convex-style: `cursor` from the previous page's `continue_cursor`. The
@@ -440,9 +432,9 @@ impl Query {
         Ok(PaginationResult {
             page: page
                 .documents
-                .iter()
-                .map(|text| decode(text))
-                .collect::<Result<_, _>>()?,
+                .into_iter()
+                .map(Document::from_host)
+                .collect(),
             is_done: page.is_done,
             continue_cursor: page.continue_cursor,
         })

@@ -28,6 +28,7 @@
 pub mod auth;
 mod context;
 pub mod db;
+mod document;
 mod error;
 mod export;
 mod functions;
@@ -44,6 +45,7 @@ pub mod __private;
 pub use auth::UserIdentity;
 pub use context::{ActionCtx, MutationCtx, QueryCtx};
 pub use db::{Id, Order, PaginationOpts, PaginationResult};
+pub use document::Document;
 pub use error::Error;
 pub use http_action::{HttpRequest, HttpResponse};
 pub use kiln_sdk_macros::{Validate, action, http_action, mutation, query};

@@ -53,6 +53,7 @@ mod limits;
 mod numbers;
 mod ser;
 mod ser_text;
+mod text_or_value;
 mod validator;
 mod value;
 
@@ -66,6 +67,7 @@ pub use limits::{DEFAULT_MAX_NESTING_DEPTH, DEFAULT_MAX_SIZE_BYTES, ValueLimits}
 pub use numbers::format_number;
 pub use ser::to_value;
 pub use ser_text::{to_convex_json_text, to_convex_json_text_within};
+pub use text_or_value::serialize_text_or_value;
 pub use validator::{
     FieldValidator, InvalidValidator, MAX_CHECK_STEPS, MAX_VALIDATOR_DEPTH,
     MAX_VALIDATOR_JSON_BYTES, Validator,

@@ -22,6 +22,7 @@ use serde::ser::{self, Impossible, Serialize};
 use crate::convex_json::{BASE64, BYTES_TAG, FLOAT_TAG, INTEGER_TAG, is_negative_zero};
 use crate::error::ValueError;
 use crate::ser::to_value;
+use crate::text_or_value::{TEXT_OR_VALUE, serialize_text_into};
 
 /// Writes `value` as Convex JSON text (compact). Its errors are [`to_value`]'s, path and all.
 pub fn to_convex_json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, ValueError> {
@@ -238,9 +239,12 @@ impl<S: ser::Serializer> ser::Serializer for Convex<S> {
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<S::Ok, S::Error> {
+        if name == TEXT_OR_VALUE {
+            return serialize_text_into(value, StringOnly::<S, true>(self.0));
+        }
         value.serialize(self)
     }
 
@@ -381,13 +385,20 @@ struct Key<'a, T: ?Sized>(&'a T);
 
 impl<T: Serialize + ?Sized> Serialize for Key<'_, T> {
     fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(KeySerializer(serializer))
+        self.0.serialize(StringOnly::<S, false>(serializer))
     }
 }
 
-struct KeySerializer<S>(S);
+/// A serializer that takes a string and nothing else. `RAW == false`: a map key, written as
+/// a JSON string. `RAW == true`: Convex JSON text to copy into the text as it is (see
+/// [`crate::text_or_value`]), through serde_json's raw-value struct.
+struct StringOnly<S, const RAW: bool>(S);
 
-/// `KeySerializer`'s methods for the scalars that are no string: each refuses.
+/// serde_json's name for the struct whose one field is text to copy verbatim (its
+/// `raw_value` feature; `serde_json::value::RawValue` serializes this way).
+const SERDE_JSON_RAW_VALUE: &str = "$serde_json::private::RawValue";
+
+/// `StringOnly`'s methods for the scalars that are no string: each refuses.
 macro_rules! refuse_scalars {
     ($($method:ident: $type:ty),* $(,)?) => {$(
         fn $method(self, _: $type) -> Result<S::Ok, S::Error> {
@@ -400,7 +411,7 @@ fn not_a_string<S: ser::Serializer>() -> S::Error {
     ser::Error::custom("object keys must be strings")
 }
 
-impl<S: ser::Serializer> ser::Serializer for KeySerializer<S> {
+impl<S: ser::Serializer, const RAW: bool> ser::Serializer for StringOnly<S, RAW> {
     type Ok = S::Ok;
     type Error = S::Error;
     type SerializeSeq = Impossible<S::Ok, S::Error>;
@@ -412,7 +423,14 @@ impl<S: ser::Serializer> ser::Serializer for KeySerializer<S> {
     type SerializeStructVariant = Impossible<S::Ok, S::Error>;
 
     fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
-        self.0.serialize_str(v)
+        if RAW {
+            use ser::SerializeStruct;
+            let mut raw = self.0.serialize_struct(SERDE_JSON_RAW_VALUE, 1)?;
+            raw.serialize_field(SERDE_JSON_RAW_VALUE, v)?;
+            raw.end()
+        } else {
+            self.0.serialize_str(v)
+        }
     }
 
     fn serialize_char(self, v: char) -> Result<S::Ok, S::Error> {

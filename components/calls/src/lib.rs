@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kiln::{ActionCtx, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
+use kiln::{ActionCtx, Document, Error, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::{Deserialize, Serialize};
 
 const TABLE: &str = "calls_log";
@@ -26,10 +26,10 @@ fn tags(ctx: &QueryCtx) -> Result<Vec<String>, Error> {
     read_tags(ctx.db.query(TABLE).collect()?)
 }
 
-fn read_tags(documents: Vec<Value>) -> Result<Vec<String>, Error> {
+fn read_tags(documents: Vec<Document>) -> Result<Vec<String>, Error> {
     documents
         .into_iter()
-        .map(|document| kiln::from_value::<Tag>(document).map(|t| t.tag))
+        .map(|document| document.decode::<Tag>().map(|t| t.tag))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! reads, adds and writes in one mutation, so concurrent increments never lose an update.
 
 use kiln::db::DatabaseReader;
-use kiln::{Error, Id, MutationCtx, QueryCtx, mutation, query};
+use kiln::{Document, Error, Id, MutationCtx, QueryCtx, mutation, query};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, Serialize)]
@@ -68,6 +68,6 @@ fn find(db: &DatabaseReader, name: &str) -> Result<Option<Counter>, Error> {
     db.query("counters")
         .with_index("by_name", |q| q.eq("name", name))
         .unique()?
-        .map(kiln::from_value)
+        .map(Document::decode)
         .transpose()
 }

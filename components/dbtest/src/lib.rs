@@ -1,7 +1,7 @@
 //! Database calls that must fail, each with a clear error and nothing committed, plus the
 //! helpers the tests use to look at what is stored.
 
-use kiln::{ActionCtx, Error, Id, MutationCtx, QueryCtx, Value, action, mutation, query};
+use kiln::{ActionCtx, Document, Error, Id, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::Deserialize;
 
 // The raw `db` interface: the SDK's types do not let a query write, but the host must
@@ -39,7 +39,7 @@ struct Get {
 }
 
 #[query]
-fn get(ctx: &QueryCtx, args: Get) -> Result<Option<Value>, Error> {
+fn get(ctx: &QueryCtx, args: Get) -> Result<Option<Document>, Error> {
     let id = Id(args.id);
     match args.table {
         Some(table) => ctx.db.get_in(&table, &id),
@@ -74,7 +74,7 @@ struct ByIndex {
 }
 
 #[query]
-fn by_index(ctx: &QueryCtx, args: ByIndex) -> Result<Vec<Value>, Error> {
+fn by_index(ctx: &QueryCtx, args: ByIndex) -> Result<Vec<Document>, Error> {
     ctx.db
         .query(&args.table)
         .with_index(&args.index, |q| q.eq(&args.field, &args.value))
@@ -90,7 +90,7 @@ struct Filtered {
 
 /// Documents whose `field` is greater than `above`, through a host-evaluated filter.
 #[query]
-fn filtered(ctx: &QueryCtx, args: Filtered) -> Result<Vec<Value>, Error> {
+fn filtered(ctx: &QueryCtx, args: Filtered) -> Result<Vec<Document>, Error> {
     ctx.db
         .query(&args.table)
         .filter(|q| q.gt(q.field(&args.field), q.literal(&args.above)))

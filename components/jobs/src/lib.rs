@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kiln::{ActionCtx, Error, Id, MutationCtx, QueryCtx, Value, action, mutation, query};
+use kiln::{ActionCtx, Document, Error, Id, MutationCtx, QueryCtx, Value, action, mutation, query};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, Serialize, kiln::Validate)]
@@ -173,7 +173,7 @@ fn cancel(ctx: &MutationCtx, args: JobId) -> Result<(), Error> {
 
 /// The job's document in `_scheduled_functions`, read through `db.system()`.
 #[query]
-fn job(ctx: &QueryCtx, args: JobId) -> Result<Option<Value>, Error> {
+fn job(ctx: &QueryCtx, args: JobId) -> Result<Option<Document>, Error> {
     ctx.db.system().get(&args.id)
 }
 
@@ -184,7 +184,7 @@ struct State {
 
 /// The jobs in state `kind`, soonest due first, through the system index `by_state`.
 #[query]
-fn jobs_in_state(ctx: &QueryCtx, args: State) -> Result<Vec<Value>, Error> {
+fn jobs_in_state(ctx: &QueryCtx, args: State) -> Result<Vec<Document>, Error> {
     ctx.db
         .system()
         .query("_scheduled_functions")

@@ -2,7 +2,7 @@
 //! `messages`, through its index `by_channel = ["channel"]` (see `components/kiln.toml`).
 
 use kiln::{
-    Error, Id, MutationCtx, PaginationOpts, PaginationResult, QueryCtx, Value, mutation, query,
+    Document, Error, Id, MutationCtx, PaginationOpts, PaginationResult, QueryCtx, mutation, query,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ struct List {
 
 /// The channel's messages, oldest first.
 #[query]
-fn list(ctx: &QueryCtx, args: List) -> Result<Vec<Value>, Error> {
+fn list(ctx: &QueryCtx, args: List) -> Result<Vec<Document>, Error> {
     ctx.db
         .query("messages")
         .with_index("by_channel", |q| q.eq("channel", &args.channel))

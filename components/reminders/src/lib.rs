@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kiln::{Error, Id, MutationCtx, Order, QueryCtx, Value, mutation, query};
+use kiln::{Document, Error, Id, MutationCtx, Order, QueryCtx, mutation, query};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, kiln::Validate)]
@@ -66,7 +66,7 @@ fn deliver(ctx: &MutationCtx, args: Deliver) -> Result<(), Error> {
 
 /// The delivered reminders, oldest first.
 #[query]
-fn notifications(ctx: &QueryCtx) -> Result<Vec<Value>, Error> {
+fn notifications(ctx: &QueryCtx) -> Result<Vec<Document>, Error> {
     ctx.db.query("notifications").collect()
 }
 
@@ -77,7 +77,7 @@ struct JobId {
 
 /// A reminder's job: its state (`pending`, `success`, ...) and times.
 #[query]
-fn job(ctx: &QueryCtx, args: JobId) -> Result<Option<Value>, Error> {
+fn job(ctx: &QueryCtx, args: JobId) -> Result<Option<Document>, Error> {
     ctx.db.system().get(&args.id)
 }
 
@@ -99,15 +99,11 @@ fn compact_messages(ctx: &MutationCtx, args: Compact) -> Result<usize, Error> {
         .query("messages")
         .order(Order::Desc)
         .take(keep + COMPACT_BATCH + 1)?;
-    let doomed: Vec<&Value> = old.iter().skip(keep).collect();
+    let doomed: Vec<&Document> = old.iter().skip(keep).collect();
     for message in doomed.iter().take(COMPACT_BATCH) {
-        let id: Id = kiln::from_value(
-            message
-                .as_object()
-                .and_then(|fields| fields.get("_id"))
-                .cloned()
-                .unwrap_or(Value::Null),
-        )?;
+        let id = message
+            .id()
+            .ok_or_else(|| Error::new("a message without an _id"))?;
         ctx.db.delete(&id)?;
     }
     if doomed.len() > COMPACT_BATCH {

@@ -1,7 +1,9 @@
 //! Argument and return validation, end to end (`tests/e2e/validators.rs`): every function
 //! here declares the validators its types derive, unless it says `unchecked`.
 
-use kiln::{Error, Id, MutationCtx, QueryCtx, Validate, Validator, Value, mutation, query};
+use kiln::{
+    Document, Error, Id, MutationCtx, QueryCtx, Validate, Validator, Value, mutation, query,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, Serialize, Validate)]
@@ -90,7 +92,7 @@ struct NoteRef {
 
 /// Takes only ids of the table `notes`.
 #[query]
-fn note(ctx: &QueryCtx, args: NoteRef) -> Result<Option<Value>, Error> {
+fn note(ctx: &QueryCtx, args: NoteRef) -> Result<Option<Document>, Error> {
     ctx.db.get(&args.id)
 }
 
