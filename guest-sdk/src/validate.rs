@@ -13,7 +13,7 @@
 //! | `Vec<T>`, `[T; N]`, `VecDeque<T>`, sets | `array<T>` |
 //! | `(A, B, …)` | `array<A \| B \| …>` (Convex has no tuple type) |
 //! | `HashMap<K, V>`, `BTreeMap<K, V>` | `record<K, V>` (`K` string-like, else `string`) |
-//! | [`Value`], `serde_json::Value` | `any` |
+//! | [`Value`], [`Document`](crate::Document), `serde_json::Value` | `any` |
 //! | `Box<T>`, `Rc<T>`, `Arc<T>`, `&T`, `Cow<T>` | `T` |
 //!
 //! Integers: JSON clients send every number as a float64, and the SDK decodes a float64

@@ -200,7 +200,7 @@ fn the_listing_shows_signatures_and_validator_json() {
     assert_eq!(anything["signature"], "any -> any");
     assert_eq!(
         function("validators:note")["signature"],
-        // `Option<Value>`: `any | null` is `any`.
+        // `Option<Document>`: `any | null` is `any`.
         "{id: id<notes>} -> any"
     );
 
