@@ -2,7 +2,7 @@
 //! entries, table records and counters; read snapshots; and the one function that applies
 //! a committed write set. Only the committer writes these spaces.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -448,17 +448,20 @@ impl Snapshot {
     }
 }
 
-/// Applies one transaction's writes inside the committer's write transaction: documents,
-/// index entries, and new or updated table records. Returns every index key touched (old
-/// and new), for the write log.
+/// Applies one transaction's writes inside the committer's write transaction: documents
+/// and index entries. The tables it writes to, and `new_tables`, go into `changed_tables`:
+/// their records (`tables`, updated here) are for [`save_table_records`] to write, once
+/// per write transaction however many commits it holds. Returns every index key touched
+/// (old and new), for the write log.
 pub fn apply_writes(
     txn: &mut dyn KvWrite,
     tables: &mut BTreeMap<u32, TableRecord>,
     new_tables: impl IntoIterator<Item = u32>,
     writes: &BTreeMap<DocumentId, Option<Document>>,
+    changed_tables: &mut BTreeSet<u32>,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut touched = Vec::new();
-    let mut changed_tables: std::collections::BTreeSet<u32> = new_tables.into_iter().collect();
+    changed_tables.extend(new_tables);
     // What the writes change, gathered and then applied as one batch: the keys and texts
     // the batch's ops borrow.
     let mut removed_keys: Vec<Vec<u8>> = Vec::new();
@@ -494,16 +497,7 @@ pub fn apply_writes(
             None => documents.push((key, None)),
         }
     }
-    let records: Vec<(String, String)> = changed_tables
-        .iter()
-        .map(|number| {
-            let table = &tables[number];
-            Ok((table.name.clone(), serde_json::to_string(table)?))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let mut ops = Vec::with_capacity(
-        removed_keys.len() + added_entries.len() + documents.len() + records.len(),
-    );
+    let mut ops = Vec::with_capacity(removed_keys.len() + added_entries.len() + documents.len());
     // Removals first: a write that keeps an index key removes and re-adds it.
     ops.extend(
         removed_keys
@@ -519,13 +513,34 @@ pub fn apply_writes(
         Some(text) => Op::Put(Space::Documents, key, text.as_bytes()),
         None => Op::Delete(Space::Documents, key),
     }));
-    ops.extend(
-        records
-            .iter()
-            .map(|(name, json)| Op::Put(Space::Tables, name.as_bytes(), json.as_bytes())),
-    );
     txn.apply(&ops)?;
     Ok(touched)
+}
+
+/// Writes the records of the tables `changed` names (new ones, ones whose indexes changed,
+/// and ones written to: `last_creation_time` moves) inside a commit.
+pub fn save_table_records(
+    txn: &mut dyn KvWrite,
+    tables: &BTreeMap<u32, TableRecord>,
+    changed: &BTreeSet<u32>,
+) -> anyhow::Result<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<(&str, String)> = changed
+        .iter()
+        .map(|number| {
+            let table = tables
+                .get(number)
+                .with_context(|| format!("no record for changed table number {number}"))?;
+            Ok((table.name.as_str(), serde_json::to_string(table)?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let ops: Vec<Op<'_>> = records
+        .iter()
+        .map(|(name, json)| Op::Put(Space::Tables, name.as_bytes(), json.as_bytes()))
+        .collect();
+    txn.apply(&ops)
 }
 
 /// Changes a table's indexes inside a commit. The entries of indexes `new` no longer has

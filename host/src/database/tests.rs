@@ -1149,6 +1149,72 @@ async fn a_member_whose_writes_fail_does_not_sink_its_batch() {
     assert_eq!(count(&store, "notes"), 3);
 }
 
+/// A batch writes each changed table's record once, before it commits: the record of a
+/// table that several of its commits inserted into ends at the latest document's creation
+/// time, and one the batch created is there, both after reopening.
+#[tokio::test]
+async fn a_batch_stores_the_records_of_the_tables_its_commits_changed() {
+    use super::transaction::AlsoWrite;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    insert_notes(&store, 1).await.unwrap();
+    // As above: the first commit holds the committer until the others queue behind it.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let holding: AlsoWrite = Arc::new(move |_| {
+        let _ = held.lock().unwrap().recv();
+        Ok(())
+    });
+    let commits: Vec<_> = [("notes", Some(holding)), ("notes", None), ("fresh", None)]
+        .into_iter()
+        .map(|(table, also_write)| {
+            let mut txn = store.begin_mutation().unwrap();
+            txn.insert(table, object(&[])).unwrap();
+            if let Some(also_write) = also_write {
+                txn.also_write(also_write).unwrap();
+            }
+            let store = store.clone();
+            tokio::spawn(async move { store.commit(txn).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    release.send(()).unwrap();
+    drop(release);
+    for commit in commits {
+        commit.await.unwrap().unwrap();
+    }
+    let latest = |store: &DocumentStore, table: &str| {
+        store
+            .begin_query()
+            .unwrap()
+            .scan(
+                table,
+                "by_creation_time",
+                &IndexRange::default(),
+                Order::Desc,
+                1,
+                None,
+            )
+            .unwrap()[0]
+            .1
+            .creation_time
+    };
+    let (notes_latest, fresh_latest) = (latest(&store, "notes"), latest(&store, "fresh"));
+    drop(store);
+
+    let db = crate::database::open(dir.path()).unwrap();
+    let persistence = super::persistence::Persistence::open(db).unwrap();
+    let snapshot = persistence.snapshot().unwrap();
+    assert_eq!(
+        snapshot.table("notes").unwrap().last_creation_time,
+        notes_latest
+    );
+    assert_eq!(
+        snapshot.table("fresh").unwrap().last_creation_time,
+        fresh_latest
+    );
+}
+
 /// An index added to a table that holds documents is built in the background, chunk by
 /// chunk, while mutations insert, change and delete documents of that table: once the
 /// schema commit makes it ready it holds exactly the table's documents, each under its
