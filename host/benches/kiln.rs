@@ -145,10 +145,11 @@ fn main() -> anyhow::Result<()> {
     }
     let kiln = KilnServer::start(None)?;
     // Servers a section is done with, stopped at the end of the run: stopping one (its
-    // process killed, its data directory deleted) disturbs the section after it. Stopped
-    // right after the `queries` section, its 10⁶ documents deleted, the `js` section's
-    // fib(25) measured 35–41 calls/s in three runs against 64–66 with it left running
-    // (node's figure unaffected).
+    // process killed, its data directory deleted) seemed to disturb the section after it.
+    // Stopped right after the `queries` section, its 10⁶ documents deleted, the `js`
+    // section's fib(25) measured 35–41 calls/s in three runs against 53 and 66 in two
+    // with it left running (node's figure unaffected); a later run that kept it running
+    // read 35.7 with node slow too, so the machine's own swings are part of it.
     let mut retired: Vec<KilnServer> = Vec::new();
     if run("http") {
         println!("== HTTP, trivial query, keep-alive ==");
