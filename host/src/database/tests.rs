@@ -1099,6 +1099,48 @@ async fn read_ranges_are_bounded_and_a_scans_pages_count_once() {
     assert!(txn.limit_exceeded().is_some());
 }
 
+/// Commits one insert per member, `(table, document, also_write)`, as one group commit:
+/// the first member holds the committer inside its write transaction until the others
+/// are queued behind it. Each commit's result, in order. For single-threaded tests.
+async fn commit_as_one_batch(
+    store: &Arc<DocumentStore>,
+    members: Vec<(&'static str, Value, Option<super::transaction::AlsoWrite>)>,
+) -> Vec<Result<u64, CommitError>> {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    // A re-run of the batch finds the channel closed and goes straight on.
+    let mut holding: Option<super::transaction::AlsoWrite> = Some(Arc::new(move |_| {
+        let _ = held.lock().unwrap().recv();
+        Ok(())
+    }));
+    let commits: Vec<_> = members
+        .into_iter()
+        .map(|(table, document, also_write)| {
+            let mut txn = store.begin_mutation().unwrap();
+            txn.insert(table, document).unwrap();
+            let hold = holding.take();
+            assert!(
+                hold.is_none() || also_write.is_none(),
+                "the first member holds"
+            );
+            if let Some(also_write) = hold.or(also_write) {
+                txn.also_write(also_write).unwrap();
+            }
+            let store = store.clone();
+            tokio::spawn(async move { store.commit(txn).await })
+        })
+        .collect();
+    // The spawned commits queue up while this task yields.
+    tokio::task::yield_now().await;
+    release.send(()).unwrap();
+    drop(release);
+    let mut results = Vec::new();
+    for commit in commits {
+        results.push(commit.await.unwrap());
+    }
+    results
+}
+
 /// A member of a group commit whose own writes fail (a deploy's extra write, say) fails
 /// alone: the others of its batch commit.
 #[tokio::test]
@@ -1107,38 +1149,18 @@ async fn a_member_whose_writes_fail_does_not_sink_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir));
     insert_notes(&store, 1).await.unwrap();
-    // The first commit holds the committer until the other two are queued behind it, so
-    // the failing one shares a batch with a good one (the first or the third).
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let held = std::sync::Mutex::new(held);
-    // A re-run of the batch finds the channel closed and goes straight on.
-    let holding: AlsoWrite = Arc::new(move |_| {
-        let _ = held.lock().unwrap().recv();
-        Ok(())
-    });
+    // The failing one shares a batch with a good one (the first or the third).
     let failing: AlsoWrite = Arc::new(|_| Err(anyhow::anyhow!("the disk is full")));
-    let commits: Vec<_> = [Some(holding), Some(failing), None]
-        .into_iter()
-        .enumerate()
-        .map(|(i, also_write)| {
-            let mut txn = store.begin_mutation().unwrap();
-            txn.insert("notes", object(&[("i", Value::Int64(10 + i as i64))]))
-                .unwrap();
-            if let Some(also_write) = also_write {
-                txn.also_write(also_write).unwrap();
-            }
-            let store = store.clone();
-            tokio::spawn(async move { store.commit(txn).await })
-        })
-        .collect();
-    // This test runs on one thread: the spawned commits queue up while it yields.
-    tokio::task::yield_now().await;
-    release.send(()).unwrap();
-    drop(release);
-    let mut results = Vec::new();
-    for commit in commits {
-        results.push(commit.await.unwrap());
-    }
+    let note = |i: i64| object(&[("i", Value::Int64(i))]);
+    let results = commit_as_one_batch(
+        &store,
+        vec![
+            ("notes", note(10), None),
+            ("notes", note(11), Some(failing)),
+            ("notes", note(12), None),
+        ],
+    )
+    .await;
     assert!(results[0].is_ok(), "{:?}", results[0]);
     assert!(
         matches!(&results[1], Err(CommitError::Internal(cause)) if cause.contains("the disk is full")),
@@ -1154,34 +1176,20 @@ async fn a_member_whose_writes_fail_does_not_sink_its_batch() {
 /// time, and one the batch created is there, both after reopening.
 #[tokio::test]
 async fn a_batch_stores_the_records_of_the_tables_its_commits_changed() {
-    use super::transaction::AlsoWrite;
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir));
     insert_notes(&store, 1).await.unwrap();
-    // As above: the first commit holds the committer until the others queue behind it.
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let held = std::sync::Mutex::new(held);
-    let holding: AlsoWrite = Arc::new(move |_| {
-        let _ = held.lock().unwrap().recv();
-        Ok(())
-    });
-    let commits: Vec<_> = [("notes", Some(holding)), ("notes", None), ("fresh", None)]
-        .into_iter()
-        .map(|(table, also_write)| {
-            let mut txn = store.begin_mutation().unwrap();
-            txn.insert(table, object(&[])).unwrap();
-            if let Some(also_write) = also_write {
-                txn.also_write(also_write).unwrap();
-            }
-            let store = store.clone();
-            tokio::spawn(async move { store.commit(txn).await })
-        })
-        .collect();
-    tokio::task::yield_now().await;
-    release.send(()).unwrap();
-    drop(release);
-    for commit in commits {
-        commit.await.unwrap().unwrap();
+    let results = commit_as_one_batch(
+        &store,
+        vec![
+            ("notes", object(&[]), None),
+            ("notes", object(&[]), None),
+            ("fresh", object(&[]), None),
+        ],
+    )
+    .await;
+    for result in results {
+        result.unwrap();
     }
     let latest = |store: &DocumentStore, table: &str| {
         store
