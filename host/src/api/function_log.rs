@@ -29,7 +29,9 @@ pub const CAPACITY: usize = 1000;
 const LONG_POLL: Duration = Duration::from_secs(30);
 
 pub struct FunctionLog {
-    entries: Mutex<VecDeque<(u64, Json)>>,
+    /// Each with its position. Kept as recorded and written as JSON only when a client
+    /// reads them: every call records one, and few are ever read.
+    entries: Mutex<VecDeque<(u64, Entry)>>,
     /// The position of the newest entry.
     head: watch::Sender<u64>,
 }
@@ -55,48 +57,76 @@ pub struct Execution<'a> {
     pub error: Option<String>,
 }
 
-impl FunctionLog {
-    pub fn record(&self, execution: Execution<'_>) {
-        let started_ms = execution
-            .started
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |since| since.as_secs_f64() * 1e3);
-        let udf_type = match execution.kind {
+/// An [`Execution`] as kept: what the stream needs, owned.
+#[derive(Clone)]
+struct Entry {
+    kind: FunctionKind,
+    identifier: String,
+    started_ms: f64,
+    duration: Duration,
+    log_lines: Vec<LogLine>,
+    error: Option<String>,
+}
+
+impl Entry {
+    /// The entry as Convex's `stream_function_logs` writes a completion.
+    fn to_json(&self) -> Json {
+        let udf_type = match self.kind {
             FunctionKind::Query => "Query",
             FunctionKind::Mutation => "Mutation",
             FunctionKind::Action => "Action",
             FunctionKind::HttpAction => "HttpAction",
         };
-        let log_lines: Vec<Json> = execution
+        let log_lines: Vec<Json> = self
             .log_lines
             .iter()
             .map(|line| {
                 json!({
                     "messages": [line.message],
                     "level": level(line.level),
-                    "timestamp": started_ms,
+                    "timestamp": self.started_ms,
                     "isTruncated": false,
                 })
             })
             .collect();
-        let entry = json!({
+        json!({
             "kind": "Completion",
             "udfType": udf_type,
-            "identifier": execution.identifier,
+            "identifier": self.identifier,
             "componentPath": null,
-            "timestamp": started_ms / 1e3,
-            "executionTime": execution.duration.as_secs_f64(),
+            "timestamp": self.started_ms / 1e3,
+            "executionTime": self.duration.as_secs_f64(),
             "logLines": log_lines,
-            "error": execution.error,
+            "error": self.error,
             "cachedResult": false,
-        });
+        })
+    }
+}
+
+impl FunctionLog {
+    pub fn record(&self, execution: Execution<'_>) {
+        let entry = Entry {
+            kind: execution.kind,
+            identifier: execution.identifier,
+            started_ms: execution
+                .started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |since| since.as_secs_f64() * 1e3),
+            duration: execution.duration,
+            log_lines: execution.log_lines.to_vec(),
+            error: execution.error,
+        };
         let mut entries = self.entries.lock().expect("function log lock");
         let position = *self.head.borrow() + 1;
-        if entries.len() == CAPACITY {
-            entries.pop_front();
-        }
+        let evicted = match entries.len() == CAPACITY {
+            true => entries.pop_front(),
+            false => None,
+        };
         entries.push_back((position, entry));
         self.head.send_replace(position);
+        drop(entries);
+        // Freed once the lock is let go.
+        drop(evicted);
     }
 
     /// The entries after `cursor` and the position to ask from next. At the head, waits
@@ -117,11 +147,14 @@ impl FunctionLog {
         let newest = entries
             .back()
             .map_or(*self.head.borrow(), |(position, _)| *position);
-        let found = entries
+        let found: Vec<Entry> = entries
             .iter()
             .filter(|(position, _)| *position > cursor)
             .map(|(_, entry)| entry.clone())
             .collect();
+        drop(entries);
+        // Written out after the lock is let go: calls record while this runs.
+        let found = found.iter().map(Entry::to_json).collect();
         (found, newest.max(cursor))
     }
 }
@@ -181,6 +214,43 @@ mod tests {
             .iter()
             .map(|entry| entry["identifier"].as_str().unwrap())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn an_entry_reads_as_convex_writes_a_completion() {
+        let log = FunctionLog::default();
+        let started = UNIX_EPOCH + Duration::from_millis(1_500);
+        log.record(Execution {
+            kind: FunctionKind::Mutation,
+            identifier: "messages:send".into(),
+            started,
+            duration: Duration::from_millis(250),
+            log_lines: &[LogLine {
+                level: LogLevel::Warn,
+                message: "careful".into(),
+            }],
+            error: Some("Uncaught Error: no".into()),
+        });
+        let (entries, _) = log.after(0, Duration::from_secs(60)).await;
+        assert_eq!(
+            entries,
+            [json!({
+                "kind": "Completion",
+                "udfType": "Mutation",
+                "identifier": "messages:send",
+                "componentPath": null,
+                "timestamp": 1.5,
+                "executionTime": 0.25,
+                "logLines": [{
+                    "messages": ["careful"],
+                    "level": "WARN",
+                    "timestamp": 1500.0,
+                    "isTruncated": false,
+                }],
+                "error": "Uncaught Error: no",
+                "cachedResult": false,
+            })]
+        );
     }
 
     #[tokio::test]
