@@ -346,6 +346,39 @@ function describeError(error) {
   return { message: `Uncaught ${formatLine([error])}`, data: null };
 }
 
+// QuickJS makes a built-in method's function object on first use (an "autoinit" property).
+// Every call's instance starts from the snapshot, so a method the load never touched would
+// be made again by every call that uses one (an object, its name and length), and dropped
+// with the instance. Touching every built-in property here puts them in the snapshot.
+// Descriptors are read, never values through getters, so no accessor runs.
+function instantiateBuiltins() {
+  const seen = new Set();
+  const pending = [
+    globalThis,
+    // Intrinsics no global names.
+    Object.getPrototypeOf(async function () {}),
+    Object.getPrototypeOf(function* () {}),
+    Object.getPrototypeOf(async function* () {}),
+    Object.getPrototypeOf([][Symbol.iterator]()),
+    Object.getPrototypeOf(new Map()[Symbol.iterator]()),
+    Object.getPrototypeOf(new Set()[Symbol.iterator]()),
+    Object.getPrototypeOf(""[Symbol.iterator]()),
+    Object.getPrototypeOf(/a/[Symbol.matchAll]("")),
+  ];
+  while (pending.length > 0) {
+    const object = pending.pop();
+    if (object === null || (typeof object !== "object" && typeof object !== "function")) continue;
+    if (seen.has(object)) continue;
+    seen.add(object);
+    pending.push(Object.getPrototypeOf(object));
+    for (const key of Reflect.ownKeys(object)) {
+      const descriptor = Object.getOwnPropertyDescriptor(object, key);
+      if (descriptor !== undefined && "value" in descriptor) pending.push(descriptor.value);
+    }
+  }
+}
+instantiateBuiltins();
+
 globalThis.__kilnEnvironment = {
   register,
   invoke,
