@@ -657,3 +657,40 @@ impl Runtime {
         FunctionFailure::Internal(format!("invocation failed in the host: {err:?}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StopAtDeadline;
+    use std::pin::pin;
+    use std::task::Poll;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_call_still_pending_past_its_deadline_ends_at_its_next_yield() {
+        // A guest that computes: it yields by waking itself, and never finishes. No timer
+        // is involved, so the check alone must end it.
+        let spinning = std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        });
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let stopped = StopAtDeadline {
+            work: pin!(spinning),
+            deadline,
+        };
+        // (The timeout only keeps a broken check from hanging the test.)
+        let stopped = tokio::time::timeout(Duration::from_secs(10), stopped)
+            .await
+            .expect("the spinning call was never stopped");
+        assert!(stopped.is_none());
+        assert!(Instant::now() >= deadline);
+
+        // A call that finishes is answered, even when found finished past its deadline.
+        let finished = StopAtDeadline {
+            work: pin!(async { 7 }),
+            deadline: Instant::now() - Duration::from_millis(1),
+        }
+        .await;
+        assert_eq!(finished, Some(7));
+    }
+}
