@@ -15,11 +15,9 @@
 //! A wake during a poll that took less than [`SHORT_POLL`] is taken here: the future is
 //! polled again straight away, at most [`MAX_REPOLLS`] times in a row. A wake that comes
 //! while the future is not being polled, or after a long poll, goes to tokio as before.
-//! A host call's `checkpoint` yields with `tokio::task::yield_now`, which wakes the task
-//! only once its poll has returned, so it always goes to tokio. A computing guest yields
-//! every `FUEL_YIELD_INTERVAL` of fuel (`runtime/engine.rs`) by waking itself; the poll
-//! before such a yield ran that much wasm, a millisecond or more, so it is a long poll and
-//! goes to tokio too (and on a faster machine at most [`MAX_REPOLLS`] are repeated here).
+//! The yields that keep one call from holding a worker thread are not self-wakes:
+//! `tokio::task::yield_now` (a host call's `checkpoint`, and a guest's epoch yield, see
+//! `Runtime::with_instance`) wakes the task only once its poll has returned.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,13 +8,12 @@ use std::time::Instant;
 
 use kiln_values::Value;
 use wasmtime::component::ResourceTableError;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
 use super::call::CallContext;
 use super::determinism::FrozenInputs;
-use super::engine::FUEL_YIELD_INTERVAL;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::returned::Returned;
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
@@ -119,32 +118,6 @@ fn poison_by_limit(invocation: &mut Invocation, transaction: Option<&Transaction
 #[derive(Debug, thiserror::Error)]
 #[error("timed out")]
 struct TimedOut;
-
-/// A call's future that ends with `None` when it is found pending past `deadline`: when
-/// the guest yields (every [`FUEL_YIELD_INTERVAL`] of fuel) or waits in a host call.
-/// Dropping the call's future then abandons the guest where it stopped.
-struct StopAtDeadline<F> {
-    work: F,
-    deadline: Instant,
-}
-
-impl<F: Future + Unpin> Future for StopAtDeadline<F> {
-    type Output = Option<F::Output>;
-
-    fn poll(
-        self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.work).poll(cx) {
-            std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
-            std::task::Poll::Pending if Instant::now() >= this.deadline => {
-                std::task::Poll::Ready(None)
-            }
-            std::task::Poll::Pending => std::task::Poll::Pending,
-        }
-    }
-}
 
 /// What [`Runtime::invoke_mutation_then`] runs in a mutation's transaction before it commits.
 pub type BeforeCommit =
@@ -551,13 +524,7 @@ impl Runtime {
         let state = InvocationState::new(self, context, kind, db, frozen);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        // Every `FUEL_YIELD_INTERVAL` of fuel the guest yields to the executor, so one busy
-        // guest cannot hold a worker thread; `StopAtDeadline` ends the call at a yield once
-        // its deadline has passed.
-        let metered = store
-            .set_fuel(limits.fuel)
-            .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)));
-        if let Err(err) = metered {
+        if let Err(err) = store.set_fuel(limits.fuel) {
             let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);
             return (
                 Err(FunctionFailure::Internal(format!(
@@ -569,27 +536,37 @@ impl Runtime {
             );
         }
         let deadline = store.data().deadline;
+        // Every epoch tick the guest yields to the executor (so one busy guest cannot hold
+        // a worker thread) and is stopped once its deadline has passed. tokio's own
+        // `yield_now` (as wasmtime's docs advise for tokio) wakes the task only after its
+        // poll has returned, so the connection's `RepollSelfWakes` (api/self_wake.rs)
+        // always lets this yield through to tokio.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(TimedOut))
+            } else {
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            }
+        });
 
-        // The yields stop a guest that computes; this timer stops one that waits in a host
-        // call. Whichever comes first, the caller sees the same error.
-        let finished = {
-            let work = std::pin::pin!(async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                call(&mut store, &instance).await
-            });
-            tokio::time::timeout_at(deadline.into(), StopAtDeadline { work, deadline })
-                .await
-                .ok()
-                .flatten()
+        let work = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            call(&mut store, &instance).await
         };
-        let result = match finished {
-            None => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
+        // The epoch stops a guest that computes; this timer stops one that waits in a host
+        // call. Whichever comes first, the caller sees the same error.
+        let result = match tokio::time::timeout_at(deadline.into(), work).await {
             // Host work that ran out of time failed its host call; whatever the guest did
             // with that error, the call timed out.
-            Some(_) if store.data().timed_out => {
+            Ok(_) if store.data().timed_out => {
                 Err(self.classify(wasmtime::Error::new(TimedOut), kind))
             }
-            Some(result) => result.map_err(|err| self.classify(err, kind)),
+            Ok(result) => result.map_err(|err| self.classify(err, kind)),
+            Err(_elapsed) => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
         };
         let log_lines = store.data().log_lines();
         let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);
