@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod storage;
 pub mod sync;
+mod wake_recorder;
 
 /// Convex's value model, shared with the guest SDK.
 pub use kiln_values as values;

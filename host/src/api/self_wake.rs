@@ -16,15 +16,16 @@
 //! polled again straight away, at most [`MAX_REPOLLS`] times in a row. A wake that comes
 //! while the future is not being polled, or after a long poll, goes to tokio as before.
 //! The yields that keep one call from holding a worker thread are not self-wakes:
-//! `tokio::task::yield_now` (a host call's `checkpoint`, and a guest's epoch yield, see
-//! `Runtime::with_instance`) wakes the task only once its poll has returned.
+//! `tokio::task::yield_now` (a host call's `checkpoint`, and a computing guest's fuel
+//! yield, which `GuestCall` in runtime/guest_call.rs turns into one) wakes the task only
+//! once its poll has returned.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use crate::wake_recorder::WakeRecorder;
 
 /// A poll shorter than this that woke its own task is repeated at once. (A call that
 /// takes longer than this pays little for one more trip through tokio's queue.)
@@ -33,29 +34,17 @@ const SHORT_POLL: Duration = Duration::from_millis(1);
 /// At most this many repeats in a row; then the wake goes to tokio.
 const MAX_REPOLLS: u32 = 4;
 
-const IDLE: u8 = 0;
-const POLLING: u8 = 1;
-const WOKEN_WHILE_POLLING: u8 = 2;
-
 /// Wraps a spawned future; see the module docs.
 pub struct RepollSelfWakes<F> {
     future: Pin<Box<F>>,
-    waker: Arc<Forwarder>,
-    /// `waker` as a `Waker`, made once: the I/O and timers the future registers with see
-    /// the same waker on every poll and keep their registration.
-    as_waker: Waker,
+    recorder: WakeRecorder,
 }
 
 impl<F: Future> RepollSelfWakes<F> {
     pub fn new(future: F) -> Self {
-        let waker = Arc::new(Forwarder {
-            state: AtomicU8::new(IDLE),
-            task: Mutex::new(None),
-        });
         Self {
             future: Box::pin(future),
-            as_waker: Waker::from(waker.clone()),
-            waker,
+            recorder: WakeRecorder::new(),
         }
     }
 }
@@ -65,18 +54,13 @@ impl<F: Future> Future for RepollSelfWakes<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        this.waker.register(cx.waker());
-        let mut inner_cx = Context::from_waker(&this.as_waker);
         let mut repolls = 0;
         loop {
-            this.waker.state.store(POLLING, Ordering::SeqCst);
             let started = Instant::now();
-            if let Poll::Ready(output) = this.future.as_mut().poll(&mut inner_cx) {
-                this.waker.state.store(IDLE, Ordering::SeqCst);
-                return Poll::Ready(output);
-            }
-            if this.waker.state.swap(IDLE, Ordering::SeqCst) != WOKEN_WHILE_POLLING {
-                return Poll::Pending;
+            match this.recorder.poll(this.future.as_mut(), cx.waker()) {
+                (Poll::Ready(output), _) => return Poll::Ready(output),
+                (Poll::Pending, false) => return Poll::Pending,
+                (Poll::Pending, true) => {}
             }
             if repolls == MAX_REPOLLS || started.elapsed() >= SHORT_POLL {
                 cx.waker().wake_by_ref();
@@ -87,61 +71,12 @@ impl<F: Future> Future for RepollSelfWakes<F> {
     }
 }
 
-/// The waker the wrapped future sees: a wake while it is being polled is noted for
-/// [`RepollSelfWakes::poll`]; any other goes to the task.
-struct Forwarder {
-    state: AtomicU8,
-    task: Mutex<Option<Waker>>,
-}
-
-impl Forwarder {
-    fn register(&self, task: &Waker) {
-        let mut current = self
-            .task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !current
-            .as_ref()
-            .is_some_and(|current| current.will_wake(task))
-        {
-            *current = Some(task.clone());
-        }
-    }
-}
-
-impl Wake for Forwarder {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        match self.state.compare_exchange(
-            POLLING,
-            WOKEN_WHILE_POLLING,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        ) {
-            // Noted for the poll under way (now or by an earlier wake).
-            Ok(_) | Err(WOKEN_WHILE_POLLING) => return,
-            _ => {}
-        }
-        // Not being polled: the task must run again. A wake that races the start of a
-        // poll wakes the task once more than needed, never less.
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        if let Some(task) = task {
-            task.wake();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
 
     /// Counts how often the task itself is woken.
     struct Counter(AtomicUsize);

@@ -90,7 +90,7 @@ pub struct InvocationState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) log: Arc<Mutex<LogBuffer>>,
     /// When the call's wall-clock limit runs out. Host work that can run long checks it
-    /// as it goes ([`InvocationState::checkpoint`]): fuel and epochs stop only wasm.
+    /// as it goes ([`InvocationState::checkpoint`]): fuel and its yields stop only wasm.
     pub(crate) deadline: Instant,
     /// Set when host work found the deadline passed: the call is reported as timed out
     /// even if the guest caught the host call's error.

@@ -4,16 +4,17 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use kiln_values::Value;
 use wasmtime::component::ResourceTableError;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap};
 
 use super::bindings::kiln::platform::types as wit;
 use super::bindings::{FunctionModule, FunctionModulePre};
 use super::call::CallContext;
 use super::determinism::FrozenInputs;
+use super::engine::FUEL_YIELD_INTERVAL;
+use super::guest_call::GuestCall;
 use super::invocation::{DbAccess, InvocationState, MemoryLimitExceeded};
 use super::returned::Returned;
 use super::{FunctionKind, LoadedModule, LogLine, Runtime};
@@ -524,7 +525,13 @@ impl Runtime {
         let state = InvocationState::new(self, context, kind, db, frozen);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        if let Err(err) = store.set_fuel(limits.fuel) {
+        // Every `FUEL_YIELD_INTERVAL` of fuel the guest yields to the executor, so one busy
+        // guest cannot hold a worker thread; `GuestCall` makes that tokio's yield and ends
+        // the call at a yield once its deadline has passed.
+        let metered = store
+            .set_fuel(limits.fuel)
+            .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)));
+        if let Err(err) = metered {
             let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);
             return (
                 Err(FunctionFailure::Internal(format!(
@@ -536,37 +543,27 @@ impl Runtime {
             );
         }
         let deadline = store.data().deadline;
-        // Every epoch tick the guest yields to the executor (so one busy guest cannot hold
-        // a worker thread) and is stopped once its deadline has passed. tokio's own
-        // `yield_now` (as wasmtime's docs advise for tokio) wakes the task only after its
-        // poll has returned, so the connection's `RepollSelfWakes` (api/self_wake.rs)
-        // always lets this yield through to tokio.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(TimedOut))
-            } else {
-                Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(tokio::task::yield_now()),
-                ))
-            }
-        });
 
-        let work = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            call(&mut store, &instance).await
-        };
-        // The epoch stops a guest that computes; this timer stops one that waits in a host
+        // The yields stop a guest that computes; this timer stops one that waits in a host
         // call. Whichever comes first, the caller sees the same error.
-        let result = match tokio::time::timeout_at(deadline.into(), work).await {
+        let finished = {
+            let work = std::pin::pin!(async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                call(&mut store, &instance).await
+            });
+            tokio::time::timeout_at(deadline.into(), GuestCall::new(work, deadline))
+                .await
+                .ok()
+                .flatten()
+        };
+        let result = match finished {
+            None => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
             // Host work that ran out of time failed its host call; whatever the guest did
             // with that error, the call timed out.
-            Ok(_) if store.data().timed_out => {
+            Some(_) if store.data().timed_out => {
                 Err(self.classify(wasmtime::Error::new(TimedOut), kind))
             }
-            Ok(result) => result.map_err(|err| self.classify(err, kind)),
-            Err(_elapsed) => Err(self.classify(wasmtime::Error::new(TimedOut), kind)),
+            Some(result) => result.map_err(|err| self.classify(err, kind)),
         };
         let log_lines = store.data().log_lines();
         let db = std::mem::replace(&mut store.data_mut().db, DbAccess::Denied);

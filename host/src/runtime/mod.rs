@@ -7,6 +7,7 @@ pub(crate) mod call;
 mod compile;
 pub(crate) mod determinism;
 mod engine;
+mod guest_call;
 mod http_action;
 pub(crate) mod invocation;
 mod invoke;
