@@ -288,9 +288,12 @@ fn requests_past_the_in_flight_cap_get_503_overloaded_until_a_slot_frees() {
 /// Sends `GET /version` on `stream` and reads the one response (keep-alive: the
 /// connection stays open).
 fn get_version(stream: &mut TcpStream) -> String {
-    stream
-        .write_all(b"GET /version HTTP/1.1\r\nHost: kiln\r\n\r\n")
-        .unwrap();
+    send_and_read_answer(stream, b"GET /version HTTP/1.1\r\nHost: kiln\r\n\r\n")
+}
+
+/// Sends `bytes` on `stream` and reads one response, head and body.
+fn send_and_read_answer(stream: &mut TcpStream, bytes: &[u8]) -> String {
+    stream.write_all(bytes).unwrap();
     stream.set_read_timeout(Some(LIVENESS)).unwrap();
     let mut received = Vec::new();
     let mut buf = [0u8; 1024];
@@ -313,6 +316,34 @@ fn get_version(stream: &mut TcpStream) -> String {
             }
         }
     }
+}
+
+/// A call refused for its token is answered once its body has arrived, so its connection
+/// stays usable. Answered while the body was still on its way, hyper closed the
+/// connection after the answer, and a client that had put it back in its pool sent its
+/// next request into a closed socket.
+#[test]
+fn a_refused_call_whose_body_comes_late_leaves_its_connection_usable() {
+    let server = Server::start();
+    let body = br#"{"path":"hello:hello","args":{},"format":"json"}"#;
+    let mut stream = TcpStream::connect(server.address()).unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /api/query HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nAuthorization: Bearer not-a-jwt\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    // The client under test sends its body 200 ms after its headers (the scenario; the
+    // server gives no sign of having read the headers to wait for).
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = send_and_read_answer(&mut stream, body);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("InvalidAuthHeader"), "{answer}");
+    let next = get_version(&mut stream);
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
 }
 
 /// Waits for the server to close `stream`; false if it is still open after [`LIVENESS`].

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode};
 use kiln_values::{Value, ValueLimits, json_type_name};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
@@ -131,8 +131,9 @@ pub async fn call<'a>(
     permit: RequestPermit<'a>,
     expected: Option<FunctionKind>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = authenticate(state, &request).await?;
-    let body: CallBody = read_call_body(state, request.into_body()).await?;
+    let (head, body) = request.into_parts();
+    let body: CallBody = read_call_body(state, body).await?;
+    let caller = authenticate(state, &head.headers).await?;
     let path = FunctionPath::parse(&body.path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
     execute(
@@ -153,8 +154,9 @@ pub async fn function<'a>(
     request: Request<Incoming>,
     permit: RequestPermit<'a>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = authenticate(state, &request).await?;
-    let body: FunctionBody = read_call_body(state, request.into_body()).await?;
+    let (head, body) = request.into_parts();
+    let body: FunctionBody = read_call_body(state, body).await?;
+    let caller = authenticate(state, &head.headers).await?;
     if let Some(component) = body.component_path.filter(|path| !path.is_empty()) {
         return Err(ApiError::bad_request(
             "ComponentsUnsupported",
@@ -200,10 +202,11 @@ pub async fn run<'a>(
     permit: RequestPermit<'a>,
     url_path: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = authenticate(state, &request).await?;
+    let (head, body) = request.into_parts();
+    let body: RunBody = read_call_body(state, body).await?;
+    let caller = authenticate(state, &head.headers).await?;
     let path = FunctionPath::from_url_path(url_path)
         .map_err(|err| ApiError::bad_request("InvalidFunctionPath", err.to_string()))?;
-    let body: RunBody = read_call_body(state, request.into_body()).await?;
     execute(
         state,
         permit,
@@ -217,12 +220,14 @@ pub async fn run<'a>(
 }
 
 /// The caller, its token checked against the live deployment's auth providers.
-async fn authenticate(state: &AppState, request: &Request<Incoming>) -> Result<Caller, ApiError> {
+///
+/// Called once the body has been read: a refusal sent while the body is still arriving
+/// makes hyper close the connection after it, and a client that has already put the
+/// connection back in its pool sends its next request into the closed socket ("peer
+/// disconnected"; seen in e2e `auth` under PostgreSQL load).
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let deployment = state.deployments.current();
-    state
-        .admin_key
-        .caller(request.headers(), deployment.auth())
-        .await
+    state.admin_key.caller(headers, deployment.auth()).await
 }
 
 async fn execute<'a>(
