@@ -201,9 +201,8 @@ export const hello = query(async () => "hello");
     let (status, body) = server.deploy_js(&[("app.js", &source)]);
     assert_eq!(status, 200, "{body}");
 
-    // Stopped by a limit, named: the time limit as a rule; on a machine so loaded that
-    // the epoch ticker starves for seconds, the fuel limit can come first, and that is
-    // right too.
+    // Stopped by a limit, named: the fuel limit (10¹⁰, 0.4–0.7 s of wasm here) or the
+    // time limit (1 s), whichever this machine reaches first; either is right.
     let message = server.error("query", "app:loops", json!({}));
     assert!(
         message.contains("time limit") || message.contains("ran out of fuel"),

@@ -2,7 +2,8 @@
 //! component) beside the same work in Rust, and QuickJS beside node.
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use serde_json::json;
@@ -125,39 +126,42 @@ pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
             r#"{"path":"jsbench:fibonacci","args":{"n":25}}"#,
         )
     };
-    // Kiln and node take turns, so that a swing of this machine's speed (they come and go
-    // within minutes, and node alone has read 847 and 1 430 calls/s) falls on both.
-    let mut kiln_rates = Vec::with_capacity(FIB_ROUNDS);
-    let mut node_rates = Vec::with_capacity(FIB_ROUNDS);
-    let mut node_failed = None;
+    // Kiln and node take turns in short rounds, and the ratio is taken within each round:
+    // this machine's speed swings within seconds (one run read node at 818–1 293 calls/s
+    // and Kiln at 41.6–68.0 in rounds of a quarter of a second), and a round of about
+    // 0.1 s mostly falls in one phase. node runs in one process for the whole run, warmed
+    // up once, so that a round measures fib and not node's start.
+    let mut node = match NodeFib::start() {
+        Ok(node) => node,
+        Err(err) => {
+            let (median, _) = super::latency_samples(kiln.address, fib, 50).await?;
+            println!(
+                "fib(25): Kiln JS {:>7.1} calls/s; node not measured ({err})",
+                1e6 / median
+            );
+            return in_process_figures().await;
+        }
+    };
+    let mut rounds = Vec::with_capacity(FIB_ROUNDS);
     for _ in 0..FIB_ROUNDS {
         let (median, _) = super::latency_samples(kiln.address, fib, FIB_CALLS_PER_ROUND).await?;
-        kiln_rates.push(1e6 / median);
-        if node_failed.is_none() {
-            match node_fib_per_second() {
-                Ok(rate) => node_rates.push(rate),
-                Err(err) => node_failed = Some(err),
-            }
-        }
+        rounds.push((
+            1e6 / median,
+            node.calls_per_second(FIB_NODE_CALLS_PER_ROUND)?,
+        ));
     }
-    let kiln_per_second = median(&mut kiln_rates);
-    match node_failed {
-        None => {
-            let node_per_second = median(&mut node_rates);
-            super::ratios::record(|figures| {
-                figures.fib_per_second = Some((kiln_per_second, node_per_second))
-            });
-            println!(
-                "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}   (medians of {FIB_ROUNDS} alternating rounds; Kiln {}, node {})",
-                node_per_second / kiln_per_second,
-                spread(&kiln_rates),
-                spread(&node_rates),
-            )
-        }
-        Some(err) => {
-            println!("fib(25): Kiln JS {kiln_per_second:>7.1} calls/s; node not measured ({err})")
-        }
-    }
+    rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
+    let (kiln_per_second, node_per_second) = rounds[rounds.len() / 2];
+    super::ratios::record(|figures| {
+        figures.fib_per_second = Some((kiln_per_second, node_per_second))
+    });
+    let quartile = |at: usize| rounds[at].1 / rounds[at].0;
+    println!(
+        "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}   (the median of {FIB_ROUNDS} alternating rounds; quartiles {:.1}–{:.1})",
+        node_per_second / kiln_per_second,
+        quartile(FIB_ROUNDS / 4),
+        quartile(FIB_ROUNDS * 3 / 4),
+    );
     in_process_figures().await
 }
 
@@ -188,37 +192,55 @@ async fn in_process_figures() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Rounds of fib(25), Kiln's then node's, and Kiln's calls per round.
-const FIB_ROUNDS: usize = 5;
-const FIB_CALLS_PER_ROUND: usize = 10;
+/// Rounds of fib(25), Kiln's calls then node's, and the calls of each per round.
+const FIB_ROUNDS: usize = 21;
+const FIB_CALLS_PER_ROUND: usize = 4;
+const FIB_NODE_CALLS_PER_ROUND: usize = 60;
 
-/// The median of `rates` (sorted in place).
-fn median(rates: &mut [f64]) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+/// node running the same fib(25), in the same run: one process, asked for a number of
+/// calls at a time on stdin; it answers with its calls per second on stdout.
+struct NodeFib {
+    process: Child,
+    answers: BufReader<ChildStdout>,
 }
 
-/// "low–high" of `rates`.
-fn spread(rates: &[f64]) -> String {
-    let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{low:.1}–{high:.1}")
-}
-
-/// fib(25) calls per second in node, the same function, in the same run.
-fn node_fib_per_second() -> anyhow::Result<f64> {
-    let script = r#"
+impl NodeFib {
+    fn start() -> anyhow::Result<Self> {
+        let script = r#"
 function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 for (let i = 0; i < 20; i++) fib(25);
-const runs = 200;
-const started = process.hrtime.bigint();
-let sink = 0;
-for (let i = 0; i < runs; i++) sink += fib(25);
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-console.log(runs / seconds, sink);
+require("readline").createInterface({ input: process.stdin }).on("line", (line) => {
+  const runs = Number(line);
+  const started = process.hrtime.bigint();
+  let sink = 0;
+  for (let i = 0; i < runs; i++) sink += fib(25);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(runs / seconds, sink);
+});
 "#;
-    let output = Command::new("node").arg("-e").arg(script).output()?;
-    anyhow::ensure!(output.status.success(), "node failed");
-    let text = String::from_utf8(output.stdout)?;
-    Ok(text.split_whitespace().next().unwrap_or_default().parse()?)
+        let mut process = Command::new("node")
+            .arg("-e")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let answers = BufReader::new(process.stdout.take().expect("stdout is piped"));
+        Ok(Self { process, answers })
+    }
+
+    fn calls_per_second(&mut self, calls: usize) -> anyhow::Result<f64> {
+        let stdin = self.process.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "{calls}")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        anyhow::ensure!(self.answers.read_line(&mut line)? > 0, "node exited");
+        Ok(line.split_whitespace().next().unwrap_or_default().parse()?)
+    }
+}
+
+impl Drop for NodeFib {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }
