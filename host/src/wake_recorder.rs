@@ -103,23 +103,35 @@ impl Wake for Forwarder {
     }
 }
 
+/// A task's waker for tests: counts how often the task is woken.
+#[cfg(test)]
+pub(crate) struct WakeCounter(std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl WakeCounter {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::atomic::AtomicUsize::new(0)))
+    }
+
+    pub(crate) fn wakes(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+impl Wake for WakeCounter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    /// Counts how often the task itself is woken.
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn a_wake_during_the_poll_is_reported_not_passed_on() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let recorder = WakeRecorder::new();
         let mut yielding = std::future::poll_fn(|cx| {
             cx.waker().wake_by_ref();
@@ -130,12 +142,12 @@ mod tests {
             recorder.poll(Pin::new(&mut yielding), &Waker::from(task.clone()));
         assert!(poll.is_pending());
         assert!(woke_itself);
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
     }
 
     #[test]
     fn a_wake_after_the_poll_goes_to_the_task() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let recorder = WakeRecorder::new();
         let (sender, receiver) = std::sync::mpsc::channel::<Waker>();
         let mut waiting = std::future::poll_fn(move |cx| {
@@ -145,8 +157,8 @@ mod tests {
         let (poll, woke_itself) = recorder.poll(Pin::new(&mut waiting), &Waker::from(task.clone()));
         assert!(poll.is_pending());
         assert!(!woke_itself);
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
         receiver.recv().unwrap().wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.wakes(), 1);
     }
 }

@@ -74,18 +74,9 @@ impl<F: Future> Future for RepollSelfWakes<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wake_recorder::WakeCounter;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Wake, Waker};
-
-    /// Counts how often the task itself is woken.
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use std::task::Waker;
 
     /// Wakes itself on its first `self_wakes` polls, then is ready.
     struct SelfWaking {
@@ -109,7 +100,7 @@ mod tests {
 
     fn poll_once<F: Future>(
         future: &mut RepollSelfWakes<F>,
-        task: &Arc<Counter>,
+        task: &Arc<WakeCounter>,
     ) -> Poll<F::Output> {
         let waker = Waker::from(task.clone());
         Pin::new(future).poll(&mut Context::from_waker(&waker))
@@ -117,18 +108,18 @@ mod tests {
 
     #[test]
     fn a_short_self_wake_is_polled_again_without_waking_the_task() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let mut future = RepollSelfWakes::new(SelfWaking {
             self_wakes: 1,
             polls: 0,
         });
         assert_eq!(poll_once(&mut future, &task), Poll::Ready(2));
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
     }
 
     #[test]
     fn two_self_wakes_in_one_poll_are_one_repeat() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let mut woke = false;
         let mut future = RepollSelfWakes::new(std::future::poll_fn(move |cx| {
             if std::mem::replace(&mut woke, true) {
@@ -139,48 +130,44 @@ mod tests {
             Poll::Pending
         }));
         assert_eq!(poll_once(&mut future, &task), Poll::Ready(()));
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
     }
 
     #[test]
     fn past_the_repeat_limit_the_wake_goes_to_the_task() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let mut future = RepollSelfWakes::new(SelfWaking {
             self_wakes: 100,
             polls: 0,
         });
         assert_eq!(poll_once(&mut future, &task), Poll::Pending);
-        assert_eq!(task.0.load(Ordering::SeqCst), 1, "the task must run again");
+        assert_eq!(task.wakes(), 1, "the task must run again");
         assert_eq!(future.future.polls, 1 + MAX_REPOLLS as usize);
     }
 
     #[test]
     fn a_wake_after_the_poll_goes_to_the_task() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let (sender, receiver) = std::sync::mpsc::channel::<Waker>();
         let mut future = RepollSelfWakes::new(std::future::poll_fn(move |cx| {
             sender.send(cx.waker().clone()).unwrap();
             Poll::<()>::Pending
         }));
         assert_eq!(poll_once(&mut future, &task), Poll::Pending);
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
         receiver.recv().unwrap().wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.wakes(), 1);
     }
 
     #[test]
     fn a_self_wake_after_a_long_poll_goes_to_the_task() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let mut future = RepollSelfWakes::new(std::future::poll_fn(move |cx| {
             std::thread::sleep(SHORT_POLL * 2);
             cx.waker().wake_by_ref();
             Poll::<usize>::Pending
         }));
         assert_eq!(poll_once(&mut future, &task), Poll::Pending);
-        assert_eq!(
-            task.0.load(Ordering::SeqCst),
-            1,
-            "a long poll's yield is kept"
-        );
+        assert_eq!(task.wakes(), 1, "a long poll's yield is kept");
     }
 }

@@ -79,20 +79,10 @@ impl<F: Future + Unpin> Future for GuestCall<F> {
 #[cfg(test)]
 mod tests {
     use super::GuestCall;
+    use crate::wake_recorder::WakeCounter;
     use std::pin::{Pin, pin};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll, Waker};
     use std::time::{Duration, Instant};
-
-    /// Counts how often the task is woken.
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     /// A guest that computes: each poll it yields by waking itself, as wasmtime's fuel
     /// yield does; it finishes on its `polls_to_finish`th poll.
@@ -110,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_guest_yield_wakes_the_task_only_after_tokio_has_run_other_work() {
-        let task = Arc::new(Counter(AtomicUsize::new(0)));
+        let task = WakeCounter::new();
         let waker = Waker::from(task.clone());
         let mut call = pin!(GuestCall::new(
             Box::pin(computing(2)),
@@ -122,14 +112,10 @@ mod tests {
                 .is_pending()
         );
         // A plain self-wake would have woken the task during the poll.
-        assert_eq!(task.0.load(Ordering::SeqCst), 0, "the yield went to tokio");
+        assert_eq!(task.wakes(), 0, "the yield went to tokio");
         // tokio wakes deferred tasks when the worker has nothing else to run.
         tokio::task::yield_now().await;
-        assert_eq!(
-            task.0.load(Ordering::SeqCst),
-            1,
-            "the yielded call runs again"
-        );
+        assert_eq!(task.wakes(), 1, "the yielded call runs again");
         assert_eq!(
             Pin::as_mut(&mut call).poll(&mut Context::from_waker(&waker)),
             Poll::Ready(Some(2))
