@@ -17,7 +17,7 @@ use crate::fetch::FetchClient;
 
 /// How much fuel a running guest uses between two yields to the async executor: about 1–2
 /// ms of wasm on this class of machine (10¹⁰ fuel is 0.4–0.7 s). At each yield the call
-/// stops if its deadline has passed (`invoke::StopAtDeadline`), so a guest that computes
+/// stops if its deadline has passed (`guest_call::GuestCall`), so a guest that computes
 /// is stopped within about that much of its time limit, and one busy guest does not hold
 /// a worker thread.
 ///
