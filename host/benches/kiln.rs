@@ -7,6 +7,8 @@
 //!   ratio between the two is the figure we track;
 //! * mutations/s of `messages:send` at 1 and 32 clients with group commit, beside the same
 //!   with one redb commit per mutation (`max_commit_batch = 1`);
+//! * the commit path alone (`kiln/commit.rs`): time, committer CPU and bytes written per
+//!   commit of 1, 11 and 32 inserts, into a table of 10⁵ documents;
 //! * latency of `messages:list` returning 20 messages from an index over 10⁴ and 10⁶
 //!   documents (it should stay flat), beside the trivial query's;
 //! * mutations/s on another table while a deploy builds an index over 10⁶ documents;
@@ -35,6 +37,8 @@
 //! Run with the bench profile (release). Servers run as child processes; the load
 //! generator is this process, on one thread.
 
+#[path = "kiln/commit.rs"]
+mod commit;
 #[path = "kiln/convex_cli.rs"]
 mod convex_cli;
 #[path = "kiln/hosts.rs"]
@@ -78,10 +82,11 @@ const HTTP_WARMUP: Duration = Duration::from_millis(500);
 const HTTP_DURATION: Duration = Duration::from_secs(3);
 const ADMIN_KEY: &str = "bench-admin-key";
 /// The sections of the harness, in the order they run.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "runtime",
     "http",
     "mutations",
+    "commit",
     "queries",
     "actions",
     "attack",
@@ -192,6 +197,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
         retired.push(single);
+    }
+    if run("commit") {
+        println!("== commit path (in process, redb on disk, 10⁵ messages already) ==");
+        tokio.block_on(commit::figures())?;
     }
     if run("queries") {
         // A server of its own, with only this section's documents: on the server the

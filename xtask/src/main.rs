@@ -43,12 +43,12 @@ enum Verb {
     /// Set up and run every check and test (what CI runs).
     Ci,
     /// Run the benchmarks and print their figures: every section, or the ones named
-    /// (runtime, http, mutations, queries, actions, attack, fetch, auth, js, convex, sync,
+    /// (runtime, http, mutations, commit, queries, actions, attack, fetch, auth, js, convex, sync,
     /// scheduler, storage, hosts).
     Bench { sections: Vec<String> },
     /// Run one workload against a release server under `perf record` and print where the
     /// server's CPU time went, guest frames named (instantiate, trivial, trivial-1, list,
-    /// list-1, send, js-trivial, js-list, js-fib).
+    /// list-1, send, send-1, js-trivial, js-list, js-fib).
     Profile {
         workload: String,
         /// How long to sample.

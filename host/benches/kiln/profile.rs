@@ -17,7 +17,7 @@ use hyper::Request;
 use super::{KilnServer, post};
 
 /// The workloads, what each runs, and with how many clients.
-pub const WORKLOADS: [(&str, &str); 9] = [
+pub const WORKLOADS: [(&str, &str); 10] = [
     (
         "instantiate",
         "a fresh instance of hello and its call, in process, one after another",
@@ -33,6 +33,10 @@ pub const WORKLOADS: [(&str, &str); 9] = [
         "messages:list returning 20 documents, 1 client: the latency path",
     ),
     ("send", "messages:send, 32 clients"),
+    (
+        "send-1",
+        "messages:send, 32 clients, one commit per mutation (max_commit_batch = 1): a commit's cost",
+    ),
     ("js-trivial", "a trivial JavaScript query, 16 clients"),
     (
         "js-list",
@@ -63,7 +67,10 @@ pub fn profile(workload: &str, duration: Duration) -> anyhow::Result<()> {
     if workload == "instantiate" {
         return tokio.block_on(profile_in_process(description, duration));
     }
-    let kiln = KilnServer::start(None)?;
+    let kiln = KilnServer::start(match workload {
+        "send-1" => Some("[limits]\nmax_commit_batch = 1\n"),
+        _ => None,
+    })?;
     let (clients, request) = prepare(&kiln, workload)?;
     let addresses = [kiln.address];
     let load = |duration| super::load_for(&addresses, clients, request, duration);
@@ -175,6 +182,17 @@ impl Sampling {
             per_request(after.voluntary_switches - before.voluntary_switches),
             per_request(after.involuntary_switches - before.involuntary_switches),
         );
+        if after.committer_cpu_us > before.committer_cpu_us {
+            println!(
+                "per request: {:.1} µs of CPU in the committer thread, {:.2} KiB written to storage",
+                per_request(after.committer_cpu_us - before.committer_cpu_us),
+                per_request(after.written_to_storage - before.written_to_storage) / 1024.0,
+            );
+        }
+        println!(
+            "per request: {:.2} KiB passed to write calls (sockets and files)",
+            per_request(after.written_by_calls - before.written_by_calls) / 1024.0,
+        );
         let symbols = report(&self.samples, &["--sort", "dso,symbol"])?;
         println!("-- by binary (self time) --");
         for line in report(&self.samples, &["--sort", "dso"])?.iter().take(12) {
@@ -197,38 +215,53 @@ impl Sampling {
     }
 }
 
-/// What the kernel counts for a process: CPU time and context switches, over its threads.
-struct ProcessCounters {
+/// What the kernel counts for a process: CPU time and context switches, over its threads;
+/// the committer thread's CPU time; what it wrote.
+pub(crate) struct ProcessCounters {
     cpu_us: u64,
     system_us: u64,
     voluntary_switches: u64,
     involuntary_switches: u64,
+    /// CPU time of the `kiln-committer` thread (the commit path, which is serial).
+    pub(crate) committer_cpu_us: u64,
+    /// Bytes passed to write system calls (`wchar` of /proc/PID/io): sockets and files.
+    written_by_calls: u64,
+    /// Bytes the process caused to be sent to storage (`write_bytes`, counted when a page
+    /// of the file cache is first dirtied): the database's pages.
+    pub(crate) written_to_storage: u64,
 }
 
 impl ProcessCounters {
-    fn read(pid: u32) -> anyhow::Result<Self> {
-        // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (the
-        // command name before them is in parentheses and may hold spaces).
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks =
-            |index: usize| -> u64 { fields.get(index).and_then(|f| f.parse().ok()).unwrap_or(0) };
-        // Fields counted from 3 (the state) after the name: utime is the 12th of those.
+    pub(crate) fn read(pid: u32) -> anyhow::Result<Self> {
         let tick_us = 1_000_000 / clock_ticks_per_second();
-        let (user, system) = (ticks(11) * tick_us, ticks(12) * tick_us);
+        let (user, system) = cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?);
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+        let io_field = |name: &str| {
+            io.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         let mut counters = Self {
-            cpu_us: user + system,
-            system_us: system,
+            cpu_us: (user + system) * tick_us,
+            system_us: system * tick_us,
             voluntary_switches: 0,
             involuntary_switches: 0,
+            committer_cpu_us: 0,
+            written_by_calls: io_field("wchar:"),
+            written_to_storage: io_field("write_bytes:"),
         };
         for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-            let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            let task = task?.path();
+            let Ok(status) = std::fs::read_to_string(task.join("status")) else {
                 continue; // the thread ended meanwhile
             };
+            if status.lines().next() == Some("Name:\tkiln-committer")
+                && let Ok(stat) = std::fs::read_to_string(task.join("stat"))
+            {
+                let (user, system) = cpu_ticks(&stat);
+                counters.committer_cpu_us += (user + system) * tick_us;
+            }
             for line in status.lines() {
                 let number = |prefix: &str| {
                     line.strip_prefix(prefix)
@@ -243,6 +276,19 @@ impl ProcessCounters {
         }
         Ok(counters)
     }
+}
+
+/// utime and stime, fields 14 and 15 of a /proc/PID/stat or /proc/PID/task/TID/stat, in
+/// clock ticks (the command name before them is in parentheses and may hold spaces).
+fn cpu_ticks(stat: &str) -> (u64, u64) {
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks =
+        |index: usize| -> u64 { fields.get(index).and_then(|f| f.parse().ok()).unwrap_or(0) };
+    // Fields counted from 3 (the state) after the name: utime is the 12th of those.
+    (ticks(11), ticks(12))
 }
 
 /// The kernel's clock tick rate (`getconf CLK_TCK`; 100 on Linux unless configured).
@@ -355,7 +401,7 @@ fn prepare(kiln: &KilnServer, workload: &str) -> anyhow::Result<(usize, MakeRequ
                 )
             })
         }
-        "send" => (32, || {
+        "send" | "send-1" => (32, || {
             post(
                 "/api/mutation",
                 r#"{"path":"messages:send","args":{"channel":"load","author":"bench","body":"hello"}}"#,
