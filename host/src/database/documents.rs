@@ -185,7 +185,7 @@ mod tests {
             Value::Array(vec![Value::Int64(1), Value::Null]),
         );
         let document = Document {
-            id: DocumentId::new_random(10_001),
+            id: DocumentId::generate(10_001),
             creation_time: 1.7e12,
             fields,
         };
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn system_fields_are_added_and_reachable() {
-        let id = DocumentId::new_random(10_001);
+        let id = DocumentId::generate(10_001);
         let nested = object(&[("b", Value::Int64(7))]);
         let document = Document {
             id,

@@ -598,7 +598,7 @@ mod tests {
             panic!("fields must be an object")
         };
         Document {
-            id: DocumentId::new_random(10001),
+            id: DocumentId::generate(10001),
             creation_time: 1.0,
             fields,
         }
@@ -606,7 +606,7 @@ mod tests {
 
     fn empty() -> Document {
         Document {
-            id: DocumentId::new_random(10001),
+            id: DocumentId::generate(10001),
             creation_time: 1.0,
             fields: BTreeMap::new(),
         }

@@ -724,7 +724,7 @@ impl Transaction {
         if created.is_none() {
             self.check_against_schema(table_number, &fields)?;
         }
-        let id = DocumentId::new_random(table_number);
+        let id = DocumentId::generate(table_number);
         let document = Document {
             id,
             creation_time: self.persistence.next_creation_time(),

@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn ids_must_name_the_declared_table() {
         let v = validator(&[("author", "id<users>")]);
-        let id = DocumentId::new_random(10_001).encode();
+        let id = DocumentId::generate(10_001).encode();
         let users = |number: u32| (number == 10_001).then(|| "users".to_string());
         let other = |_: u32| Some("posts".to_string());
         let doc = document(&[("author", Value::String(id))]);

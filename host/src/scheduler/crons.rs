@@ -332,7 +332,7 @@ pub fn install(
             }
             None => {
                 let new = Installed {
-                    id: DocumentId::new_random(0),
+                    id: DocumentId::generate(0),
                     name: name.clone(),
                     spec: text,
                     next_run,

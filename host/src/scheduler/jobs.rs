@@ -204,7 +204,7 @@ pub fn schedule(
         )));
     }
     let job = Job {
-        id: DocumentId::new_random(0),
+        id: DocumentId::generate(0),
         creation_time: 0.0,
         name: path.to_string(),
         args,
