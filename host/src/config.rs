@@ -219,6 +219,14 @@ pub struct Limits {
     /// Below `max_concurrent_instances`, so that slow actions always leave instances for
     /// queries and mutations.
     pub max_concurrent_actions: usize,
+    /// Queries that run at once, however they were started (an HTTP call, a sync
+    /// subscription, an action's run-query). More wait for a slot, and a call's time limit
+    /// starts when it has one. A query called from a query or mutation runs in its
+    /// caller's slot. Default: 16, or twice the cores if that is more.
+    pub max_concurrent_queries: usize,
+    /// Mutations whose functions run at once, as `max_concurrent_queries` (a mutation's
+    /// commit happens after it gives its slot back).
+    pub max_concurrent_mutations: usize,
     /// Host objects (streams, pollables, ...) one invocation may hold at once.
     pub max_resources: usize,
     /// Documents one transaction (a query or a mutation) may read.
@@ -352,6 +360,8 @@ impl Default for Limits {
             max_wasm_stack_bytes: 512 << 10,
             max_concurrent_instances: 1_024,
             max_concurrent_actions: 256,
+            max_concurrent_queries: default_run_slots(),
+            max_concurrent_mutations: default_run_slots(),
             max_resources: 10_000,
             max_documents_read: 16_384,
             max_bytes_read: 8 << 20,
@@ -392,6 +402,14 @@ impl Default for Limits {
             jwks_refetch_interval_ms: 10_000,
         }
     }
+}
+
+/// The default of `max_concurrent_queries` and `max_concurrent_mutations`: Convex's 16,
+/// or twice the cores where that is more, so that a large machine's cores are all used
+/// while a small one does not share its cores among a crowd of calls.
+fn default_run_slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    (2 * cores).max(16)
 }
 
 /// The smallest `max_query_batch` allowed: the Rust SDK asks cursors for this many
@@ -472,6 +490,8 @@ impl Limits {
                 self.max_pending_actions_per_connection,
             ),
             ("max_requests_in_flight", self.max_requests_in_flight),
+            ("max_concurrent_queries", self.max_concurrent_queries),
+            ("max_concurrent_mutations", self.max_concurrent_mutations),
             (
                 "max_jobs_scheduled_per_call",
                 self.max_jobs_scheduled_per_call,

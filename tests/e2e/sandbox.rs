@@ -244,6 +244,48 @@ fn the_output_byte_limit_drops_and_counts_lines() {
     );
 }
 
+/// Past `max_concurrent_queries`, a query waits for a slot, and its time limit starts
+/// when it runs: two spinning queries with one slot run one after the other, each for
+/// its whole limit, and a query that waited behind them still succeeds.
+#[test]
+fn queries_past_the_concurrency_cap_wait_and_their_time_limit_starts_when_they_run() {
+    let config = "[limits]\nmax_concurrent_queries = 1\n[limits.query]\ntimeout_ms = 500\nfuel = 1000000000000000\n";
+    let server = Arc::new(misbehave_server(Some(config)));
+    let started = Instant::now();
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let message = server.error("query", "misbehave:spin", json!({}));
+                (message, started.elapsed())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.log().matches("calling misbehave:spin").count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the spinning calls never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.assert_hello_still_works();
+    let mut last_finished = Duration::ZERO;
+    for spinner in spinners {
+        let (message, finished) = spinner.join().unwrap();
+        assert_eq!(
+            message,
+            "query timed out: exceeded the time limit of 500 ms"
+        );
+        last_finished = last_finished.max(finished);
+    }
+    // With the slot shared, both would have stopped about 500 ms in.
+    assert!(
+        last_finished >= Duration::from_millis(1_000),
+        "the two spinning queries ran side by side: the last ended {last_finished:?} in"
+    );
+}
+
 #[test]
 fn a_server_out_of_instance_slots_says_so_and_recovers() {
     let config = "[limits]\nmax_concurrent_instances = 2\nmax_concurrent_actions = 1\n[limits.query]\ntimeout_ms = 3000\nfuel = 1000000000000000\n";

@@ -127,18 +127,12 @@ impl HostMonotonicClock for FrozenMonotonicClock {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use kiln_values::Value;
 
     use super::*;
     use crate::config::Limits;
-    use crate::database::committer::CommitterOptions;
-    use crate::database::cursor_seal::CursorKey;
-    use crate::database::store::DocumentStore;
-    use crate::database::transaction::TransactionLimits;
-    use crate::fetch::FetchClient;
-    use crate::runtime::{CallContext, FunctionKind, LoadedModule, Runtime};
+    use crate::runtime::test_support::probe_runtime;
+    use crate::runtime::{CallContext, FunctionKind};
 
     #[test]
     fn frozen_clocks_do_not_move() {
@@ -156,46 +150,6 @@ mod tests {
         assert_ne!(FrozenInputs::now().seed, FrozenInputs::now().seed);
     }
 
-    /// The test component `probe`, built by `cargo xtask build-components`.
-    fn probe_wasm() -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/components/probe.wasm");
-        std::fs::read(&path).unwrap_or_else(|err| {
-            panic!(
-                "cannot read {}: {err}. Build the test components first: cargo xtask build-components",
-                path.display()
-            )
-        })
-    }
-
-    async fn probe_runtime() -> (tempfile::TempDir, Arc<Runtime>, LoadedModule) {
-        let data = tempfile::tempdir().unwrap();
-        let db = crate::database::open(data.path()).unwrap();
-        let store = Arc::new(
-            DocumentStore::open(
-                db,
-                TransactionLimits::default(),
-                CommitterOptions::default(),
-            )
-            .unwrap(),
-        );
-        let runtime = Arc::new(
-            Runtime::new(
-                Limits::default(),
-                store,
-                CursorKey::generate().unwrap(),
-                Arc::new(FetchClient::new(&Default::default()).unwrap()),
-            )
-            .unwrap(),
-        );
-        let compiled = runtime.compile(&probe_wasm()).unwrap();
-        let module = runtime
-            .load_module(&compiled.component, None)
-            .await
-            .unwrap();
-        (data, runtime, module)
-    }
-
     fn busy_args() -> Value {
         Value::from_convex_json_str(r#"{"iterations": 100000}"#).unwrap()
     }
@@ -205,7 +159,7 @@ mod tests {
     /// clock and the same random numbers; given other inputs, other random numbers.
     #[tokio::test(flavor = "multi_thread")]
     async fn every_run_with_the_same_inputs_sees_the_same_clock_and_randomness() {
-        let (_data, runtime, module) = probe_runtime().await;
+        let (_data, runtime, module) = probe_runtime(Limits::default()).await;
         let frozen = FrozenInputs::now();
         for (kind, function) in [
             (FunctionKind::Query, "in_query"),

@@ -34,6 +34,8 @@ pub struct Runtime {
     pub(crate) store: Arc<DocumentStore>,
     pub(crate) linker: Linker<InvocationState>,
     pub(crate) limits: Arc<Limits>,
+    /// How many queries and mutations run at once (see `run_slots`).
+    pub(crate) run_slots: super::run_slots::RunSlots,
     /// Seals the cursors queries hand out (see `database::cursor_seal`).
     pub(crate) cursor_key: Arc<CursorKey>,
     /// The outbound HTTP client and its policy (`[fetch]`), shared by every call.
@@ -61,6 +63,10 @@ impl Runtime {
             engine,
             store,
             linker,
+            run_slots: super::run_slots::RunSlots::new(
+                limits.max_concurrent_queries,
+                limits.max_concurrent_mutations,
+            ),
             limits: Arc::new(limits),
             cursor_key: Arc::new(cursor_key),
             fetch,

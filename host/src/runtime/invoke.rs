@@ -242,9 +242,13 @@ impl Runtime {
                 store: self.store.clone(),
                 writable: kind == FunctionKind::Mutation,
             };
+            // The time limit starts once the run has its slot; the slot goes back before
+            // the commit (see `run_slots`).
+            let slot = self.run_slots.take(kind).await;
             let (mut invocation, db) = self
                 .invoke_once(context, module, function, kind, args, db, Some(frozen))
                 .await;
+            drop(slot);
             let transaction = match db.into_transaction() {
                 Ok(transaction) => transaction,
                 Err(lost) => {
@@ -347,6 +351,7 @@ impl Runtime {
         }
         let db = DbAccess::Begun(Box::new(transaction));
         let kind = FunctionKind::Query;
+        let slot = self.run_slots.take(kind).await;
         let (mut invocation, db) = self
             .invoke_once(
                 context,
@@ -358,6 +363,7 @@ impl Runtime {
                 Some(FrozenInputs::now()),
             )
             .await;
+        drop(slot);
         let transaction = match db.into_transaction() {
             Ok(transaction) => transaction,
             Err(lost) => {

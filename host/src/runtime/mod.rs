@@ -16,6 +16,9 @@ mod module;
 mod output;
 pub mod page_journal;
 mod returned;
+mod run_slots;
+#[cfg(test)]
+mod test_support;
 mod validation;
 
 pub use bench::FirstAndWarm;
