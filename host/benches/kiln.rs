@@ -49,6 +49,8 @@ mod js;
 mod profile;
 #[path = "kiln/ratios.rs"]
 mod ratios;
+#[path = "kiln/rounds.rs"]
+mod rounds;
 #[path = "kiln/scheduler.rs"]
 mod scheduler;
 #[path = "kiln/storage.rs"]
@@ -856,13 +858,11 @@ async fn send_against_trivial(
         let send = per_second(load_for(&[address], 32, send, SEND_ROUND_HALF).await?);
         rounds.push((send, trivial));
     }
-    rounds.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
-    let quartile = |at: usize| rounds[at].0 / rounds[at].1;
-    let (send, trivial) = rounds[SEND_ROUNDS / 2];
-    let (low, high) = (quartile(SEND_ROUNDS / 4), quartile(SEND_ROUNDS * 3 / 4));
+    let median = rounds::median_round(rounds, |send, trivial| send / trivial);
+    let ((send, trivial), (low, high)) = (median.pair, median.quartiles);
     println!(
         "32 clients sending ÷ 16 querying hello, alternating: {send:.0} mutations/s ÷ {trivial:.0} req/s = {:.2} (the median of {SEND_ROUNDS} rounds; quartiles {low:.2}–{high:.2})",
-        send / trivial
+        median.ratio
     );
     ratios::record(|figures| figures.send_32_and_trivial_16 = Some((send, trivial, low, high)));
     Ok(())

@@ -150,17 +150,14 @@ pub async fn js_figures(kiln: &KilnServer) -> anyhow::Result<()> {
             node.calls_per_second(FIB_NODE_CALLS_PER_ROUND)?,
         ));
     }
-    rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
-    let (kiln_per_second, node_per_second) = rounds[rounds.len() / 2];
+    let median = super::rounds::median_round(rounds, |kiln, node| node / kiln);
+    let ((kiln_per_second, node_per_second), (low, high)) = (median.pair, median.quartiles);
     super::ratios::record(|figures| {
         figures.fib_per_second = Some((kiln_per_second, node_per_second))
     });
-    let quartile = |at: usize| rounds[at].1 / rounds[at].0;
     println!(
-        "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}   (the median of {FIB_ROUNDS} alternating rounds; quartiles {:.1}–{:.1})",
-        node_per_second / kiln_per_second,
-        quartile(FIB_ROUNDS / 4),
-        quartile(FIB_ROUNDS * 3 / 4),
+        "fib(25): Kiln JS {kiln_per_second:>7.1} calls/s (over HTTP)   node {node_per_second:>7.1} calls/s   node ÷ Kiln {:.1}   (the median of {FIB_ROUNDS} alternating rounds; quartiles {low:.1}–{high:.1})",
+        median.ratio
     );
     in_process_figures().await
 }
