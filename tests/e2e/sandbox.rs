@@ -246,7 +246,7 @@ fn the_output_byte_limit_drops_and_counts_lines() {
 
 /// Past `max_concurrent_queries`, a query waits for a slot, and its time limit starts
 /// when it runs: two spinning queries with one slot run one after the other, each for
-/// its whole limit, and a query that waited behind them still succeeds.
+/// its whole limit, and a query sent while they spin is answered once it has the slot.
 #[test]
 fn queries_past_the_concurrency_cap_wait_and_their_time_limit_starts_when_they_run() {
     let config = "[limits]\nmax_concurrent_queries = 1\n[limits.query]\ntimeout_ms = 500\nfuel = 1000000000000000\n";
